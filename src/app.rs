@@ -1,0 +1,122 @@
+//! Building and running the app: open the store, load the keyring, bind (port 0 is fine),
+//! serve until told to stop. Tests and `main` both go through [`App::build`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::broker::Broker;
+use crate::config::keyring::KeyringSource;
+use crate::config::settings::StoreSettings;
+use crate::config::{Config, ConfigError, Settings};
+use crate::store::Stores;
+use crate::store::embedded::EmbeddedStore;
+use crate::vault::Vault;
+
+pub struct App {
+    listener: TcpListener,
+    broker: Arc<Broker>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration:\n{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl App {
+    /// Validates `config`, opens the store and binds the listener. Nothing is served yet.
+    pub async fn build(config: &Config, dev: bool) -> Result<App, StartError> {
+        let settings = Settings::from_config(config, dev)?;
+        let (keyring, source) =
+            crate::config::keyring::load(&config.keyring, &settings.data_dir, dev)?;
+        if let KeyringSource::GeneratedDev(path) = source {
+            tracing::warn!(
+                path = %path.display(),
+                "generated a DEVELOPMENT keyring (mode 0600); grants sealed with it are only as safe as this file. \
+                 Never use --dev in production."
+            );
+        }
+        let stores = match &settings.store {
+            StoreSettings::Embedded { path } => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StartError::Other(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                Stores::from_backend(Arc::new(EmbeddedStore::open(path)?))
+            }
+        };
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .map_err(|e| StartError::Bind(settings.bind, e))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.bind, e))?;
+        let public_url = match &settings.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{bound}/"))
+                .map_err(|e| StartError::Other(e.to_string()))?,
+        };
+        let broker = Broker::new(settings, public_url, stores, Vault::new(keyring))
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        Ok(App {
+            listener,
+            broker: Arc::new(broker),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // The listener is bound; this only fails for unbound sockets.
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn public_url(&self) -> &Url {
+        &self.broker.public_url
+    }
+
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let router = crate::http::router(self.broker);
+        let result = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        sweeper.abort();
+        result
+    }
+}
+
+/// Removes long-expired elicitations once a minute.
+async fn sweep_forever(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match broker.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "swept expired elicitations"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed"),
+        }
+    }
+}

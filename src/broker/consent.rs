@@ -1,0 +1,225 @@
+//! The user side of an elicitation: open it (after the identity check), approve it with
+//! the provider's flow, or decline it. Settling is atomic with storing the grant.
+
+use zeroize::Zeroizing;
+
+use super::Broker;
+use crate::Error;
+use crate::config::{Provider, ProviderSpec, Service};
+use crate::domain::{
+    Actor, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantId, GrantSecret,
+    GrantStatus, Handle, Outcome,
+};
+use crate::flows;
+use crate::identity::SessionUser;
+use crate::store::{Settled, Settlement};
+use crate::vault::SealContext;
+
+/// An elicitation the signed-in user may act on, with its config context.
+pub struct Opened<'a> {
+    pub elicitation: Elicitation,
+    pub provider: &'a Provider,
+    pub service: &'a Service,
+}
+
+impl Broker {
+    /// Loads an elicitation for `user`. Another user gets `IdentityMismatch` (audited):
+    /// a forwarded or phished link never reaches someone else's consent.
+    pub async fn open_elicitation(
+        &self,
+        user: &SessionUser,
+        id: &str,
+    ) -> Result<Opened<'_>, Error> {
+        let id = ElicitationId::parse(id).map_err(|_| Error::ElicitationNotFound)?;
+        let elicitation = self
+            .stores
+            .elicitations
+            .elicitation(&id)
+            .await?
+            .ok_or(Error::ElicitationNotFound)?;
+        if elicitation.subject != user.subject {
+            self.audit(
+                AuditEvent::new(
+                    Actor::User(user.subject.clone()),
+                    "identity_mismatch",
+                    Outcome::Denied,
+                )
+                .elicitation(&elicitation)
+                .reason("identity_mismatch"),
+            )
+            .await?;
+            return Err(Error::IdentityMismatch);
+        }
+        let (Some(provider), Some(service)) = (
+            self.settings.provider(&elicitation.provider),
+            self.settings.service(&elicitation.service),
+        ) else {
+            // The config changed under a live elicitation: it cannot be completed safely.
+            return Err(Error::ElicitationSettled(elicitation.status));
+        };
+        Ok(Opened {
+            elicitation,
+            provider,
+            service,
+        })
+    }
+
+    /// Like `open_elicitation`, and it must still be pending.
+    async fn open_pending(&self, user: &SessionUser, id: &str) -> Result<Opened<'_>, Error> {
+        let opened = self.open_elicitation(user, id).await?;
+        match opened.elicitation.status_at(crate::domain::now()) {
+            crate::domain::ElicitationStatus::Pending => Ok(opened),
+            crate::domain::ElicitationStatus::Expired => Err(Error::ElicitationExpired),
+            other => Err(Error::ElicitationSettled(other)),
+        }
+    }
+
+    /// Records acceptance of the provider's current terms.
+    pub async fn accept_terms(&self, user: &SessionUser, id: &str) -> Result<Elicitation, Error> {
+        let opened = self.open_pending(user, id).await?;
+        let ProviderSpec::Terms { version, .. } = &opened.provider.spec else {
+            return Err(Error::InvalidRequest(
+                "this request is not for terms".into(),
+            ));
+        };
+        let credential = flows::terms::acceptance(&opened.provider.spec)
+            .ok_or(Error::Internal("terms".into()))?;
+        let version = Some(version.clone());
+        self.complete(user, &opened, credential, version).await
+    }
+
+    /// Checks and stores an API key the user typed. The key is never echoed or logged.
+    pub async fn submit_api_key(
+        &self,
+        user: &SessionUser,
+        id: &str,
+        key: Zeroizing<String>,
+    ) -> Result<Elicitation, Error> {
+        let opened = self.open_pending(user, id).await?;
+        let credential = match flows::api_key::check(opened.provider, key, &self.http).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit(
+                    AuditEvent::new(
+                        Actor::User(user.subject.clone()),
+                        "api_key_rejected",
+                        Outcome::Failure,
+                    )
+                    .elicitation(&opened.elicitation)
+                    .reason(e.kind()),
+                )
+                .await?;
+                return Err(e);
+            }
+        };
+        self.complete(user, &opened, credential, None).await
+    }
+
+    pub async fn decline(&self, user: &SessionUser, id: &str) -> Result<Elicitation, Error> {
+        let opened = self.open_pending(user, id).await?;
+        let e = self
+            .settle(&opened.elicitation.id, Settlement::Declined)
+            .await?;
+        self.audit(
+            AuditEvent::new(
+                Actor::User(user.subject.clone()),
+                "elicitation_declined",
+                Outcome::Success,
+            )
+            .elicitation(&e),
+        )
+        .await?;
+        Ok(e)
+    }
+
+    /// Seals the credential with a fresh handle and settles the elicitation with the grant.
+    async fn complete(
+        &self,
+        user: &SessionUser,
+        opened: &Opened<'_>,
+        credential: Credential,
+        terms_version: Option<String>,
+    ) -> Result<Elicitation, Error> {
+        let e = &opened.elicitation;
+        let id = GrantId::generate();
+        let handle = Handle::generate();
+        let context = SealContext {
+            grant_id: id.as_str(),
+            service: e.service.as_str(),
+            subject: e.subject.as_str(),
+            provider: e.provider.as_str(),
+        };
+        let secret = GrantSecret {
+            handle: handle.expose().to_owned(),
+            credential,
+        };
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&secret).map_err(|e| Error::Internal(e.to_string()))?,
+        );
+        let sealed = self
+            .vault
+            .seal(context, &plain)
+            .map_err(|e| Error::Internal(format!("seal: {e}")))?;
+        let grant = Grant {
+            id,
+            handle_digest: handle.digest(),
+            service: e.service.clone(),
+            subject: e.subject.clone(),
+            provider: e.provider.clone(),
+            kind: opened.provider.kind(),
+            scopes: e.scopes.clone(),
+            status: GrantStatus::Active,
+            created_at: crate::domain::now(),
+            last_used_at: None,
+            use_count: 0,
+            revoked_at: None,
+            terms_version,
+            sealed,
+        };
+        let settled = self
+            .settle(&e.id, Settlement::Completed(Box::new(grant.clone())))
+            .await?;
+        self.audit(
+            AuditEvent::new(
+                Actor::User(user.subject.clone()),
+                "grant_created",
+                Outcome::Success,
+            )
+            .grant(&grant),
+        )
+        .await?;
+        self.audit(
+            AuditEvent::new(
+                Actor::User(user.subject.clone()),
+                "elicitation_completed",
+                Outcome::Success,
+            )
+            .elicitation(&settled),
+        )
+        .await?;
+        Ok(settled)
+    }
+
+    async fn settle(
+        &self,
+        id: &ElicitationId,
+        settlement: Settlement,
+    ) -> Result<Elicitation, Error> {
+        match self
+            .stores
+            .elicitations
+            .settle(id, settlement, crate::domain::now())
+            .await?
+        {
+            Settled::Now(e) => {
+                self.notify_settled();
+                Ok(e)
+            }
+            Settled::Already(e) => match e.status_at(crate::domain::now()) {
+                crate::domain::ElicitationStatus::Expired => Err(Error::ElicitationExpired),
+                s => Err(Error::ElicitationSettled(s)),
+            },
+            Settled::NotFound => Err(Error::ElicitationNotFound),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The service side of elicitations: create (or reuse an active grant), read, long-poll.
+
+use std::time::Duration;
+
+use super::Broker;
+use crate::Error;
+use crate::config::{ProviderSpec, Service};
+use crate::domain::{
+    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantSecret,
+    GrantStatus, Handle, Outcome, ProviderId, Scopes, Subject,
+};
+
+pub struct NewElicitation {
+    pub subject: Subject,
+    pub provider: ProviderId,
+    pub scopes: Scopes,
+    pub message: Option<String>,
+}
+
+pub enum Created {
+    /// An active grant already covers the request; no user interaction needed.
+    Ready {
+        grant: Box<Grant>,
+        handle: Handle,
+    },
+    Pending(Elicitation),
+}
+
+impl Broker {
+    pub async fn create_elicitation(
+        &self,
+        service: &Service,
+        req: NewElicitation,
+    ) -> Result<Created, Error> {
+        service.permits(&req.provider, &req.scopes)?;
+        let provider = self
+            .settings
+            .provider(&req.provider)
+            .ok_or_else(|| Error::ProviderNotAllowed(req.provider.to_string()))?;
+        let current_terms = match &provider.spec {
+            ProviderSpec::Terms { version, .. } => Some(version.as_str()),
+            ProviderSpec::ApiKey { .. } => None,
+        };
+        let existing = self.stores.grants.grants_of_subject(&req.subject).await?;
+        let satisfying = existing.into_iter().find(|g| {
+            g.service == service.id
+                && g.provider == req.provider
+                && g.status == GrantStatus::Active
+                && g.scopes.covers(&req.scopes)
+                && g.terms_version.as_deref() == current_terms
+        });
+        if let Some(grant) = satisfying {
+            let handle = self.handle_of(&grant)?;
+            self.audit(
+                AuditEvent::new(
+                    Actor::Service(service.id.clone()),
+                    "grant_reused",
+                    Outcome::Success,
+                )
+                .grant(&grant),
+            )
+            .await?;
+            return Ok(Created::Ready {
+                grant: Box::new(grant),
+                handle,
+            });
+        }
+
+        let now = crate::domain::now();
+        let elicitation = Elicitation {
+            id: ElicitationId::generate(),
+            service: service.id.clone(),
+            subject: req.subject,
+            provider: req.provider,
+            scopes: req.scopes,
+            message: req.message,
+            created_at: now,
+            expires_at: now + self.settings.elicitation_ttl,
+            status: ElicitationStatus::Pending,
+            grant_id: None,
+            reason: None,
+        };
+        self.stores
+            .elicitations
+            .insert_elicitation(&elicitation)
+            .await?;
+        self.audit(
+            AuditEvent::new(
+                Actor::Service(service.id.clone()),
+                "elicitation_created",
+                Outcome::Success,
+            )
+            .elicitation(&elicitation),
+        )
+        .await?;
+        Ok(Created::Pending(elicitation))
+    }
+
+    /// An elicitation as its creating service sees it; any other service gets not-found.
+    pub async fn elicitation_for_service(
+        &self,
+        service: &Service,
+        id: &str,
+    ) -> Result<Elicitation, Error> {
+        let id = ElicitationId::parse(id).map_err(|_| Error::ElicitationNotFound)?;
+        match self.stores.elicitations.elicitation(&id).await? {
+            Some(e) if e.service == service.id => Ok(e),
+            _ => Err(Error::ElicitationNotFound),
+        }
+    }
+
+    /// Like `elicitation_for_service`, but waits up to `wait` while it is still pending.
+    pub async fn wait_for_elicitation(
+        &self,
+        service: &Service,
+        id: &str,
+        wait: Duration,
+    ) -> Result<Elicitation, Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register interest before reading, so a settle between the read and the wait
+            // still wakes us.
+            let changed = self.changes.notified();
+            let e = self.elicitation_for_service(service, id).await?;
+            if !e.is_open(crate::domain::now()) || tokio::time::Instant::now() >= deadline {
+                return Ok(e);
+            }
+            // Another instance may settle it without notifying us: re-read at least every second.
+            let nap = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+            let _ = tokio::time::timeout_at(nap, changed).await;
+        }
+    }
+
+    pub(crate) fn notify_settled(&self) {
+        self.changes.notify_waiters();
+    }
+
+    /// The grant's handle, unsealed for its bound service.
+    pub(crate) fn handle_of(&self, grant: &Grant) -> Result<Handle, Error> {
+        let secret = self.open_secret(grant)?;
+        Handle::parse(&secret.handle).ok_or(Error::GrantCorrupt)
+    }
+
+    pub(crate) fn open_secret(&self, grant: &Grant) -> Result<GrantSecret, Error> {
+        let plain = self
+            .vault
+            .open(grant.seal_context(), &grant.sealed)
+            .map_err(|e| {
+                tracing::error!(grant = grant.id.as_str(), error = %e, "grant failed to open");
+                Error::GrantCorrupt
+            })?;
+        serde_json::from_slice(&plain).map_err(|_| Error::GrantCorrupt)
+    }
+}

@@ -1,0 +1,91 @@
+//! The broker's use cases, independent of HTTP: create and settle elicitations, mint,
+//! redeem and revoke grants. Handlers call these and render the result; every state
+//! change is audited here, in one place, before the caller hears of it.
+
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use url::Url;
+
+use crate::Error;
+use crate::config::Settings;
+use crate::domain::{AuditEvent, ElicitationId};
+use crate::store::Stores;
+use crate::vault::Vault;
+
+mod consent;
+mod elicitations;
+mod grants;
+
+pub use elicitations::{Created, NewElicitation};
+pub use grants::{Redeemed, RevokeTarget};
+
+pub struct Broker {
+    pub settings: Settings,
+    /// Where users reach this broker; consent links start with it.
+    pub public_url: Url,
+    pub stores: Stores,
+    pub vault: Vault,
+    /// Outbound HTTP (API-key verification): no redirects, bounded time.
+    pub http: reqwest::Client,
+    /// Woken whenever an elicitation settles, so long-polls answer at once.
+    changes: Notify,
+}
+
+impl Broker {
+    pub fn new(
+        settings: Settings,
+        public_url: Url,
+        stores: Stores,
+        vault: Vault,
+    ) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("consent-broker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        Ok(Self {
+            settings,
+            public_url,
+            stores,
+            vault,
+            http,
+            changes: Notify::new(),
+        })
+    }
+
+    /// The consent page URL for an elicitation: only the opaque id, nothing else.
+    pub fn consent_url(&self, id: &ElicitationId) -> Url {
+        let mut url = self.public_url.clone();
+        url.path_segments_mut()
+            .map(|mut p| {
+                p.pop_if_empty().push("e").push(id.as_str());
+            })
+            .ok();
+        url
+    }
+
+    /// Writes an audit event to the store and the log. A failed write fails the
+    /// operation: nothing happens that the trail does not show.
+    pub(crate) async fn audit(&self, event: AuditEvent) -> Result<(), Error> {
+        tracing::info!(
+            target: "audit",
+            action = %event.action,
+            outcome = ?event.outcome,
+            actor = ?event.actor,
+            elicitation = event.elicitation.as_ref().map(|e| e.as_str()),
+            grant = event.grant.as_ref().map(|g| g.as_str()),
+            reason = event.reason.as_deref(),
+            "audit"
+        );
+        self.stores.audit.append(&event).await.map_err(Error::from)
+    }
+
+    /// Removes elicitations that expired more than a day ago.
+    pub async fn sweep(&self) -> Result<usize, Error> {
+        let cutoff = crate::domain::now() - time::Duration::days(1);
+        Ok(self.stores.elicitations.sweep_elicitations(cutoff).await?)
+    }
+}

@@ -1,0 +1,208 @@
+//! The command line: `serve`, `check-config`, `keys generate`, `service-token generate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::{Config, Settings, dev};
+
+#[derive(Parser)]
+#[command(
+    name = "consent-broker",
+    version,
+    about = "Out-of-band consent and credential broker for MCP services"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the broker.
+    Serve {
+        /// TOML config file (env `BROKER_…` and `BROKER_…_FILE` override it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Development mode: dev sign-in, example service and providers, generated keyring.
+        #[arg(long)]
+        dev: bool,
+        /// Listen address (overrides server.bind); port 0 picks a free one.
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Data directory (overrides server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a config file and print every problem found.
+    CheckConfig {
+        file: PathBuf,
+        /// Validate as `serve --dev` would.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Service bearer tokens.
+    ServiceToken {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Print a new 256-bit key as a keyring entry.
+    Generate,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Print a new service token and the digest to put in the config.
+    Generate,
+}
+
+/// Runs a command; the result is the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Serve {
+            config,
+            dev,
+            bind,
+            data_dir,
+        } => serve(config, dev, bind, data_dir).await,
+        Command::CheckConfig { file, dev } => check_config(file, dev),
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            let (id, key) = crate::config::keyring::new_key_entry();
+            println!("# add to the [keys] table of your keyring file (keep it secret, mode 0600):");
+            println!("{id} = \"{}\"", key.as_str());
+            0
+        }
+        Command::ServiceToken {
+            command: TokenCommand::Generate,
+        } => {
+            let (token, digest) = crate::identity::service_token::generate();
+            println!("token (give to the MCP service, shown once): {token}");
+            println!("token_sha256 (put in [[services]]):          {digest}");
+            0
+        }
+    }
+}
+
+fn check_config(file: PathBuf, dev: bool) -> u8 {
+    let result = Config::load(Some(&file)).and_then(|c| {
+        let settings = Settings::from_config(&c, dev)?;
+        if !dev || !c.keyring.keys.is_empty() || c.keyring.file.is_some() {
+            crate::config::keyring::load(&c.keyring, &settings.data_dir, false)?;
+        }
+        Ok(settings)
+    });
+    match result {
+        Ok(s) => {
+            println!(
+                "{}: ok ({} services, {} providers)",
+                file.display(),
+                s.services.len(),
+                s.providers.len()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{}: invalid configuration", file.display());
+            for line in &e.0 {
+                eprintln!("  - {line}");
+            }
+            2
+        }
+    }
+}
+
+async fn serve(
+    file: Option<PathBuf>,
+    dev: bool,
+    bind: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> u8 {
+    let mut config = match Config::load(file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("invalid configuration:\n  - {}", e.0.join("\n  - "));
+            return 2;
+        }
+    };
+    if let Some(bind) = bind {
+        config.server.bind = bind;
+    }
+    if let Some(dir) = data_dir {
+        config.server.data_dir = dir;
+    }
+    let demo_token = if dev {
+        dev::add_examples(&mut config)
+    } else {
+        None
+    };
+    let app = match App::build(&config, dev).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("consent-broker cannot start: {e}");
+            return 2;
+        }
+    };
+    let url = app.public_url().clone();
+    println!(
+        "consent-broker listening on {} (public URL {url})",
+        app.local_addr()
+    );
+    if dev {
+        println!(
+            "DEVELOPMENT MODE: sign-in is not verified. Never use --dev with real credentials."
+        );
+    }
+    if let Some(token) = demo_token {
+        print_quick_start(&url, &token);
+    }
+    match app.run(shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            1
+        }
+    }
+}
+
+fn print_quick_start(url: &url::Url, token: &str) {
+    println!(
+        "\nQuick start (demo service token, valid until restart):\n\n  export BROKER_TOKEN={token}\n  \
+         curl -s -X POST {url}v1/elicitations \\\n    -H \"Authorization: Bearer $BROKER_TOKEN\" \
+         -H 'Content-Type: application/json' \\\n    -d '{{\"subject\":\"alice\",\"provider\":\"{}\",\"scopes\":[\"read\"]}}'\n\n\
+         Open the \"url\" it returns, sign in as alice, and approve.\n",
+        dev::DEMO_API_KEY_PROVIDER
+    );
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down; finishing in-flight requests");
+}

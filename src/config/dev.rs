@@ -1,0 +1,61 @@
+//! `--dev` conveniences: an example service with a fresh token, an example API-key and
+//! terms provider, so `cargo run -- serve --dev` is a working broker with no config file.
+
+use std::collections::BTreeMap;
+
+use super::{Config, ProviderConfig, ServiceConfig};
+use crate::identity::service_token;
+
+pub const DEMO_SERVICE: &str = "demo";
+pub const DEMO_API_KEY_PROVIDER: &str = "example-api-key";
+pub const DEMO_TERMS_PROVIDER: &str = "example-terms";
+
+/// Fills in the examples when the config names no services and no providers. Returns the
+/// demo service's token (minted now; only its digest is kept).
+pub fn add_examples(config: &mut Config) -> Option<String> {
+    if !config.services.is_empty() || !config.providers.is_empty() {
+        return None;
+    }
+    config.providers = vec![
+        ProviderConfig::ApiKey {
+            id: DEMO_API_KEY_PROVIDER.into(),
+            name: "Example API".into(),
+            header: "X-API-Key".into(),
+            format: Some("^[A-Za-z0-9_-]{8,128}$".into()),
+            verify_url: None,
+            scopes: BTreeMap::from([
+                ("read".into(), "Read your example data".into()),
+                ("write".into(), "Create and change your example data".into()),
+            ]),
+        },
+        ProviderConfig::Terms {
+            id: DEMO_TERMS_PROVIDER.into(),
+            name: "Example Corp".into(),
+            title: "Example data-processing terms".into(),
+            version: "1.0".into(),
+            text: Some(
+                "1. The assistant may read the documents you point it to.\n\
+                 2. Nothing is shared outside Example Corp.\n\
+                 3. You can withdraw this acceptance at any time under Your connections."
+                    .into(),
+            ),
+            text_file: None,
+        },
+    ];
+    let (token, digest) = service_token::generate();
+    config.services = vec![ServiceConfig {
+        id: DEMO_SERVICE.into(),
+        name: "Demo MCP service".into(),
+        token_sha256: digest,
+        allow: BTreeMap::from([
+            (
+                DEMO_API_KEY_PROVIDER.into(),
+                vec!["read".into(), "write".into()],
+            ),
+            (DEMO_TERMS_PROVIDER.into(), vec![]),
+        ]),
+        webhook_url: None,
+        webhook_secret: None,
+    }];
+    Some(token)
+}

@@ -1,0 +1,211 @@
+//! Typed configuration: defaults → TOML file → `BROKER_` environment → `BROKER_…_FILE`
+//! secrets, in that order of precedence (later wins). Unknown keys are errors everywhere.
+//! `settings` turns the raw values into validated runtime settings; `dev` supplies the
+//! `--dev` examples and the generated development keyring.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub mod dev;
+pub mod keyring;
+pub mod settings;
+
+pub use settings::{Provider, ProviderSpec, Service, Settings};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub keyring: KeyringConfig,
+    pub identity: IdentityConfig,
+    pub elicitation: ElicitationConfig,
+    pub services: Vec<ServiceConfig>,
+    pub providers: Vec<ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port (printed when ready).
+    pub bind: SocketAddr,
+    /// The URL users reach the broker at; consent links are built from it. Defaults to
+    /// `http://` + the bound address, which only suits local use.
+    pub public_url: Option<Url>,
+    pub data_dir: PathBuf,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Embedded,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// Embedded database file; defaults to `<data_dir>/broker.redb`.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyringConfig {
+    /// Id of the key that seals new grants.
+    pub active: Option<String>,
+    /// Key id → base64 of 32 bytes. Prefer `file` or `BROKER_KEYRING__KEYS__<ID>_FILE`.
+    pub keys: BTreeMap<String, String>,
+    /// A keyring file (`active = "…"` and a `[keys]` table), mode 0600.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Sign-in sessions end after this long without a request.
+    pub session_idle_minutes: u32,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 8 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElicitationConfig {
+    /// How long a consent link stays usable.
+    pub ttl_seconds: u32,
+}
+
+impl Default for ElicitationConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 (hex) of the service's bearer token: `consent-broker service-token generate`.
+    pub token_sha256: String,
+    /// Provider id → scopes this service may ask for.
+    #[serde(default)]
+    pub allow: BTreeMap<String, Vec<String>>,
+    pub webhook_url: Option<Url>,
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProviderConfig {
+    ApiKey {
+        id: String,
+        name: String,
+        /// Header the key is sent in upstream (returned with the key at redemption).
+        #[serde(default = "default_api_key_header")]
+        header: String,
+        /// A regex the key must match before it is accepted.
+        format: Option<String>,
+        /// Called with the key in `header`; a 2xx answer means the key works.
+        verify_url: Option<Url>,
+        #[serde(default)]
+        scopes: BTreeMap<String, String>,
+    },
+    Terms {
+        id: String,
+        name: String,
+        title: String,
+        version: String,
+        text: Option<String>,
+        text_file: Option<PathBuf>,
+    },
+}
+
+fn default_api_key_header() -> String {
+    "Authorization".into()
+}
+
+/// Every problem found while loading or validating, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ConfigError {
+    pub fn one(msg: impl Into<String>) -> Self {
+        Self(vec![msg.into()])
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration. `file`, when given, must exist.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::one(format!(
+                    "config file {} not found",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("BROKER_")
+                .filter(|k| !k.as_str().to_ascii_lowercase().ends_with("_file"))
+                .split("__"),
+        );
+        for (key, value) in file_secrets()? {
+            figment = figment.merge((key, value));
+        }
+        figment
+            .extract()
+            .map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))
+    }
+}
+
+/// `BROKER_A__B_FILE=/path` sets `a.b` to the file's contents (trailing newline trimmed).
+fn file_secrets() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, path) in std::env::vars() {
+        let Some(rest) = name.strip_prefix("BROKER_") else {
+            continue;
+        };
+        let Some(key) = rest.strip_suffix("_FILE") else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase().replace("__", ".");
+        let value = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::one(format!("{name}: cannot read {path}: {e}")))?;
+        out.push((key, value.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,323 @@
+//! Validated runtime settings. Everything the config says is checked here once: ids,
+//! references between services and providers, regexes, digests, URLs. Each problem is
+//! reported with the path of the field it is about.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::{Config, ConfigError, ProviderConfig, StoreKind};
+use crate::domain::{ProviderId, ProviderKind, Scope, Scopes, ServiceId};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub public_url: Option<Url>,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub store: StoreSettings,
+    pub elicitation_ttl: Duration,
+    pub session_idle: Duration,
+    /// Development mode: dev sign-in, plain-http public URL, generated keyring.
+    pub dev: bool,
+    pub services: Vec<Service>,
+    pub providers: BTreeMap<ProviderId, Provider>,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    Embedded { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    pub token_sha256: [u8; 32],
+    /// Provider → the scopes this service may request from it.
+    pub allow: BTreeMap<ProviderId, BTreeSet<Scope>>,
+    pub webhook_url: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: ProviderId,
+    pub name: String,
+    /// Scope → words shown on the consent page.
+    pub scope_descriptions: BTreeMap<String, String>,
+    pub spec: ProviderSpec,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderSpec {
+    ApiKey {
+        header: String,
+        format: Option<Regex>,
+        verify_url: Option<Url>,
+    },
+    Terms {
+        title: String,
+        version: String,
+        text: String,
+        text_sha256: String,
+    },
+}
+
+impl Provider {
+    pub fn kind(&self) -> ProviderKind {
+        match self.spec {
+            ProviderSpec::ApiKey { .. } => ProviderKind::ApiKey,
+            ProviderSpec::Terms { .. } => ProviderKind::Terms,
+        }
+    }
+}
+
+impl Service {
+    /// Checks a request for `scopes` from `provider` against this service's policy.
+    pub fn permits(&self, provider: &ProviderId, scopes: &Scopes) -> Result<(), crate::Error> {
+        let allowed = self
+            .allow
+            .get(provider)
+            .ok_or_else(|| crate::Error::ProviderNotAllowed(provider.to_string()))?;
+        match scopes.iter().find(|s| !allowed.contains(*s)) {
+            Some(s) => Err(crate::Error::ScopeNotAllowed(s.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_config(config: &Config, dev: bool) -> Result<Settings, ConfigError> {
+        let mut errors = Vec::new();
+        let providers = providers(&config.providers, &mut errors);
+        let services = services(config, &providers, &mut errors);
+
+        if let Some(url) = &config.server.public_url {
+            if !matches!(url.scheme(), "http" | "https")
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                errors.push(
+                    "server.public_url: must be an http(s) URL without query or fragment".into(),
+                );
+            } else if url.scheme() == "http" && !dev && !is_loopback(url) {
+                errors.push(
+                    "server.public_url: plain http is only allowed for loopback or with --dev; \
+                     consent pages carry credentials and need https"
+                        .into(),
+                );
+            }
+        }
+        if config.elicitation.ttl_seconds < 60 || config.elicitation.ttl_seconds > 24 * 3600 {
+            errors.push("elicitation.ttl_seconds: must be between 60 and 86400".into());
+        }
+        if config.identity.session_idle_minutes == 0 {
+            errors.push("identity.session_idle_minutes: must be at least 1".into());
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        let store = match config.store.kind {
+            StoreKind::Embedded => StoreSettings::Embedded {
+                path: config
+                    .store
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| config.server.data_dir.join("broker.redb")),
+            },
+        };
+        Ok(Settings {
+            bind: config.server.bind,
+            public_url: config.server.public_url.clone(),
+            data_dir: config.server.data_dir.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            store,
+            elicitation_ttl: Duration::from_secs(config.elicitation.ttl_seconds.into()),
+            session_idle: Duration::from_secs(u64::from(config.identity.session_idle_minutes) * 60),
+            dev,
+            services,
+            providers,
+        })
+    }
+
+    pub fn provider(&self, id: &ProviderId) -> Option<&Provider> {
+        self.providers.get(id)
+    }
+
+    pub fn service(&self, id: &ServiceId) -> Option<&Service> {
+        self.services.iter().find(|s| &s.id == id)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<ProviderId, Provider> {
+    let mut out = BTreeMap::new();
+    for (i, p) in list.iter().enumerate() {
+        let at = |field: &str| format!("providers[{i}].{field}");
+        let (id, name, scopes, spec) = match p {
+            ProviderConfig::ApiKey {
+                id,
+                name,
+                header,
+                format,
+                verify_url,
+                scopes,
+            } => {
+                if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+                    errors.push(format!(
+                        "{}: `{header}` is not a valid HTTP header name",
+                        at("header")
+                    ));
+                }
+                let format = format.as_deref().and_then(|f| match Regex::new(f) {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        errors.push(format!("{}: not a valid regex: {e}", at("format")));
+                        None
+                    }
+                });
+                if let Some(u) = verify_url
+                    && !matches!(u.scheme(), "http" | "https")
+                {
+                    errors.push(format!("{}: must be an http(s) URL", at("verify_url")));
+                }
+                let spec = ProviderSpec::ApiKey {
+                    header: header.clone(),
+                    format,
+                    verify_url: verify_url.clone(),
+                };
+                (id, name, scopes.clone(), spec)
+            }
+            ProviderConfig::Terms {
+                id,
+                name,
+                title,
+                version,
+                text,
+                text_file,
+            } => {
+                let text = match (text, text_file) {
+                    (Some(t), None) => t.clone(),
+                    (None, Some(path)) => std::fs::read_to_string(path).unwrap_or_else(|e| {
+                        errors.push(format!(
+                            "{}: cannot read {}: {e}",
+                            at("text_file"),
+                            path.display()
+                        ));
+                        String::new()
+                    }),
+                    _ => {
+                        errors.push(format!(
+                            "{}: give exactly one of `text` and `text_file`",
+                            at("text")
+                        ));
+                        String::new()
+                    }
+                };
+                if version.trim().is_empty() {
+                    errors.push(format!("{}: must not be empty", at("version")));
+                }
+                let text_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+                let spec = ProviderSpec::Terms {
+                    title: title.clone(),
+                    version: version.clone(),
+                    text,
+                    text_sha256,
+                };
+                (id, name, BTreeMap::new(), spec)
+            }
+        };
+        let Ok(pid) =
+            ProviderId::parse(id.as_str()).map_err(|e| errors.push(format!("{}: {e}", at("id"))))
+        else {
+            continue;
+        };
+        let provider = Provider {
+            id: pid.clone(),
+            name: name.clone(),
+            scope_descriptions: scopes,
+            spec,
+        };
+        if out.insert(pid, provider).is_some() {
+            errors.push(format!("{}: duplicate provider id `{id}`", at("id")));
+        }
+    }
+    out
+}
+
+fn services(
+    config: &Config,
+    providers: &BTreeMap<ProviderId, Provider>,
+    errors: &mut Vec<String>,
+) -> Vec<Service> {
+    let mut out: Vec<Service> = Vec::new();
+    for (i, s) in config.services.iter().enumerate() {
+        let at = |field: &str| format!("services[{i}].{field}");
+        let id =
+            ServiceId::parse(s.id.as_str()).map_err(|e| errors.push(format!("{}: {e}", at("id"))));
+        let mut token_sha256 = [0u8; 32];
+        if hex::decode_to_slice(&s.token_sha256, &mut token_sha256).is_err() {
+            errors.push(format!(
+                "{}: must be 64 hex digits (run `consent-broker service-token generate`)",
+                at("token_sha256")
+            ));
+        }
+        let mut allow = BTreeMap::new();
+        for (provider, scopes) in &s.allow {
+            let field = at(&format!("allow.{provider}"));
+            match ProviderId::parse(provider.as_str()) {
+                Ok(p) if providers.contains_key(&p) => {
+                    let parsed = scopes
+                        .iter()
+                        .filter_map(|sc| {
+                            Scope::parse(sc.as_str())
+                                .map_err(|e| errors.push(format!("{field}: `{sc}`: {e}")))
+                                .ok()
+                        })
+                        .collect();
+                    allow.insert(p, parsed);
+                }
+                _ => errors.push(format!(
+                    "{field}: no provider with id `{provider}` is configured"
+                )),
+            }
+        }
+        if s.webhook_url.is_some() != s.webhook_secret.is_some() {
+            errors.push(format!(
+                "{}: webhook_url and webhook_secret go together",
+                at("webhook_url")
+            ));
+        }
+        let Ok(id) = id else { continue };
+        if out.iter().any(|o| o.id == id) {
+            errors.push(format!("{}: duplicate service id `{id}`", at("id")));
+        }
+        if out.iter().any(|o| o.token_sha256 == token_sha256) {
+            errors.push(format!(
+                "{}: two services share one token",
+                at("token_sha256")
+            ));
+        }
+        out.push(Service {
+            id,
+            name: s.name.clone(),
+            token_sha256,
+            allow,
+            webhook_url: s.webhook_url.clone(),
+        });
+    }
+    out
+}

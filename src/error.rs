@@ -1,0 +1,133 @@
+//! The one domain error. Each variant knows its HTTP status and its stable problem type;
+//! `http::problem` renders it as RFC 9457 JSON for services and `http::pages` as a page
+//! for people. Internal causes are logged at the edge, never shown.
+
+use axum::http::StatusCode;
+
+use crate::domain::ElicitationStatus;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("a valid service token is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("provider `{0}` does not exist or is not allowed for this service")]
+    ProviderNotAllowed(String),
+    #[error("scope `{0}` is not allowed for this service and provider")]
+    ScopeNotAllowed(String),
+    #[error("no such elicitation")]
+    ElicitationNotFound,
+    #[error("this request has expired")]
+    ElicitationExpired,
+    #[error("this request is already {}", .0.as_str())]
+    ElicitationSettled(ElicitationStatus),
+    #[error("no grant for this handle")]
+    UnknownHandle,
+    #[error("the grant was revoked")]
+    GrantRevoked,
+    #[error("the grant needs the user to authorise again")]
+    ReauthorizationRequired,
+    #[error("this link was made for another account")]
+    IdentityMismatch,
+    #[error("the form expired or did not come from this site; go back, reload and try again")]
+    CsrfRejected,
+    #[error("{0}")]
+    CredentialRejected(String),
+    #[error("the upstream service could not be reached: {0}")]
+    UpstreamUnavailable(String),
+    #[error("the store is unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    #[error("a stored grant failed its integrity check")]
+    GrantCorrupt,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) | Self::CredentialRejected(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ProviderNotAllowed(_) | Self::ScopeNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::IdentityMismatch | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::ElicitationNotFound | Self::UnknownHandle => StatusCode::NOT_FOUND,
+            Self::ElicitationExpired | Self::GrantRevoked => StatusCode::GONE,
+            Self::ElicitationSettled(_) | Self::ReauthorizationRequired => StatusCode::CONFLICT,
+            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GrantCorrupt | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable problem type slug; services branch on it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::BodyTooLarge(_) => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ProviderNotAllowed(_) => "provider_not_allowed",
+            Self::ScopeNotAllowed(_) => "scope_not_allowed",
+            Self::ElicitationNotFound => "elicitation_not_found",
+            Self::ElicitationExpired => "elicitation_expired",
+            Self::ElicitationSettled(_) => "elicitation_settled",
+            Self::UnknownHandle => "unknown_handle",
+            Self::GrantRevoked => "grant_revoked",
+            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::IdentityMismatch => "identity_mismatch",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::CredentialRejected(_) => "credential_rejected",
+            Self::UpstreamUnavailable(_) => "upstream_unavailable",
+            Self::StoreUnavailable(_) => "store_unavailable",
+            Self::GrantCorrupt => "grant_corrupt",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// A short title for the problem type.
+    pub fn title(&self) -> &'static str {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "Not authenticated",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::GONE => "No longer available",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::BAD_GATEWAY => "Upstream unavailable",
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+            s if s.is_server_error() => "Something went wrong",
+            _ => "Invalid request",
+        }
+    }
+
+    /// What the caller may be told. Server-side causes stay in the logs.
+    pub fn public_detail(&self) -> String {
+        match self {
+            Self::StoreUnavailable(_) => {
+                "The broker's store is unavailable; try again shortly.".into()
+            }
+            Self::Internal(_) => "The broker hit an unexpected error; it has been logged.".into(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(first) = s.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                s.push('.');
+                s
+            }
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::StoreUnavailable(e)
+    }
+}

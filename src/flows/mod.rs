@@ -1,0 +1,4 @@
+//! One module per provider kind: how a user's approval becomes a credential.
+
+pub mod api_key;
+pub mod terms;

@@ -1,0 +1,138 @@
+//! `POST /v1/redeem`, `POST /v1/revoke` and `DELETE /v1/grants/{id}`. Handles travel only
+//! in request bodies, never in URLs, so no access log can capture them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::elicitations::rfc3339;
+use crate::broker::{Broker, RevokeTarget};
+use crate::domain::{Credential, Grant};
+use crate::http::extract::ServiceCaller;
+use crate::http::problem::{ApiError, ApiJson, Problem};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandleBody {
+    /// A grant handle (`cbh_…`) this service received.
+    pub handle: String,
+}
+
+/// What a redemption returns: grant metadata and the credential.
+#[derive(Serialize, ToSchema)]
+pub struct RedeemedView {
+    pub grant_id: String,
+    pub subject: String,
+    pub provider: String,
+    /// `api_key` or `terms`.
+    pub kind: String,
+    pub scopes: Vec<String>,
+    pub credential: CredentialView,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CredentialView {
+    /// Send `api_key` in the `header` header upstream.
+    ApiKey { api_key: String, header: String },
+    /// The user accepted `version` (text digest `text_sha256`) at `accepted_at`.
+    Terms {
+        version: String,
+        text_sha256: String,
+        accepted_at: String,
+    },
+}
+
+/// A grant's public metadata.
+#[derive(Serialize, ToSchema)]
+pub struct GrantView {
+    pub grant_id: String,
+    pub status: String,
+    pub subject: String,
+    pub provider: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&Grant> for GrantView {
+    fn from(g: &Grant) -> Self {
+        Self {
+            grant_id: g.id.to_string(),
+            status: g.status.as_str().to_owned(),
+            subject: g.subject.to_string(),
+            provider: g.provider.to_string(),
+            revoked_at: g.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// Exchange a handle for its credential. Only the service the grant is bound to can.
+#[utoipa::path(post, path = "/v1/redeem", request_body = HandleBody,
+    security(("service_token" = [])),
+    responses(
+        (status = 200, body = RedeemedView),
+        (status = 404, description = "unknown handle, or bound to another service", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "grant_revoked", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn redeem(
+    State(broker): State<Arc<Broker>>,
+    ServiceCaller(service): ServiceCaller,
+    ApiJson(body): ApiJson<HandleBody>,
+) -> Result<Json<RedeemedView>, ApiError> {
+    let r = broker.redeem(&service, &body.handle).await?;
+    let credential = match &r.credential {
+        Credential::ApiKey { api_key, header } => CredentialView::ApiKey {
+            api_key: api_key.clone(),
+            header: header.clone(),
+        },
+        Credential::Terms {
+            version,
+            text_sha256,
+        } => CredentialView::Terms {
+            version: version.clone(),
+            text_sha256: text_sha256.clone(),
+            accepted_at: rfc3339(r.grant.created_at),
+        },
+    };
+    Ok(Json(RedeemedView {
+        grant_id: r.grant.id.to_string(),
+        subject: r.grant.subject.to_string(),
+        provider: r.grant.provider.to_string(),
+        kind: r.grant.kind.as_str().to_owned(),
+        scopes: r.grant.scopes.iter().map(ToString::to_string).collect(),
+        credential,
+    }))
+}
+
+/// Revoke the grant behind a handle.
+#[utoipa::path(post, path = "/v1/revoke", request_body = HandleBody,
+    security(("service_token" = [])),
+    responses((status = 200, body = GrantView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke_by_handle(
+    State(broker): State<Arc<Broker>>,
+    ServiceCaller(service): ServiceCaller,
+    ApiJson(body): ApiJson<HandleBody>,
+) -> Result<Json<GrantView>, ApiError> {
+    let g = broker
+        .revoke_for_service(&service, RevokeTarget::Handle(&body.handle))
+        .await?;
+    Ok(Json(GrantView::from(&g)))
+}
+
+/// Revoke one of this service's grants by grant id.
+#[utoipa::path(delete, path = "/v1/grants/{id}", params(("id" = String, Path)),
+    security(("service_token" = [])),
+    responses((status = 200, body = GrantView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn revoke_by_id(
+    State(broker): State<Arc<Broker>>,
+    ServiceCaller(service): ServiceCaller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<GrantView>), ApiError> {
+    let g = broker
+        .revoke_for_service(&service, RevokeTarget::Id(&id))
+        .await?;
+    Ok((StatusCode::OK, Json(GrantView::from(&g))))
+}

@@ -1,0 +1,34 @@
+//! CSRF protection for every browser form: a synchronizer token kept in the server-side
+//! session and echoed in a hidden field, compared in constant time. SameSite=Lax cookies
+//! are a second layer, not the only one.
+
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use crate::Error;
+use crate::identity::session::session_error;
+
+const KEY: &str = "csrf";
+
+/// The session's token, created on first use.
+pub async fn token(session: &Session) -> Result<String, Error> {
+    if let Some(t) = session.get::<String>(KEY).await.map_err(session_error)? {
+        return Ok(t);
+    }
+    let t = crate::random::token::<32>();
+    session.insert(KEY, &t).await.map_err(session_error)?;
+    Ok(t)
+}
+
+/// Refuses unless `presented` equals the session's token.
+pub async fn verify(session: &Session, presented: &str) -> Result<(), Error> {
+    let expected = session.get::<String>(KEY).await.map_err(session_error)?;
+    match expected {
+        Some(t)
+            if !presented.is_empty() && bool::from(t.as_bytes().ct_eq(presented.as_bytes())) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::CsrfRejected),
+    }
+}

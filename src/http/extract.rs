@@ -1,0 +1,94 @@
+//! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
+//! valid service token; one that takes [`SignedIn`] cannot run without a signed-in user
+//! (the browser is sent to sign in and brought back).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::pages::PageError;
+use super::problem::ApiError;
+use crate::Error;
+use crate::broker::Broker;
+use crate::config::Service;
+use crate::identity::{SessionUser, service_token};
+
+/// The MCP service that sent a valid `Authorization: Bearer` token.
+pub struct ServiceCaller(pub Service);
+
+impl FromRequestParts<Arc<Broker>> for ServiceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(Error::Unauthenticated)?;
+        let service = service_token::authenticate(&broker.settings.services, token.trim())
+            .ok_or(Error::Unauthenticated)?;
+        Ok(Self(service.clone()))
+    }
+}
+
+/// The signed-in person, and their session.
+pub struct SignedIn {
+    pub user: SessionUser,
+    pub session: Session,
+}
+
+pub enum SignInRejection {
+    /// Not signed in: go to the sign-in page and come back here.
+    SignIn(String),
+    Failed(PageError),
+}
+
+impl IntoResponse for SignInRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn(back) => {
+                let to = format!(
+                    "/login?return_to={}",
+                    url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+                );
+                Redirect::to(&to).into_response()
+            }
+            Self::Failed(e) => e.into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = SignInRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SignInRejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                SignInRejection::Failed(PageError(Error::Internal("session layer missing".into())))
+            })?;
+        let user = SessionUser::current(&session)
+            .await
+            .map_err(|e| SignInRejection::Failed(PageError(e)))?;
+        match user {
+            Some(user) => Ok(Self { user, session }),
+            None => {
+                let uri = OriginalUri::from_request_parts(parts, state)
+                    .await
+                    .map(|u| u.0)
+                    .unwrap_or_default();
+                // Only ever come back to a page (GET); a POST would be replayed as a GET.
+                let back = if parts.method == axum::http::Method::GET {
+                    uri.path().to_owned()
+                } else {
+                    "/".into()
+                };
+                Err(SignInRejection::SignIn(back))
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The HTTP edge: routes, layers and the two renderings of errors. Handlers stay thin:
+//! parse into domain types, call the broker, render.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::broker::Broker;
+
+pub mod api;
+pub mod csrf;
+pub mod extract;
+pub mod ops;
+pub mod pages;
+pub mod problem;
+
+/// Content-Security-Policy for every response: no script at all, styles from us only.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router(broker: Arc<Broker>) -> Router {
+    let https = broker.public_url.scheme() == "https";
+    let idle =
+        time::Duration::try_from(broker.settings.session_idle).unwrap_or(time::Duration::hours(8));
+    let sessions = SessionManagerLayer::new(broker.stores.sessions.clone())
+        .with_name(if https {
+            "__Host-cb_session"
+        } else {
+            "cb_session"
+        })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+    let max_body = broker.settings.max_body_bytes;
+
+    Router::new()
+        .merge(pages::router().layer(sessions))
+        .merge(api::router())
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/static/app.css", get(stylesheet))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_layer(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .with_state(broker)
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// The one stylesheet, compiled into the binary so the broker needs no files at run time.
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+}

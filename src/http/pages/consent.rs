@@ -1,0 +1,265 @@
+//! The consent pages under `/e/{id}`: the request in words, Approve / Deny, and each
+//! provider kind's next step. Every step re-checks that the signed-in user is the
+//! elicitation's subject (inside `Broker::open_elicitation`).
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::login::CsrfForm;
+use super::views::{ApiKeyPage, ConsentPage, MessagePage, ScopeView, TermsView, Tone};
+use super::{PageError, chrome};
+use crate::Error;
+use crate::broker::Broker;
+use crate::config::ProviderSpec;
+use crate::domain::{ElicitationStatus, ProviderKind};
+use crate::http::csrf;
+use crate::http::extract::SignedIn;
+
+/// Session key recording that the user approved this elicitation and may enter a key.
+const APPROVED: &str = "approved_elicitation";
+
+pub async fn show(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+) -> Result<Response, PageError> {
+    let chrome = chrome(&broker, &me.session).await?;
+    let opened = match broker.open_elicitation(&me.user, &id).await {
+        Ok(o) => o,
+        Err(Error::IdentityMismatch) => {
+            let page = MessagePage::new(
+                chrome,
+                Tone::Error,
+                "This link is for another account",
+                "You are signed in as someone other than the person this request was made for, so nothing \
+                 was shown or shared. If the link is yours, sign out and sign in with the right account; \
+                 if you did not expect it, close this tab.",
+            );
+            return Ok((StatusCode::FORBIDDEN, page).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service);
+    let now = crate::domain::now();
+    let outcome = |status, tone, heading: &str, body: &str| {
+        (
+            status,
+            MessagePage::new(chrome.clone(), tone, heading, body),
+        )
+            .into_response()
+    };
+    let response = match e.status_at(now) {
+        ElicitationStatus::Pending => {
+            let scopes = e
+                .scopes
+                .iter()
+                .map(|s| ScopeView {
+                    name: s.to_string(),
+                    description: provider
+                        .scope_descriptions
+                        .get(s.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect();
+            let terms = match &provider.spec {
+                ProviderSpec::Terms {
+                    title,
+                    version,
+                    text,
+                    text_sha256,
+                } => Some(TermsView {
+                    title: title.clone(),
+                    version: version.clone(),
+                    text: text.clone(),
+                    digest: format!("sha256:{text_sha256}"),
+                }),
+                ProviderSpec::ApiKey { .. } => None,
+            };
+            let approve_label = match provider.kind() {
+                ProviderKind::ApiKey => "Continue".to_owned(),
+                ProviderKind::Terms => "Accept terms".to_owned(),
+                ProviderKind::Oauth2 => format!("Connect {}", provider.name),
+            };
+            let minutes = ((e.expires_at - now).whole_seconds().max(0) + 59) / 60;
+            ConsentPage {
+                chrome,
+                title: format!("{} requests access", service.name),
+                id: e.id.to_string(),
+                service_name: service.name.clone(),
+                provider_name: provider.name.clone(),
+                kind: provider.kind().as_str().to_owned(),
+                subject: e.subject.to_string(),
+                scopes,
+                message: e.message.clone(),
+                expires_at: format_time(e.expires_at),
+                expires_in: if minutes == 1 {
+                    "in 1 minute".into()
+                } else {
+                    format!("in {minutes} minutes")
+                },
+                terms,
+                approve_label,
+            }
+            .into_response()
+        }
+        ElicitationStatus::Completed => outcome(
+            StatusCode::OK,
+            Tone::Success,
+            "Connected",
+            &format!(
+                "{} can now use your {} access. You can close this tab and return to your assistant.",
+                service.name, provider.name
+            ),
+        ),
+        ElicitationStatus::Declined => outcome(
+            StatusCode::OK,
+            Tone::Info,
+            "Request declined",
+            &format!(
+                "Nothing was shared with {}. You can close this tab.",
+                service.name
+            ),
+        ),
+        ElicitationStatus::Expired => outcome(
+            StatusCode::GONE,
+            Tone::Warning,
+            "This request has expired",
+            "Ask your assistant to start again; it will send a new link.",
+        ),
+        ElicitationStatus::Failed => outcome(
+            StatusCode::OK,
+            Tone::Error,
+            "The connection failed",
+            e.reason
+                .as_deref()
+                .unwrap_or("Ask your assistant to start again."),
+        ),
+    };
+    Ok(response)
+}
+
+pub async fn approve(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, PageError> {
+    csrf::verify(&me.session, &form.csrf).await?;
+    let opened = broker.open_elicitation(&me.user, &id).await?;
+    match opened.provider.kind() {
+        ProviderKind::Terms => {
+            broker.accept_terms(&me.user, &id).await?;
+            Ok(Redirect::to(&format!("/e/{id}")))
+        }
+        ProviderKind::ApiKey => {
+            me.session
+                .insert(APPROVED, &id)
+                .await
+                .map_err(crate::identity::session::session_error)?;
+            Ok(Redirect::to(&format!("/e/{id}/api-key")))
+        }
+        ProviderKind::Oauth2 => {
+            Err(Error::InvalidRequest("OAuth providers are not available yet".into()).into())
+        }
+    }
+}
+
+pub async fn deny(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, PageError> {
+    csrf::verify(&me.session, &form.csrf).await?;
+    broker.decline(&me.user, &id).await?;
+    Ok(Redirect::to(&format!("/e/{id}")))
+}
+
+pub async fn api_key_form(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+) -> Result<Response, PageError> {
+    if !approved(&me, &id).await? {
+        return Ok(Redirect::to(&format!("/e/{id}")).into_response());
+    }
+    api_key_page(&broker, &me, &id, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct ApiKeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    api_key: String,
+}
+
+pub async fn submit_api_key(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+    Form(form): Form<ApiKeyForm>,
+) -> Result<Response, PageError> {
+    let key = Zeroizing::new(form.api_key);
+    csrf::verify(&me.session, &form.csrf).await?;
+    if !approved(&me, &id).await? {
+        return Err(Error::CsrfRejected.into());
+    }
+    match broker.submit_api_key(&me.user, &id, key).await {
+        Ok(_) => Ok(Redirect::to(&format!("/e/{id}")).into_response()),
+        Err(e @ (Error::CredentialRejected(_) | Error::UpstreamUnavailable(_))) => {
+            let status = e.status();
+            api_key_page(&broker, &me, &id, Some(e.public_detail()), status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn approved(me: &SignedIn, id: &str) -> Result<bool, Error> {
+    let approved: Option<String> = me
+        .session
+        .get(APPROVED)
+        .await
+        .map_err(crate::identity::session::session_error)?;
+    Ok(approved.as_deref() == Some(id))
+}
+
+async fn api_key_page(
+    broker: &Broker,
+    me: &SignedIn,
+    id: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let opened = broker.open_elicitation(&me.user, id).await?;
+    if !opened.elicitation.is_open(crate::domain::now()) {
+        return Ok(Redirect::to(&format!("/e/{id}")).into_response());
+    }
+    let ProviderSpec::ApiKey { header, .. } = &opened.provider.spec else {
+        return Ok(Redirect::to(&format!("/e/{id}")).into_response());
+    };
+    let page = ApiKeyPage {
+        chrome: chrome(broker, &me.session).await?,
+        title: format!("{} API key", opened.provider.name),
+        id: id.to_owned(),
+        service_name: opened.service.name.clone(),
+        provider_name: opened.provider.name.clone(),
+        header_name: header.clone(),
+        error,
+    };
+    Ok((status, page).into_response())
+}
+
+fn format_time(t: crate::domain::Timestamp) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}

@@ -1,0 +1,111 @@
+//! Browser pages: sign-in and consent. Server-rendered, no JavaScript, every form a POST
+//! with a CSRF token. Errors render as a readable page with the right status.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_sessions::Session;
+
+use crate::Error;
+use crate::broker::Broker;
+use crate::identity::SessionUser;
+
+mod consent;
+mod login;
+pub mod views;
+
+use views::{Chrome, MessagePage, Tone};
+
+pub fn router() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::show))
+        .route("/login/dev", post(login::dev_sign_in))
+        .route("/logout", post(login::sign_out))
+        .route("/e/{id}", get(consent::show))
+        .route("/e/{id}/approve", post(consent::approve))
+        .route("/e/{id}/deny", post(consent::deny))
+        .route(
+            "/e/{id}/api-key",
+            get(consent::api_key_form).post(consent::submit_api_key),
+        )
+}
+
+/// Page furniture for `base.html`. Ensures the session has a CSRF token.
+pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
+    let user = SessionUser::current(session)
+        .await?
+        .map(|u| u.subject.to_string());
+    Ok(Chrome {
+        user,
+        csrf: super::csrf::token(session).await?,
+        dev: broker.settings.dev,
+    })
+}
+
+/// Chrome for pages rendered without a session (errors).
+fn bare_chrome() -> Chrome {
+    Chrome {
+        user: None,
+        csrf: String::new(),
+        dev: false,
+    }
+}
+
+/// An error on its way to a person: a message page with the error's status.
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+impl<E: Into<Error>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?e, code = e.kind(), "page failed");
+        }
+        let (tone, heading) = match &e {
+            Error::IdentityMismatch => (Tone::Error, "This link is for another account"),
+            Error::ElicitationExpired => (Tone::Warning, "This request has expired"),
+            Error::ElicitationNotFound => (Tone::Error, "Request not found"),
+            Error::CsrfRejected => (Tone::Warning, "Please try again"),
+            Error::StoreUnavailable(_) => (Tone::Error, "Temporarily unavailable"),
+            _ if status.is_server_error() => (Tone::Error, "Something went wrong"),
+            _ => (Tone::Warning, e.title()),
+        };
+        let body = match &e {
+            Error::IdentityMismatch => {
+                "You are signed in as someone other than the person this request was made for. \
+                 Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
+                 sign out and sign in with the right account."
+                    .to_owned()
+            }
+            Error::ElicitationExpired => "Ask your assistant to start again; it will send a new link.".to_owned(),
+            _ => e.public_detail(),
+        };
+        let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
+        page.detail = Some(format!("Error code: {}", e.kind()));
+        (status, page).into_response()
+    }
+}
+
+async fn home(
+    axum::extract::State(broker): axum::extract::State<Arc<Broker>>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let page = MessagePage::new(
+        chrome(&broker, &session).await?,
+        Tone::Info,
+        "consent-broker",
+        "This is where you approve the access your AI tools ask for. Open a link your assistant gave you to continue.",
+    );
+    Ok((StatusCode::OK, page).into_response())
+}

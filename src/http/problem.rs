@@ -1,0 +1,93 @@
+//! The API rendering of the domain error: RFC 9457 `application/problem+json`, one stable
+//! `type` per failure, plus the extractors whose rejections must speak the same language.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::Error;
+
+/// Prefix of every problem `type`; the suffix is [`Error::kind`].
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:consent-broker:problem:";
+
+/// An error on its way to a service.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:consent-broker:problem:<code>`
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The stable suffix of `type`, for easy matching.
+    pub code: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?e, code = e.kind(), "request failed");
+        } else {
+            tracing::debug!(code = e.kind(), "request refused");
+        }
+        let problem = Problem {
+            type_: format!("{PROBLEM_TYPE_PREFIX}{}", e.kind()),
+            title: e.title().to_owned(),
+            status: status.as_u16(),
+            detail: e.public_detail(),
+            code: e.kind().to_owned(),
+        };
+        let mut response = (status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(e, Error::Unauthenticated) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for Error {
+    fn from(r: JsonRejection) -> Self {
+        match r.status().as_u16() {
+            413 => Error::BodyTooLarge(0),
+            415 => Error::UnsupportedMediaType,
+            _ => Error::InvalidRequest(r.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(r: QueryRejection) -> Self {
+        Error::InvalidRequest(r.body_text())
+    }
+}
+
+/// A JSON body whose rejections are problems.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// A query string whose rejections are problems.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);

@@ -1,0 +1,29 @@
+//! Service bearer tokens: `cbs_` + base64url(32 random bytes). The config holds only the
+//! SHA-256 digest; a presented token is hashed and compared in constant time with every
+//! configured digest, so timing says nothing about which service (if any) matched.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Service;
+
+const PREFIX: &str = "cbs_";
+
+/// A new token and the hex digest to paste into `services[].token_sha256`.
+pub fn generate() -> (String, String) {
+    let token = format!("{PREFIX}{}", crate::random::token::<32>());
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    (token, digest)
+}
+
+/// The service whose token this is, if any.
+pub fn authenticate<'a>(services: &'a [Service], presented: &str) -> Option<&'a Service> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut found = None;
+    for service in services {
+        if bool::from(service.token_sha256.ct_eq(&digest)) {
+            found = Some(service);
+        }
+    }
+    found
+}

@@ -1,0 +1,428 @@
+//! The embedded backend: one `redb` file under the data directory. No server to run.
+//!
+//! Records are JSON values keyed by id; two index tables (handle digest → grant id, and
+//! subject + grant id) keep lookups off full scans. Every write is one redb transaction,
+//! committed durably before the call returns, so an acknowledged grant survives a crash.
+//! Expiry lives in the record and is enforced on read and by sweeps.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Serialize, de::DeserializeOwned};
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+
+use super::{
+    AuditLog, ElicitationStore, GrantStore, Health, Settled, Settlement, StoreError, StoreResult,
+};
+use crate::domain::{
+    AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantId, GrantStatus,
+    HandleDigest, Subject, Timestamp,
+};
+
+const ELICITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("elicitations");
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
+const HANDLES: TableDefinition<&str, &str> = TableDefinition::new("grant_handles");
+const SUBJECT_GRANTS: TableDefinition<&str, ()> = TableDefinition::new("subject_grants");
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+
+/// Separates subject and grant id in index keys; subjects cannot contain control characters.
+const SEP: char = '\u{1f}';
+
+#[derive(Clone, Debug)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+/// Failures inside a blocking transaction, sorted into the two kinds callers act on.
+enum Fail {
+    Db(redb::Error),
+    Decode(String),
+}
+
+macro_rules! db_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Fail {
+            fn from(e: $t) -> Self {
+                Fail::Db(e.into())
+            }
+        }
+    )*};
+}
+db_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Db(e) => StoreError::Unavailable(e.to_string()),
+            Fail::Decode(e) => StoreError::Corrupt(e),
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Fail> {
+    serde_json::from_slice(bytes).map_err(|e| Fail::Decode(e.to_string()))
+}
+
+fn subject_key(subject: &str, grant: &str) -> String {
+    format!("{subject}{SEP}{grant}")
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let init = || -> Result<Database, Fail> {
+            let db = Database::create(path)?;
+            let tx = db.begin_write()?;
+            tx.open_table(ELICITATIONS)?;
+            tx.open_table(GRANTS)?;
+            tx.open_table(HANDLES)?;
+            tx.open_table(SUBJECT_GRANTS)?;
+            tx.open_table(AUDIT)?;
+            tx.open_table(SESSIONS)?;
+            tx.commit()?;
+            Ok(db)
+        };
+        Ok(Self {
+            db: Arc::new(init()?),
+        })
+    }
+
+    /// Runs `f` on the blocking pool: redb is synchronous and may fsync.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, Fail> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+            .map_err(StoreError::from)
+    }
+
+    /// Reads one JSON record by key from `table`.
+    async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: String,
+    ) -> StoreResult<Option<T>> {
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(table)?;
+            let value = t.get(key.as_str())?;
+            value.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    /// Applies `change` to a stored grant in one transaction; `None` if absent.
+    async fn update_grant(
+        &self,
+        id: &GrantId,
+        change: impl FnOnce(&mut Grant) + Send + 'static,
+    ) -> StoreResult<Option<Grant>> {
+        let id = id.as_str().to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let updated = {
+                let mut t = tx.open_table(GRANTS)?;
+                let current: Option<Grant> =
+                    t.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                match current {
+                    None => None,
+                    Some(mut grant) => {
+                        change(&mut grant);
+                        t.insert(id.as_str(), encode(&grant).as_slice())?;
+                        Some(grant)
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ElicitationStore for EmbeddedStore {
+    async fn insert_elicitation(&self, elicitation: &Elicitation) -> StoreResult<()> {
+        let (key, value) = (elicitation.id.as_str().to_owned(), encode(elicitation));
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            tx.open_table(ELICITATIONS)?
+                .insert(key.as_str(), value.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn elicitation(&self, id: &ElicitationId) -> StoreResult<Option<Elicitation>> {
+        self.get(ELICITATIONS, id.as_str().to_owned()).await
+    }
+
+    async fn settle(
+        &self,
+        id: &ElicitationId,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> StoreResult<Settled> {
+        let id = id.as_str().to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let settled = {
+                let mut elicitations = tx.open_table(ELICITATIONS)?;
+                let current: Option<Elicitation> = elicitations
+                    .get(id.as_str())?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                match current {
+                    None => Settled::NotFound,
+                    Some(e) if !e.is_open(now) => Settled::Already(e),
+                    Some(mut e) => {
+                        match settlement {
+                            Settlement::Completed(grant) => {
+                                let gid = grant.id.as_str();
+                                tx.open_table(GRANTS)?
+                                    .insert(gid, encode(&grant).as_slice())?;
+                                tx.open_table(HANDLES)?
+                                    .insert(grant.handle_digest.to_hex().as_str(), gid)?;
+                                tx.open_table(SUBJECT_GRANTS)?.insert(
+                                    subject_key(grant.subject.as_str(), gid).as_str(),
+                                    (),
+                                )?;
+                                e.status = ElicitationStatus::Completed;
+                                e.grant_id = Some(grant.id.clone());
+                            }
+                            Settlement::Declined => e.status = ElicitationStatus::Declined,
+                            Settlement::Failed(reason) => {
+                                e.status = ElicitationStatus::Failed;
+                                e.reason = Some(reason);
+                            }
+                        }
+                        elicitations.insert(id.as_str(), encode(&e).as_slice())?;
+                        Settled::Now(e)
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(settled)
+        })
+        .await
+    }
+
+    async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize> {
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let mut removed = 0;
+            {
+                let mut t = tx.open_table(ELICITATIONS)?;
+                t.retain(|_, v| {
+                    // An unreadable record is kept for an operator to look at, never dropped.
+                    let expired = serde_json::from_slice::<Elicitation>(v)
+                        .map(|e| e.expires_at < cutoff)
+                        .unwrap_or(false);
+                    removed += usize::from(expired);
+                    !expired
+                })?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl GrantStore for EmbeddedStore {
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
+        self.get(GRANTS, id.as_str().to_owned()).await
+    }
+
+    async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>> {
+        let key = digest.to_hex();
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let Some(id) = tx
+                .open_table(HANDLES)?
+                .get(key.as_str())?
+                .map(|v| v.value().to_owned())
+            else {
+                return Ok(None);
+            };
+            let grant = tx
+                .open_table(GRANTS)?
+                .get(id.as_str())?
+                .map(|v| decode(v.value()))
+                .transpose()?;
+            Ok(grant)
+        })
+        .await
+    }
+
+    async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>> {
+        let prefix = format!("{}{SEP}", subject.as_str());
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let index = tx.open_table(SUBJECT_GRANTS)?;
+            let grants = tx.open_table(GRANTS)?;
+            let mut out: Vec<Grant> = Vec::new();
+            for entry in index.range(prefix.as_str()..)? {
+                let (key, _) = entry?;
+                let Some(gid) = key.value().strip_prefix(prefix.as_str()) else {
+                    break;
+                };
+                if let Some(v) = grants.get(gid)? {
+                    out.push(decode(v.value())?);
+                }
+            }
+            out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
+        self.update_grant(id, move |g| {
+            if g.status != GrantStatus::Revoked {
+                g.status = GrantStatus::Revoked;
+                g.revoked_at = Some(at);
+            }
+        })
+        .await
+    }
+
+    async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
+        self.update_grant(id, move |g| {
+            g.use_count += 1;
+            g.last_used_at = Some(at);
+        })
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl AuditLog for EmbeddedStore {
+    async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
+        let value = encode(event);
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(AUDIT)?;
+                let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
+                t.insert(next, value.as_slice())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(AUDIT)?;
+            let mut out = Vec::new();
+            for entry in t.iter()?.rev().take(limit) {
+                out.push(decode(entry?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Health for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|db| {
+            db.begin_read()?.open_table(GRANTS)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn session_error(e: StoreError) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // Draw ids until one is free, in the same transaction as the insert.
+        let mut candidate = record.clone();
+        let stored = self
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                {
+                    let mut t = tx.open_table(SESSIONS)?;
+                    while t.get(candidate.id.to_string().as_str())?.is_some() {
+                        candidate.id = Id::default();
+                    }
+                    t.insert(
+                        candidate.id.to_string().as_str(),
+                        encode(&candidate).as_slice(),
+                    )?;
+                }
+                tx.commit()?;
+                Ok(candidate)
+            })
+            .await
+            .map_err(session_error)?;
+        record.id = stored.id;
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let (key, value) = (record.id.to_string(), encode(record));
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            tx.open_table(SESSIONS)?
+                .insert(key.as_str(), value.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .map_err(session_error)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let record: Option<Record> = self
+            .get(SESSIONS, id.to_string())
+            .await
+            .map_err(session_error)?;
+        Ok(record.filter(|r| r.expiry_date > time::OffsetDateTime::now_utc()))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let key = id.to_string();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            tx.open_table(SESSIONS)?.remove(key.as_str())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .map_err(session_error)
+    }
+}

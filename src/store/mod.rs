@@ -1,0 +1,122 @@
+//! Storage capabilities, one small trait each, held as `Arc<dyn …>`. Domain code never
+//! learns which backend it talks to; every backend passes the same contract tests
+//! (`tests/store_contract.rs`).
+//!
+//! Invariants every backend keeps:
+//! - settling an elicitation is atomic with storing its grant: there is never a completed
+//!   elicitation without its grant, nor a grant of an elicitation that was not pending;
+//! - a grant is findable by its handle digest from the moment it is stored;
+//! - audit events come back in the order they were appended.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    AuditEvent, Elicitation, ElicitationId, Grant, GrantId, HandleDigest, Subject, Timestamp,
+};
+
+pub mod embedded;
+pub mod sessions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or refused the operation; retrying may help.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A record could not be decoded. Nothing is overwritten because of it.
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How an elicitation ends.
+#[derive(Debug)]
+pub enum Settlement {
+    Completed(Box<Grant>),
+    Declined,
+    Failed(String),
+}
+
+/// What `settle` found.
+#[derive(Debug)]
+pub enum Settled {
+    /// The elicitation was pending and is now settled as asked.
+    Now(Elicitation),
+    /// It had already ended (or expired); nothing was written.
+    Already(Elicitation),
+    NotFound,
+}
+
+#[async_trait]
+pub trait ElicitationStore: Send + Sync {
+    async fn insert_elicitation(&self, elicitation: &Elicitation) -> StoreResult<()>;
+    async fn elicitation(&self, id: &ElicitationId) -> StoreResult<Option<Elicitation>>;
+    /// Atomically settles a pending, unexpired elicitation (storing the grant when it
+    /// completes); otherwise changes nothing.
+    async fn settle(
+        &self,
+        id: &ElicitationId,
+        settlement: Settlement,
+        now: Timestamp,
+    ) -> StoreResult<Settled>;
+    /// Removes elicitations whose expiry is before `cutoff`; returns how many.
+    async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
+    async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>>;
+    /// Every grant of a user, any status, newest first.
+    async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>>;
+    /// Marks a grant revoked unless it already is; returns the grant as it now stands.
+    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>>;
+    /// Counts one redemption and moves `last_used_at`.
+    async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The most recent events, newest first.
+    async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Probe used by `/readyz`.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// The capabilities of one backend, shared by the whole app.
+#[derive(Clone)]
+pub struct Stores {
+    pub elicitations: Arc<dyn ElicitationStore>,
+    pub grants: Arc<dyn GrantStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub health: Arc<dyn Health>,
+    pub sessions: sessions::SharedSessionStore,
+}
+
+impl Stores {
+    /// All capabilities from one backend value.
+    pub fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: ElicitationStore
+            + GrantStore
+            + AuditLog
+            + Health
+            + tower_sessions::SessionStore
+            + 'static,
+    {
+        Self {
+            elicitations: backend.clone(),
+            grants: backend.clone(),
+            audit: backend.clone(),
+            health: backend.clone(),
+            sessions: sessions::SharedSessionStore::new(backend),
+        }
+    }
+}
