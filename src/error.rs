@@ -9,43 +9,43 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("a valid service token is required")]
+    #[error("A valid service token is required")]
     Unauthenticated,
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("the request body is larger than {0} bytes")]
-    BodyTooLarge(usize),
-    #[error("the request body must be JSON (Content-Type: application/json)")]
+    #[error("The request body is too large")]
+    BodyTooLarge,
+    #[error("The request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
-    #[error("provider `{0}` does not exist or is not allowed for this service")]
+    #[error("Provider `{0}` does not exist or is not allowed for this service")]
     ProviderNotAllowed(String),
-    #[error("scope `{0}` is not allowed for this service and provider")]
+    #[error("Scope `{0}` is not allowed for this service and provider")]
     ScopeNotAllowed(String),
-    #[error("no such elicitation")]
+    #[error("No such elicitation")]
     ElicitationNotFound,
-    #[error("this request has expired")]
+    #[error("This request has expired")]
     ElicitationExpired,
-    #[error("this request is already {}", .0.as_str())]
+    #[error("This request is already {}", .0.as_str())]
     ElicitationSettled(ElicitationStatus),
-    #[error("no grant for this handle")]
+    #[error("No grant for this handle")]
     UnknownHandle,
-    #[error("the grant was revoked")]
+    #[error("The grant was revoked")]
     GrantRevoked,
-    #[error("the grant needs the user to authorise again")]
+    #[error("The grant needs the user to authorise again")]
     ReauthorizationRequired,
-    #[error("this link was made for another account")]
+    #[error("This link was made for another account")]
     IdentityMismatch,
-    #[error("the form expired or did not come from this site; go back, reload and try again")]
+    #[error("The form expired or did not come from this site; go back, reload and try again")]
     CsrfRejected,
     #[error("{0}")]
     CredentialRejected(String),
-    #[error("the upstream service could not be reached: {0}")]
+    #[error("The upstream service could not be reached: {0}")]
     UpstreamUnavailable(String),
-    #[error("the store is unavailable")]
+    #[error("The store is unavailable")]
     StoreUnavailable(#[source] StoreError),
-    #[error("a stored grant failed its integrity check")]
+    #[error("A stored grant failed its integrity check")]
     GrantCorrupt,
-    #[error("internal error")]
+    #[error("Internal error")]
     Internal(String),
 }
 
@@ -54,7 +54,7 @@ impl Error {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) | Self::CredentialRejected(_) => StatusCode::BAD_REQUEST,
-            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ProviderNotAllowed(_) | Self::ScopeNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::IdentityMismatch | Self::CsrfRejected => StatusCode::FORBIDDEN,
@@ -72,7 +72,7 @@ impl Error {
         match self {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidRequest(_) => "invalid_request",
-            Self::BodyTooLarge(_) => "body_too_large",
+            Self::BodyTooLarge => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ProviderNotAllowed(_) => "provider_not_allowed",
             Self::ScopeNotAllowed(_) => "scope_not_allowed",
@@ -116,10 +116,9 @@ impl Error {
             Self::Internal(_) => "The broker hit an unexpected error; it has been logged.".into(),
             other => {
                 let mut s = other.to_string();
-                if let Some(first) = s.get_mut(0..1) {
-                    first.make_ascii_uppercase();
+                if !s.ends_with('.') {
+                    s.push('.');
                 }
-                s.push('.');
                 s
             }
         }

@@ -65,7 +65,7 @@ impl Broker {
     }
 
     /// Like `open_elicitation`, and it must still be pending.
-    async fn open_pending(&self, user: &SessionUser, id: &str) -> Result<Opened<'_>, Error> {
+    pub async fn open_pending(&self, user: &SessionUser, id: &str) -> Result<Opened<'_>, Error> {
         let opened = self.open_elicitation(user, id).await?;
         match opened.elicitation.status_at(crate::domain::now()) {
             crate::domain::ElicitationStatus::Pending => Ok(opened),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why a string was refused as an identifier. The message names the rule, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {rule}")]
+#[error("{rule}")]
 pub struct InvalidId {
     what: &'static str,
     rule: &'static str,

@@ -69,7 +69,7 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r.status().as_u16() {
-            413 => Error::BodyTooLarge(0),
+            413 => Error::BodyTooLarge,
             415 => Error::UnsupportedMediaType,
             _ => Error::InvalidRequest(r.body_text()),
         }

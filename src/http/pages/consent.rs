@@ -152,7 +152,7 @@ pub async fn approve(
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, PageError> {
     csrf::verify(&me.session, &form.csrf).await?;
-    let opened = broker.open_elicitation(&me.user, &id).await?;
+    let opened = broker.open_pending(&me.user, &id).await?;
     match opened.provider.kind() {
         ProviderKind::Terms => {
             broker.accept_terms(&me.user, &id).await?;

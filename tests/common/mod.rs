@@ -1,0 +1,322 @@
+//! Test harness: spawns the real app on 127.0.0.1:0 with its own temporary data directory
+//! and keyring, two services and two providers, and drives it like its users do: a service
+//! with a bearer token, and a person with a cookie-keeping browser-like client.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use consent_broker::app::App;
+use consent_broker::broker::Broker;
+use consent_broker::config::{Config, ProviderConfig, ServiceConfig};
+use consent_broker::identity::service_token;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const API_KEY_PROVIDER: &str = "acme";
+pub const TERMS_PROVIDER: &str = "acme-terms";
+/// A key of the shape the `acme` provider accepts.
+pub const GOOD_KEY: &str = "acme_live_4f9a8b7c6d5e4f3a2b1c";
+
+pub struct TestApp {
+    pub base: String,
+    pub broker: Arc<Broker>,
+    /// Token of `svc-a`, allowed `acme` (read, write) and `acme-terms`.
+    pub token: String,
+    /// Token of `svc-b`, allowed `acme` (read) only.
+    pub other_token: String,
+    pub data_dir: TempDir,
+    pub api: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct TestConfig {
+    pub config: Config,
+    pub token: String,
+    pub other_token: String,
+    pub data_dir: TempDir,
+}
+
+/// The configuration every test starts from.
+pub fn test_config() -> TestConfig {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (token, digest) = service_token::generate();
+    let (other_token, other_digest) = service_token::generate();
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = data_dir.path().to_path_buf();
+    let (id, key) = consent_broker::config::keyring::new_key_entry();
+    config.keyring.keys.insert(id.clone(), key.to_string());
+    config.keyring.active = Some(id);
+    config.providers = vec![
+        ProviderConfig::ApiKey {
+            id: API_KEY_PROVIDER.into(),
+            name: "Acme".into(),
+            header: "X-Acme-Key".into(),
+            format: Some("^acme_[a-z]+_[0-9a-f]{20}$".into()),
+            verify_url: None,
+            scopes: BTreeMap::from([("read".into(), "Read your Acme projects".into())]),
+        },
+        ProviderConfig::Terms {
+            id: TERMS_PROVIDER.into(),
+            name: "Acme".into(),
+            title: "Acme AI terms".into(),
+            version: "2026-11".into(),
+            text: Some("You agree that the assistant may read your Acme projects.".into()),
+            text_file: None,
+        },
+    ];
+    config.services = vec![
+        ServiceConfig {
+            id: "svc-a".into(),
+            name: "Service A".into(),
+            token_sha256: digest,
+            allow: BTreeMap::from([
+                (API_KEY_PROVIDER.into(), vec!["read".into(), "write".into()]),
+                (TERMS_PROVIDER.into(), vec![]),
+            ]),
+            webhook_url: None,
+            webhook_secret: None,
+        },
+        ServiceConfig {
+            id: "svc-b".into(),
+            name: "Service B".into(),
+            token_sha256: other_digest,
+            allow: BTreeMap::from([(API_KEY_PROVIDER.into(), vec!["read".into()])]),
+            webhook_url: None,
+            webhook_secret: None,
+        },
+    ];
+    TestConfig {
+        config,
+        token,
+        other_token,
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with the test config after `adjust` has changed it. Dev sign-in is on.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_mode(true, adjust).await
+    }
+
+    /// Spawns with `dev` sign-in on or off.
+    pub async fn spawn_mode(dev: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut t = test_config();
+        adjust(&mut t.config);
+        let app = App::build(&t.config, dev).await.expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let broker = app.broker();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            broker,
+            token: t.token,
+            other_token: t.other_token,
+            data_dir: t.data_dir,
+            api: reqwest::Client::new(),
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.api
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn create(&self, token: &str, body: Value) -> reqwest::Response {
+        self.post_json(token, "/v1/elicitations", body).await
+    }
+
+    /// Creates a pending elicitation for `subject` and returns its JSON.
+    pub async fn create_pending(&self, subject: &str, provider: &str, scopes: &[&str]) -> Value {
+        let r = self
+            .create(
+                &self.token,
+                json!({"subject": subject, "provider": provider, "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    pub async fn status(&self, token: &str, id: &str, wait: u64) -> reqwest::Response {
+        self.api
+            .get(self.url(&format!("/v1/elicitations/{id}?wait={wait}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn redeem(&self, token: &str, handle: &str) -> reqwest::Response {
+        self.post_json(token, "/v1/redeem", json!({ "handle": handle }))
+            .await
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Every audit action recorded so far, oldest first.
+    pub async fn audit_actions(&self) -> Vec<(String, String)> {
+        let mut events = self.broker.stores.audit.recent(10_000).await.unwrap();
+        events.reverse();
+        events
+            .into_iter()
+            .map(|e| {
+                (
+                    e.action,
+                    serde_json::to_value(e.outcome)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Asserts a problem+json answer with this status and problem code; returns the body.
+pub async fn assert_problem(r: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["type"], format!("urn:consent-broker:problem:{code}"));
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+/// A person's browser: keeps cookies, follows redirects only when asked.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    /// The path finally shown, after redirects.
+    pub path: String,
+    pub html: String,
+}
+
+impl Page {
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.html.find(marker).expect("page has a CSRF field") + marker.len();
+        let end = self.html[start..].find('"').unwrap();
+        self.html[start..start + end].to_owned()
+    }
+
+    pub fn assert_shows(&self, text: &str) {
+        assert!(
+            self.html.contains(text),
+            "page {} does not show {text:?}:\n{}",
+            self.path,
+            self.html
+        );
+    }
+}
+
+impl Browser {
+    fn absolute(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        }
+    }
+
+    /// GET, following redirects like a browser.
+    pub async fn open(&self, path_or_url: &str) -> Page {
+        let r = self
+            .client
+            .get(self.absolute(path_or_url))
+            .send()
+            .await
+            .expect("GET");
+        self.follow(r).await
+    }
+
+    /// POST a form, following the redirects after it.
+    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(self.absolute(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
+        self.follow(r).await
+    }
+
+    async fn follow(&self, mut r: reqwest::Response) -> Page {
+        for _ in 0..10 {
+            if !r.status().is_redirection() {
+                break;
+            }
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            r = self
+                .client
+                .get(self.absolute(&location))
+                .send()
+                .await
+                .expect("redirect");
+        }
+        let status = r.status();
+        let path = r.url().path().to_owned();
+        let html = r.text().await.unwrap();
+        Page { status, path, html }
+    }
+
+    /// Opens a consent link; signs in as `user` when sent to the sign-in page.
+    pub async fn open_as(&self, url: &str, user: &str) -> Page {
+        let page = self.open(url).await;
+        if page.path != "/login" {
+            return page;
+        }
+        let return_to = {
+            let marker = "name=\"return_to\" value=\"";
+            let start = page.html.find(marker).unwrap() + marker.len();
+            let end = page.html[start..].find('"').unwrap();
+            page.html[start..start + end].to_owned()
+        };
+        self.submit(
+            "/login/dev",
+            &[
+                ("csrf", &page.csrf()),
+                ("username", user),
+                ("return_to", &return_to),
+            ],
+        )
+        .await
+    }
+}

@@ -1,0 +1,402 @@
+//! The user journeys end to end over HTTP: a service creates an elicitation, a person
+//! opens the link, signs in, consents, and the service redeems what was granted.
+
+mod common;
+
+use common::{API_KEY_PROVIDER, GOOD_KEY, TERMS_PROVIDER, TestApp, assert_problem};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Runs the API-key journey up to completion; returns the completed status JSON.
+async fn approve_api_key(app: &TestApp, subject: &str, key: &str) -> Value {
+    let created = app
+        .create_pending(subject, API_KEY_PROVIDER, &["read"])
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), subject)
+        .await;
+    assert_eq!(consent.status, StatusCode::OK);
+    consent.assert_shows("Service A");
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    assert_eq!(form.path, format!("/e/{id}/api-key"));
+    let done = browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", key)],
+        )
+        .await;
+    done.assert_shows("Connected");
+    assert!(!done.html.contains(key), "the key is never echoed");
+    app.status(&app.token, id, 0).await.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_api_key_granted_in_the_browser_is_redeemed_by_handle_and_reused_without_the_user() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_pending("alice@example.com", API_KEY_PROVIDER, &["read"])
+        .await;
+    assert_eq!(created["status"], "pending");
+    let id = created["id"].as_str().unwrap();
+    let url = created["url"].as_str().unwrap();
+    assert_eq!(
+        url,
+        app.url(&format!("/e/{id}")),
+        "the link carries only the opaque id"
+    );
+    assert_eq!(
+        created["mcp"],
+        json!({"mode": "url", "elicitationId": id, "url": url, "message": created["mcp"]["message"]})
+    );
+    assert_eq!(created["mcp_error"]["code"], -32042);
+    assert_eq!(
+        created["mcp_error"]["data"]["elicitations"][0],
+        created["mcp"]
+    );
+
+    // The person opens the link: first the sign-in page, then the consent page.
+    let browser = app.browser();
+    let login = browser.open(url).await;
+    assert_eq!(login.path, "/login");
+    login.assert_shows("Development");
+    let consent = browser.open_as(url, "alice@example.com").await;
+    assert_eq!(consent.path, format!("/e/{id}"));
+    consent.assert_shows("Service A");
+    consent.assert_shows("Acme");
+    consent.assert_shows("Read your Acme projects");
+    consent.assert_shows("alice@example.com");
+
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    form.assert_shows("type=\"password\"");
+    let done = browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    done.assert_shows("Connected");
+
+    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    assert_eq!(status["status"], "completed");
+    assert!(
+        status.get("url").is_none(),
+        "no consent link once completed"
+    );
+    let handle = status["handle"].as_str().unwrap();
+    assert!(handle.starts_with("cbh_"));
+
+    let redeemed: Value = app.redeem(&app.token, handle).await.json().await.unwrap();
+    assert_eq!(
+        redeemed["credential"],
+        json!({"type": "api_key", "api_key": GOOD_KEY, "header": "X-Acme-Key"})
+    );
+    assert_eq!(redeemed["subject"], "alice@example.com");
+    assert_eq!(redeemed["scopes"], json!(["read"]));
+
+    // Asking again needs no user: the same grant, the same handle.
+    let again = app.create(&app.token, json!({"subject": "alice@example.com", "provider": API_KEY_PROVIDER, "scopes": ["read"]})).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["status"], "ready");
+    assert_eq!(again["handle"], handle);
+    assert_eq!(again["grant_id"], status["grant_id"]);
+
+    let actions = app.audit_actions().await;
+    for expected in [
+        "elicitation_created",
+        "grant_created",
+        "elicitation_completed",
+        "grant_redeemed",
+        "grant_reused",
+    ] {
+        assert!(
+            actions.iter().any(|(a, o)| a == expected && o == "success"),
+            "{expected} audited: {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_for_more_scopes_than_the_grant_has_asks_the_user_again() {
+    let app = TestApp::spawn().await;
+    approve_api_key(&app, "bob", GOOD_KEY).await;
+    let wider = app
+        .create(
+            &app.token,
+            json!({"subject": "bob", "provider": API_KEY_PROVIDER, "scopes": ["read", "write"]}),
+        )
+        .await;
+    assert_eq!(wider.status(), StatusCode::CREATED);
+    assert_eq!(wider.json::<Value>().await.unwrap()["status"], "pending");
+}
+
+#[tokio::test]
+async fn accepting_terms_records_the_version_and_text_digest() {
+    let app = TestApp::spawn().await;
+    let created = app.create_pending("carol", TERMS_PROVIDER, &[]).await;
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "carol")
+        .await;
+    consent.assert_shows("Acme AI terms");
+    consent.assert_shows("2026-11");
+    consent.assert_shows("You agree that the assistant may read your Acme projects.");
+    let done = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    done.assert_shows("Connected");
+
+    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    assert_eq!(status["status"], "completed");
+    let redeemed: Value = app
+        .redeem(&app.token, status["handle"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(redeemed["kind"], "terms");
+    assert_eq!(redeemed["credential"]["type"], "terms");
+    assert_eq!(redeemed["credential"]["version"], "2026-11");
+    let digest = redeemed["credential"]["text_sha256"].as_str().unwrap();
+    assert_eq!(digest.len(), 64);
+    consent.assert_shows(digest);
+}
+
+#[tokio::test]
+async fn denying_declines_the_elicitation_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_pending("dave", API_KEY_PROVIDER, &["read"])
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "dave")
+        .await;
+    let done = browser
+        .submit(&format!("/e/{id}/deny"), &[("csrf", &consent.csrf())])
+        .await;
+    done.assert_shows("declined");
+
+    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    assert_eq!(status["status"], "declined");
+    assert!(status.get("handle").is_none());
+    let subject = consent_broker::domain::Subject::parse("dave").unwrap();
+    assert!(
+        app.broker
+            .stores
+            .grants
+            .grants_of_subject(&subject)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A settled request cannot be approved afterwards.
+    let late = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_as_soon_as_the_user_completes() {
+    let app = TestApp::spawn().await;
+    let created = app.create_pending("erin", TERMS_PROVIDER, &[]).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let waiting = {
+        let (api, url, token) = (
+            app.api.clone(),
+            app.url(&format!("/v1/elicitations/{id}?wait=30")),
+            app.token.clone(),
+        );
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let body: Value = api
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (body, started.elapsed())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "erin")
+        .await;
+    browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    let (body, took) = waiting.await.unwrap();
+    assert_eq!(body["status"], "completed");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "answered on completion, not at the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_grant_is_refused_and_its_handle_stops_working() {
+    let app = TestApp::spawn().await;
+    let status = approve_api_key(&app, "frank", GOOD_KEY).await;
+    let handle = status["handle"].as_str().unwrap();
+    let revoked = app
+        .post_json(&app.token, "/v1/revoke", json!({"handle": handle}))
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(revoked.json::<Value>().await.unwrap()["status"], "revoked");
+    assert_problem(
+        app.redeem(&app.token, handle).await,
+        StatusCode::GONE,
+        "grant_revoked",
+    )
+    .await;
+    // A revoked grant no longer satisfies a new request.
+    let again = app
+        .create(
+            &app.token,
+            json!({"subject": "frank", "provider": API_KEY_PROVIDER, "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_grant_can_be_revoked_by_id_only_by_its_own_service() {
+    let app = TestApp::spawn().await;
+    let status = approve_api_key(&app, "gina", GOOD_KEY).await;
+    let grant = status["grant_id"].as_str().unwrap();
+    let path = app.url(&format!("/v1/grants/{grant}"));
+    let foreign = app
+        .api
+        .delete(&path)
+        .bearer_auth(&app.other_token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(foreign, StatusCode::NOT_FOUND, "unknown_handle").await;
+    let own = app
+        .api
+        .delete(&path)
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_problem(
+        app.redeem(&app.token, status["handle"].as_str().unwrap())
+            .await,
+        StatusCode::GONE,
+        "grant_revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_raw_store_holds_neither_the_key_nor_the_handle() {
+    let app = TestApp::spawn().await;
+    let status = approve_api_key(&app, "hank", GOOD_KEY).await;
+    let handle = status["handle"].as_str().unwrap().to_owned();
+    app.redeem(&app.token, &handle).await;
+    let raw = std::fs::read(app.data_dir.path().join("broker.redb")).unwrap();
+    let contains = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(contains("hank"), "the test reads the right file");
+    assert!(!contains(GOOD_KEY), "API key stored in clear");
+    assert!(!contains(&handle), "handle stored in clear");
+    assert!(
+        !contains(&handle["cbh_".len()..]),
+        "handle body stored in clear"
+    );
+}
+
+#[tokio::test]
+async fn a_key_the_provider_rejects_is_refused_on_the_form_and_nothing_is_stored() {
+    // A real loopback upstream that accepts exactly one key.
+    let upstream = axum::Router::new().route(
+        "/verify",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            if headers.get("x-acme-key").is_some_and(|v| v == GOOD_KEY) {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let verify_url = format!("http://{}/verify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await });
+    let app = TestApp::spawn_with(|c| {
+        if let consent_broker::config::ProviderConfig::ApiKey { verify_url: v, .. } =
+            &mut c.providers[0]
+        {
+            *v = Some(verify_url.parse().unwrap());
+        }
+    })
+    .await;
+
+    let created = app.create_pending("ivy", API_KEY_PROVIDER, &["read"]).await;
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "ivy")
+        .await;
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    let wrong = "acme_live_00000000000000000000";
+    let refused = browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    refused.assert_shows("Acme did not accept this key");
+    assert!(
+        !refused.html.contains(wrong),
+        "the rejected key is not echoed"
+    );
+    let malformed = browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", "hunter2")],
+        )
+        .await;
+    malformed.assert_shows("does not look like a Acme API key");
+    assert_eq!(
+        app.status(&app.token, id, 0)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["status"],
+        "pending"
+    );
+
+    let done = browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
+        )
+        .await;
+    done.assert_shows("Connected");
+    assert_eq!(
+        app.status(&app.token, id, 0)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["status"],
+        "completed"
+    );
+}
