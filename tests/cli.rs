@@ -1,0 +1,323 @@
+//! The binary as an operator and a newcomer use it: `serve --dev` on port 0 prints where
+//! it listens and a working quick start; its logs never carry a secret; `check-config`
+//! names every problem; the generators print usable values.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_consent-broker");
+
+struct Served {
+    child: Child,
+    base: String,
+    token: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Starts `consent-broker serve --dev --bind 127.0.0.1:0` with debug logging and reads
+/// its ready line and quick start.
+fn serve_dev(data_dir: &std::path::Path) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut token, mut stdout) = (None, None, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The quick start ends with the line that says what to open.
+    while !stdout
+        .last()
+        .is_some_and(|l: &String| l.starts_with("Open the"))
+        && Instant::now() < deadline
+    {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(rest) = line.strip_prefix("consent-broker listening on ") {
+            base = Some(format!(
+                "http://{}",
+                rest.split_whitespace().next().unwrap()
+            ));
+        }
+        if let Some(t) = line.trim().strip_prefix("export BROKER_TOKEN=") {
+            token = Some(t.to_owned());
+        }
+        stdout.push(line);
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served {
+        child,
+        base: base.expect("ready line printed"),
+        token: token.expect("demo token printed"),
+        stdout,
+    }
+}
+
+#[tokio::test]
+async fn serve_dev_runs_the_quick_start_and_its_logs_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve_dev(dir.path());
+    assert!(
+        served.stdout.iter().any(|l| l.contains("curl -s -X POST")),
+        "quick start printed"
+    );
+    assert!(dir.path().join("keyring.toml").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("keyring.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated keyring is private");
+    }
+    let api = reqwest::Client::new();
+    assert_eq!(
+        api.get(format!("{}/healthz", served.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get(format!("{}/readyz", served.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // The quick start, as printed.
+    let created: Value = api
+        .post(format!("{}/v1/elicitations", served.base))
+        .bearer_auth(&served.token)
+        .json(&json!({"subject": "alice", "provider": "example-api-key", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let browser = common::Browser {
+        base: served.base.clone(),
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "alice")
+        .await;
+    consent.assert_shows("Demo MCP service");
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    let secret = "sk_live_Zr8QwPq3Lm7Tx2Vb9Nc4";
+    browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", secret)],
+        )
+        .await
+        .assert_shows("Connected");
+    let status: Value = api
+        .get(format!("{}/v1/elicitations/{id}?wait=5", served.base))
+        .bearer_auth(&served.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let handle = status["handle"].as_str().unwrap().to_owned();
+    let redeemed: Value = api
+        .post(format!("{}/v1/redeem", served.base))
+        .bearer_auth(&served.token)
+        .json(&json!({ "handle": handle }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(redeemed["credential"]["api_key"], secret);
+
+    // Stop it and read everything it logged.
+    served.child.kill().unwrap();
+    let mut stderr = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("grant_redeemed"),
+        "debug logs were captured:\n{stderr}"
+    );
+    let everything = format!("{}\n{stderr}", served.stdout.join("\n"));
+    assert!(!everything.contains(secret), "the API key reached the logs");
+    assert!(!everything.contains(&handle), "the handle reached the logs");
+    assert!(
+        !everything.contains(&handle[4..]),
+        "the handle body reached the logs"
+    );
+    assert!(
+        !stderr.contains(&served.token),
+        "the service token reached the logs"
+    );
+}
+
+fn check_config(toml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    std::fs::write(&path, toml).unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+const KEY: &str = "k1 = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"";
+
+#[test]
+fn check_config_accepts_the_shipped_example() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/broker.example.toml"
+    ))
+    .unwrap();
+    let (ok, out) = check_config(&example);
+    assert!(ok, "{out}");
+    assert!(out.contains("ok (1 services, 2 providers)"), "{out}");
+}
+
+#[test]
+fn check_config_names_each_problem_and_its_field() {
+    let (ok, out) = check_config(&format!(
+        r#"
+[server]
+bind = "127.0.0.1:8080"
+colour = "blue"
+[keyring]
+active = "k1"
+[keyring.keys]
+{KEY}
+"#
+    ));
+    assert!(!ok);
+    assert!(out.contains("colour"), "unknown key named: {out}");
+
+    let (ok, out) = check_config(&format!(
+        r#"
+[keyring.keys]
+{KEY}
+[[providers]]
+kind = "api_key"
+id = "acme"
+name = "Acme"
+format = "([unclosed"
+[[providers]]
+kind = "api_key"
+id = "acme"
+name = "Acme again"
+[[services]]
+id = "svc"
+name = "Svc"
+token_sha256 = "not-hex"
+[services.allow]
+ghost = ["read"]
+acme = ["two words"]
+"#
+    ));
+    assert!(!ok);
+    for expected in [
+        "providers[0].format: not a valid regex",
+        "providers[1].id: duplicate provider id `acme`",
+        "services[0].token_sha256: must be 64 hex digits",
+        "services[0].allow.ghost: no provider with id `ghost`",
+        "services[0].allow.acme: `two words`",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+
+    let (ok, out) = check_config("[keyring.keys]\nk1 = \"c2hvcnQ=\"\n");
+    assert!(!ok);
+    assert!(
+        out.contains("keyring.keys.k1") && out.contains("5 bytes"),
+        "{out}"
+    );
+    assert!(!out.contains("c2hvcnQ"), "the key is not echoed: {out}");
+}
+
+#[test]
+fn the_generators_print_values_the_config_accepts() {
+    let out = Command::new(BIN)
+        .args(["service-token", "generate"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.split("): ").nth(1).filter(|v| v.starts_with("cbs_")))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token_sha256 (put in [[services]]):"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(digest, hex_sha256(&token));
+
+    let out = Command::new(BIN)
+        .args(["keys", "generate"])
+        .output()
+        .unwrap();
+    let key_line = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    let (ok, out) = check_config(&format!(
+        "[keyring.keys]\n{key_line}\n[[providers]]\nkind = \"terms\"\nid = \"t\"\nname = \"T\"\ntitle = \"T\"\nversion = \"1\"\ntext = \"x\"\n\
+         [[services]]\nid = \"s\"\nname = \"S\"\ntoken_sha256 = \"{digest}\"\n[services.allow]\nt = []\n"
+    ));
+    assert!(ok, "{out}");
+}
+
+fn hex_sha256(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}

@@ -1,0 +1,359 @@
+//! The contract every store backend keeps, written once and run against each backend
+//! (`contract_tests!` below). The Redis backend joins by adding one line.
+
+use std::sync::Arc;
+
+use consent_broker::domain::{
+    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantId, GrantStatus,
+    Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId, Subject,
+};
+use consent_broker::store::{Settled, Settlement, Stores};
+use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
+use time::Duration;
+
+fn elicitation(subject: &str, expires_in: Duration) -> Elicitation {
+    let now = consent_broker::domain::now();
+    Elicitation {
+        id: ElicitationId::generate(),
+        service: ServiceId::parse("svc").unwrap(),
+        subject: Subject::parse(subject).unwrap(),
+        provider: ProviderId::parse("acme").unwrap(),
+        scopes: Scopes::default(),
+        message: Some("hello".into()),
+        created_at: now,
+        expires_at: now + expires_in,
+        status: ElicitationStatus::Pending,
+        grant_id: None,
+        reason: None,
+    }
+}
+
+fn grant_for(e: &Elicitation) -> (Grant, Handle) {
+    let keyring = Keyring::new(
+        KeyId::try_from("k1".to_owned()).unwrap(),
+        [(KeyId::try_from("k1".to_owned()).unwrap(), Kek::generate())].into(),
+    )
+    .unwrap();
+    let id = GrantId::generate();
+    let handle = Handle::generate();
+    let ctx = SealContext {
+        grant_id: id.as_str(),
+        service: e.service.as_str(),
+        subject: e.subject.as_str(),
+        provider: e.provider.as_str(),
+    };
+    let sealed = Vault::new(keyring).seal(ctx, b"secret").unwrap();
+    let grant = Grant {
+        id,
+        handle_digest: handle.digest(),
+        service: e.service.clone(),
+        subject: e.subject.clone(),
+        provider: e.provider.clone(),
+        kind: ProviderKind::ApiKey,
+        scopes: e.scopes.clone(),
+        status: GrantStatus::Active,
+        created_at: consent_broker::domain::now(),
+        last_used_at: None,
+        use_count: 0,
+        revoked_at: None,
+        terms_version: None,
+        sealed,
+    };
+    (grant, handle)
+}
+
+pub async fn an_elicitation_reads_back_as_stored(s: Stores) {
+    let e = elicitation("alice", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    assert_eq!(s.elicitations.elicitation(&e.id).await.unwrap(), Some(e));
+    assert_eq!(
+        s.elicitations
+            .elicitation(&ElicitationId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn completing_stores_the_grant_atomically_and_only_once(s: Stores) {
+    let e = elicitation("alice", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (grant, handle) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    let Settled::Now(done) = s
+        .elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(grant.clone())), now)
+        .await
+        .unwrap()
+    else {
+        panic!("first settle settles");
+    };
+    assert_eq!(done.status, ElicitationStatus::Completed);
+    assert_eq!(done.grant_id.as_ref(), Some(&grant.id));
+    assert_eq!(
+        s.grants.grant(&grant.id).await.unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        s.grants.grant_by_handle(&handle.digest()).await.unwrap(),
+        Some(grant.clone())
+    );
+
+    // A second settlement changes nothing and stores no second grant.
+    let (other, other_handle) = grant_for(&e);
+    let again = s
+        .elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(other.clone())), now)
+        .await
+        .unwrap();
+    assert!(matches!(again, Settled::Already(ref x) if x.status == ElicitationStatus::Completed));
+    assert_eq!(s.grants.grant(&other.id).await.unwrap(), None);
+    assert_eq!(
+        s.grants
+            .grant_by_handle(&other_handle.digest())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.elicitations
+            .settle(&e.id, Settlement::Declined, now)
+            .await
+            .unwrap(),
+        Settled::Already(_)
+    ));
+}
+
+pub async fn an_expired_elicitation_cannot_be_settled(s: Stores) {
+    let e = elicitation("alice", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let later = e.expires_at + Duration::seconds(1);
+    let (grant, _) = grant_for(&e);
+    let r = s
+        .elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(grant.clone())), later)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Settled::Already(ref x) if x.status_at(later) == ElicitationStatus::Expired)
+    );
+    assert_eq!(s.grants.grant(&grant.id).await.unwrap(), None);
+    assert!(matches!(
+        s.elicitations
+            .settle(&ElicitationId::generate(), Settlement::Declined, later)
+            .await
+            .unwrap(),
+        Settled::NotFound
+    ));
+}
+
+pub async fn declining_and_failing_record_the_outcome(s: Stores) {
+    let now = consent_broker::domain::now();
+    let a = elicitation("alice", Duration::minutes(10));
+    let b = elicitation("alice", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&a).await.unwrap();
+    s.elicitations.insert_elicitation(&b).await.unwrap();
+    s.elicitations
+        .settle(&a.id, Settlement::Declined, now)
+        .await
+        .unwrap();
+    s.elicitations
+        .settle(&b.id, Settlement::Failed("access_denied".into()), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.elicitations
+            .elicitation(&a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ElicitationStatus::Declined
+    );
+    let b = s.elicitations.elicitation(&b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (b.status, b.reason.as_deref()),
+        (ElicitationStatus::Failed, Some("access_denied"))
+    );
+}
+
+pub async fn grants_are_listed_per_subject_newest_first(s: Stores) {
+    let now = consent_broker::domain::now();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let e = elicitation("grace", Duration::minutes(10));
+        s.elicitations.insert_elicitation(&e).await.unwrap();
+        let (g, _) = grant_for(&e);
+        ids.push(g.id.clone());
+        s.elicitations
+            .settle(&e.id, Settlement::Completed(Box::new(g)), now)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // A subject that is a prefix of another must not see the other's grants.
+    let e = elicitation("grace2", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(grant_for(&e).0)), now)
+        .await
+        .unwrap();
+    let listed: Vec<GrantId> = s
+        .grants
+        .grants_of_subject(&Subject::parse("grace").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+}
+
+pub async fn revoking_and_using_a_grant_update_it_in_place(s: Stores) {
+    let e = elicitation("heidi", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (g, handle) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
+        .await
+        .unwrap();
+    s.grants.record_use(&g.id, now).await.unwrap();
+    s.grants.record_use(&g.id, now).await.unwrap();
+    let used = s.grants.grant(&g.id).await.unwrap().unwrap();
+    assert_eq!((used.use_count, used.last_used_at), (2, Some(now)));
+    let revoked = s.grants.revoke_grant(&g.id, now).await.unwrap().unwrap();
+    assert_eq!(
+        (revoked.status, revoked.revoked_at),
+        (GrantStatus::Revoked, Some(now))
+    );
+    let later = now + Duration::minutes(1);
+    let again = s.grants.revoke_grant(&g.id, later).await.unwrap().unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(now),
+        "revoking twice keeps the first time"
+    );
+    assert_eq!(
+        s.grants
+            .grant_by_handle(&handle.digest())
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        GrantStatus::Revoked
+    );
+    assert_eq!(
+        s.grants
+            .revoke_grant(&GrantId::generate(), now)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn the_sweep_removes_only_what_expired_before_the_cutoff(s: Stores) {
+    let old = elicitation("ivan", Duration::minutes(-120));
+    let fresh = elicitation("ivan", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&old).await.unwrap();
+    s.elicitations.insert_elicitation(&fresh).await.unwrap();
+    let removed = s
+        .elicitations
+        .sweep_elicitations(consent_broker::domain::now() - Duration::minutes(60))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(s.elicitations.elicitation(&old.id).await.unwrap(), None);
+    assert!(
+        s.elicitations
+            .elicitation(&fresh.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn audit_events_come_back_newest_first(s: Stores) {
+    for action in ["one", "two", "three"] {
+        s.audit
+            .append(&AuditEvent::new(Actor::System, action, Outcome::Success))
+            .await
+            .unwrap();
+    }
+    let recent: Vec<String> = s
+        .audit
+        .recent(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(recent, ["three", "two"]);
+}
+
+pub async fn concurrent_settlements_let_exactly_one_win(s: Stores) {
+    let e = elicitation("judy", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let now = consent_broker::domain::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, id, (g, _)) = (s.clone(), e.id.clone(), grant_for(&e));
+            tokio::spawn(async move {
+                s.elicitations
+                    .settle(&id, Settlement::Completed(Box::new(g)), now)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(matches!(t.await.unwrap(), Settled::Now(_)));
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        s.grants.grants_of_subject(&e.subject).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn health_answers(s: Stores) {
+    s.health.ping().await.unwrap();
+}
+
+macro_rules! contract_tests {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            contract_tests!(@each $make;
+                an_elicitation_reads_back_as_stored,
+                completing_stores_the_grant_atomically_and_only_once,
+                an_expired_elicitation_cannot_be_settled,
+                declining_and_failing_record_the_outcome,
+                grants_are_listed_per_subject_newest_first,
+                revoking_and_using_a_grant_update_it_in_place,
+                the_sweep_removes_only_what_expired_before_the_cutoff,
+                audit_events_come_back_newest_first,
+                concurrent_settlements_let_exactly_one_win,
+                health_answers
+            );
+        }
+    };
+    (@each $make:expr; $($name:ident),*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (stores, _guard) = $make;
+            super::$name(stores).await;
+        }
+    )*};
+}
+
+fn embedded() -> (Stores, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        consent_broker::store::embedded::EmbeddedStore::open(&dir.path().join("t.redb")).unwrap();
+    (Stores::from_backend(Arc::new(store)), dir)
+}
+
+contract_tests!(embedded_store, embedded());
