@@ -374,7 +374,7 @@ async fn a_key_the_provider_rejects_is_refused_on_the_form_and_nothing_is_stored
             &[("csrf", &form.csrf()), ("api_key", "hunter2")],
         )
         .await;
-    malformed.assert_shows("does not look like a Acme API key");
+    malformed.assert_shows("does not look like a valid Acme API key");
     assert_eq!(
         app.status(&app.token, id, 0)
             .await

@@ -19,7 +19,7 @@ pub fn add_examples(config: &mut Config) -> Option<String> {
     config.providers = vec![
         ProviderConfig::ApiKey {
             id: DEMO_API_KEY_PROVIDER.into(),
-            name: "Example API".into(),
+            name: "Example".into(),
             header: "X-API-Key".into(),
             format: Some("^[A-Za-z0-9_-]{8,128}$".into()),
             verify_url: None,

@@ -32,7 +32,7 @@ pub async fn check(
     }
     if key.len() > MAX_KEY_LEN || key.chars().any(char::is_control) {
         return Err(Error::CredentialRejected(format!(
-            "That does not look like a {} API key",
+            "That does not look like a valid {} API key",
             provider.name
         )));
     }
@@ -40,14 +40,14 @@ pub async fn check(
         && !format.is_match(&key)
     {
         return Err(Error::CredentialRejected(format!(
-            "That does not look like a {} API key",
+            "That does not look like a valid {} API key",
             provider.name
         )));
     }
     if let Some(url) = verify_url {
         let mut value = reqwest::header::HeaderValue::from_str(&key).map_err(|_| {
             Error::CredentialRejected(format!(
-                "That does not look like a {} API key",
+                "That does not look like a valid {} API key",
                 provider.name
             ))
         })?;

@@ -294,7 +294,7 @@ impl GrantStore for EmbeddedStore {
                     out.push(decode(v.value())?);
                 }
             }
-            out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
             Ok(out)
         })
         .await
