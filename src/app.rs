@@ -36,6 +36,24 @@ pub enum StartError {
 impl App {
     /// Validates `config`, opens the store and binds the listener. Nothing is served yet.
     pub async fn build(config: &Config, dev: bool) -> Result<App, StartError> {
+        Self::build_on(config, dev, None).await
+    }
+
+    /// Like [`App::build`], on a listener bound beforehand (so that its address can go into
+    /// other parties' configuration first).
+    pub async fn build_with_listener(
+        config: &Config,
+        dev: bool,
+        listener: std::net::TcpListener,
+    ) -> Result<App, StartError> {
+        Self::build_on(config, dev, Some(listener)).await
+    }
+
+    async fn build_on(
+        config: &Config,
+        dev: bool,
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<App, StartError> {
         let settings = Settings::from_config(config, dev)?;
         let (keyring, source) =
             crate::config::keyring::load(&config.keyring, &settings.data_dir, dev)?;
@@ -56,9 +74,14 @@ impl App {
                 Stores::from_backend(Arc::new(EmbeddedStore::open(path)?))
             }
         };
-        let listener = TcpListener::bind(settings.bind)
-            .await
-            .map_err(|e| StartError::Bind(settings.bind, e))?;
+        let bind_error = |e| StartError::Bind(settings.bind, e);
+        let listener = match listener {
+            Some(l) => l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(bind_error)?,
+            None => TcpListener::bind(settings.bind).await.map_err(bind_error)?,
+        };
         let bound = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.bind, e))?;

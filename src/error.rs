@@ -41,6 +41,12 @@ pub enum Error {
     CredentialRejected(String),
     #[error("The upstream service could not be reached: {0}")]
     UpstreamUnavailable(String),
+    #[error("{0}")]
+    ProviderUnsupported(String),
+    #[error("The sign-in response did not match a sign-in this browser started; start again")]
+    FlowStateRejected,
+    #[error("{0}")]
+    SignInFailed(String),
     #[error("The store is unavailable")]
     StoreUnavailable(#[source] StoreError),
     #[error("A stored grant failed its integrity check")]
@@ -61,7 +67,8 @@ impl Error {
             Self::ElicitationNotFound | Self::UnknownHandle => StatusCode::NOT_FOUND,
             Self::ElicitationExpired | Self::GrantRevoked => StatusCode::GONE,
             Self::ElicitationSettled(_) | Self::ReauthorizationRequired => StatusCode::CONFLICT,
-            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamUnavailable(_) | Self::ProviderUnsupported(_) => StatusCode::BAD_GATEWAY,
+            Self::FlowStateRejected | Self::SignInFailed(_) => StatusCode::BAD_REQUEST,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GrantCorrupt | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,6 +93,9 @@ impl Error {
             Self::CsrfRejected => "csrf_rejected",
             Self::CredentialRejected(_) => "credential_rejected",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
+            Self::ProviderUnsupported(_) => "provider_unsupported",
+            Self::FlowStateRejected => "flow_state_rejected",
+            Self::SignInFailed(_) => "sign_in_failed",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::GrantCorrupt => "grant_corrupt",
             Self::Internal(_) => "internal",

@@ -116,14 +116,7 @@ async fn serve_dev_runs_the_quick_start_and_its_logs_hold_no_secret() {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap();
-    let browser = common::Browser {
-        base: served.base.clone(),
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    };
+    let browser = common::Browser::new(&served.base);
     let consent = browser
         .open_as(created["url"].as_str().unwrap(), "alice")
         .await;

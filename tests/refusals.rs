@@ -446,6 +446,7 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_it() {
     let html = r.text().await.unwrap();
     let page = common::Page {
         status: StatusCode::OK,
+        url: app.url("/login").parse().unwrap(),
         path: "/login".into(),
         html,
     };

@@ -8,7 +8,7 @@ use crate::Error;
 use crate::config::{Provider, ProviderSpec, Service};
 use crate::domain::{
     Actor, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantId, GrantSecret,
-    GrantStatus, Handle, Outcome,
+    GrantStatus, Handle, Outcome, Scope, Scopes,
 };
 use crate::flows;
 use crate::identity::SessionUser;
@@ -133,7 +133,7 @@ impl Broker {
     }
 
     /// Seals the credential with a fresh handle and settles the elicitation with the grant.
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         user: &SessionUser,
         opened: &Opened<'_>,
@@ -141,6 +141,17 @@ impl Broker {
         terms_version: Option<String>,
     ) -> Result<Elicitation, Error> {
         let e = &opened.elicitation;
+        // An OAuth server may grant less than was asked: the grant records what it got.
+        let scopes = match &credential {
+            Credential::Oauth2 { scopes, .. } => {
+                let granted: Vec<Scope> = scopes
+                    .iter()
+                    .filter_map(|s| Scope::parse(s.as_str()).ok())
+                    .collect();
+                Scopes::try_from(granted).unwrap_or_else(|_| e.scopes.clone())
+            }
+            _ => e.scopes.clone(),
+        };
         let id = GrantId::generate();
         let handle = Handle::generate();
         let context = SealContext {
@@ -167,7 +178,7 @@ impl Broker {
             subject: e.subject.clone(),
             provider: e.provider.clone(),
             kind: opened.provider.kind(),
-            scopes: e.scopes.clone(),
+            scopes,
             status: GrantStatus::Active,
             created_at: crate::domain::now(),
             last_used_at: None,
@@ -200,7 +211,7 @@ impl Broker {
         Ok(settled)
     }
 
-    async fn settle(
+    pub(super) async fn settle(
         &self,
         id: &ElicitationId,
         settlement: Settlement,

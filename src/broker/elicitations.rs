@@ -39,7 +39,7 @@ impl Broker {
             .ok_or_else(|| Error::ProviderNotAllowed(req.provider.to_string()))?;
         let current_terms = match &provider.spec {
             ProviderSpec::Terms { version, .. } => Some(version.as_str()),
-            ProviderSpec::ApiKey { .. } => None,
+            ProviderSpec::ApiKey { .. } | ProviderSpec::Oauth2(_) => None,
         };
         let existing = self.stores.grants.grants_of_subject(&req.subject).await?;
         let satisfying = existing.into_iter().find(|g| {

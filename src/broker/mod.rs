@@ -16,6 +16,7 @@ use crate::vault::Vault;
 mod consent;
 mod elicitations;
 mod grants;
+mod oauth;
 
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
@@ -30,6 +31,10 @@ pub struct Broker {
     pub http: reqwest::Client,
     /// Woken whenever an elicitation settles, so long-polls answer at once.
     changes: Notify,
+    /// Upstream authorization servers' discovered metadata.
+    oauth_metadata: crate::flows::oauth2::MetadataCache,
+    /// Enterprise sign-in, when configured.
+    pub oidc: Option<crate::identity::oidc::OidcLogin>,
 }
 
 impl Broker {
@@ -46,6 +51,10 @@ impl Broker {
             .user_agent(concat!("consent-broker/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(crate::identity::oidc::OidcLogin::new);
         Ok(Self {
             settings,
             public_url,
@@ -53,6 +62,8 @@ impl Broker {
             vault,
             http,
             changes: Notify::new(),
+            oauth_metadata: Default::default(),
+            oidc,
         })
     }
 

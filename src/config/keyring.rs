@@ -5,17 +5,18 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 
 use super::{ConfigError, KeyringConfig};
 use crate::vault::{Kek, KeyId, Keyring};
 
 /// The keyring file format.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyringFile {
     pub active: String,
-    pub keys: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, SecretString>,
 }
 
 /// What loading found, for the caller to report.
@@ -66,7 +67,7 @@ pub fn load(
     let mut errors = Vec::new();
     let mut ring = BTreeMap::new();
     for (id, key) in &keys {
-        match (id.parse::<KeyId>(), Kek::from_base64(key)) {
+        match (id.parse::<KeyId>(), Kek::from_base64(key.expose_secret())) {
             (Ok(id), Ok(kek)) => {
                 ring.insert(id, kek);
             }

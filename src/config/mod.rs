@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::Deserialize;
 use url::Url;
 
 pub mod dev;
@@ -18,7 +19,7 @@ pub mod settings;
 
 pub use settings::{Provider, ProviderSpec, Service, Settings};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -30,7 +31,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port (printed when ready).
@@ -54,14 +55,14 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     #[default]
     Embedded,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
@@ -69,33 +70,73 @@ pub struct StoreConfig {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyringConfig {
     /// Id of the key that seals new grants.
     pub active: Option<String>,
     /// Key id → base64 of 32 bytes. Prefer `file` or `BROKER_KEYRING__KEYS__<ID>_FILE`.
-    pub keys: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, SecretString>,
     /// A keyring file (`active = "…"` and a `[keys]` table), mode 0600.
     pub file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
     /// Sign-in sessions end after this long without a request.
     pub session_idle_minutes: u32,
+    /// Enterprise sign-in (OpenID Connect). Without it only `--dev` sign-in exists.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             session_idle_minutes: 8 * 60,
+            oidc: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The IdP's issuer URL; endpoints come from its discovery document.
+    pub issuer: Url,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    /// Read the client secret from this file instead.
+    pub client_secret_file: Option<PathBuf>,
+    /// Shown on the sign-in button.
+    #[serde(default = "default_idp_name")]
+    pub display_name: String,
+    /// Which ID-token claim is the subject. It must be the identity MCP services send.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// Subjects who are admins.
+    #[serde(default)]
+    pub admin_subjects: Vec<String>,
+    /// A claim (string or array of strings) that makes an admin when it holds `admin_value`.
+    pub admin_claim: Option<String>,
+    pub admin_value: Option<String>,
+}
+
+fn default_idp_name() -> String {
+    "single sign-on".into()
+}
+
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ElicitationConfig {
     /// How long a consent link stays usable.
@@ -110,7 +151,7 @@ impl Default for ElicitationConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub id: String,
@@ -121,10 +162,10 @@ pub struct ServiceConfig {
     #[serde(default)]
     pub allow: BTreeMap<String, Vec<String>>,
     pub webhook_url: Option<Url>,
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<SecretString>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProviderConfig {
     ApiKey {
@@ -147,6 +188,24 @@ pub enum ProviderConfig {
         version: String,
         text: Option<String>,
         text_file: Option<PathBuf>,
+    },
+    Oauth2 {
+        id: String,
+        name: String,
+        /// Authorization server issuer; endpoints come from RFC 8414 / OIDC discovery.
+        issuer: Option<Url>,
+        /// Or the endpoints, given explicitly (then `issuer` is optional and only checked
+        /// against an `iss` in the callback).
+        authorization_endpoint: Option<Url>,
+        token_endpoint: Option<Url>,
+        revocation_endpoint: Option<Url>,
+        client_id: String,
+        client_secret: Option<SecretString>,
+        client_secret_file: Option<PathBuf>,
+        /// RFC 8707 resource indicator sent on the authorization and token requests.
+        resource: Option<Url>,
+        #[serde(default)]
+        scopes: BTreeMap<String, String>,
     },
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -27,6 +28,7 @@ pub struct Settings {
     pub dev: bool,
     pub services: Vec<Service>,
     pub providers: BTreeMap<ProviderId, Provider>,
+    pub oidc: Option<OidcSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +68,38 @@ pub enum ProviderSpec {
         text: String,
         text_sha256: String,
     },
+    Oauth2(OAuthProvider),
+}
+
+/// An upstream OAuth 2 authorization server the broker is a confidential client of.
+#[derive(Debug, Clone)]
+pub struct OAuthProvider {
+    pub issuer: Option<Url>,
+    /// Explicit endpoints; when absent they come from discovery at `issuer`.
+    pub endpoints: Option<OAuthEndpoints>,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub resource: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthEndpoints {
+    pub authorization: Url,
+    pub token: Url,
+    pub revocation: Option<Url>,
+}
+
+/// Enterprise sign-in.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub display_name: String,
+    pub subject_claim: String,
+    pub scopes: Vec<String>,
+    pub admin_subjects: Vec<String>,
+    pub admin_claim: Option<(String, String)>,
 }
 
 impl Provider {
@@ -73,7 +107,39 @@ impl Provider {
         match self.spec {
             ProviderSpec::ApiKey { .. } => ProviderKind::ApiKey,
             ProviderSpec::Terms { .. } => ProviderKind::Terms,
+            ProviderSpec::Oauth2(_) => ProviderKind::Oauth2,
         }
+    }
+}
+
+/// A secret given inline or in a file (exactly one of the two).
+fn secret(
+    inline: &Option<SecretString>,
+    file: &Option<std::path::PathBuf>,
+    field: &str,
+    errors: &mut Vec<String>,
+) -> SecretString {
+    match (inline, file) {
+        (Some(s), None) => s.clone(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()),
+            Err(e) => {
+                errors.push(format!("{field}_file: cannot read {}: {e}", path.display()));
+                SecretString::from(String::new())
+            }
+        },
+        _ => {
+            errors.push(format!(
+                "{field}: give exactly one of `{field}` and `{field}_file`"
+            ));
+            SecretString::from(String::new())
+        }
+    }
+}
+
+fn check_http_url(url: &Url, field: &str, errors: &mut Vec<String>) {
+    if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
+        errors.push(format!("{field}: must be an http(s) URL without fragment"));
     }
 }
 
@@ -119,6 +185,7 @@ impl Settings {
         if config.identity.session_idle_minutes == 0 {
             errors.push("identity.session_idle_minutes: must be at least 1".into());
         }
+        let oidc = config.identity.oidc.as_ref().map(|o| oidc(o, &mut errors));
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -142,6 +209,7 @@ impl Settings {
             dev,
             services,
             providers,
+            oidc,
         })
     }
 
@@ -239,6 +307,62 @@ fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<Prov
                 };
                 (id, name, BTreeMap::new(), spec)
             }
+            ProviderConfig::Oauth2 {
+                id,
+                name,
+                issuer,
+                authorization_endpoint,
+                token_endpoint,
+                revocation_endpoint,
+                client_id,
+                client_secret,
+                client_secret_file,
+                resource,
+                scopes,
+            } => {
+                let endpoints = match (authorization_endpoint, token_endpoint) {
+                    (Some(authorization), Some(token)) => Some(OAuthEndpoints {
+                        authorization: authorization.clone(),
+                        token: token.clone(),
+                        revocation: revocation_endpoint.clone(),
+                    }),
+                    (None, None) if issuer.is_some() => None,
+                    _ => {
+                        errors.push(format!(
+                            "{}: give `issuer` (discovery) or both `authorization_endpoint` and `token_endpoint`",
+                            at("issuer")
+                        ));
+                        None
+                    }
+                };
+                for (field, url) in [
+                    ("issuer", issuer),
+                    ("authorization_endpoint", authorization_endpoint),
+                    ("token_endpoint", token_endpoint),
+                    ("revocation_endpoint", revocation_endpoint),
+                    ("resource", resource),
+                ] {
+                    if let Some(url) = url {
+                        check_http_url(url, &at(field), errors);
+                    }
+                }
+                if client_id.is_empty() {
+                    errors.push(format!("{}: must not be empty", at("client_id")));
+                }
+                let spec = ProviderSpec::Oauth2(OAuthProvider {
+                    issuer: issuer.clone(),
+                    endpoints,
+                    client_id: client_id.clone(),
+                    client_secret: secret(
+                        client_secret,
+                        client_secret_file,
+                        &at("client_secret"),
+                        errors,
+                    ),
+                    resource: resource.clone(),
+                });
+                (id, name, scopes.clone(), spec)
+            }
         };
         let Ok(pid) =
             ProviderId::parse(id.as_str()).map_err(|e| errors.push(format!("{}: {e}", at("id"))))
@@ -320,4 +444,35 @@ fn services(
         });
     }
     out
+}
+
+fn oidc(o: &super::OidcConfig, errors: &mut Vec<String>) -> OidcSettings {
+    check_http_url(&o.issuer, "identity.oidc.issuer", errors);
+    if !o.scopes.iter().any(|s| s == "openid") {
+        errors.push("identity.oidc.scopes: must include `openid`".into());
+    }
+    let admin_claim = match (&o.admin_claim, &o.admin_value) {
+        (Some(c), Some(v)) => Some((c.clone(), v.clone())),
+        (None, None) => None,
+        _ => {
+            errors
+                .push("identity.oidc.admin_claim: admin_claim and admin_value go together".into());
+            None
+        }
+    };
+    OidcSettings {
+        issuer: o.issuer.clone(),
+        client_id: o.client_id.clone(),
+        client_secret: secret(
+            &o.client_secret,
+            &o.client_secret_file,
+            "identity.oidc.client_secret",
+            errors,
+        ),
+        display_name: o.display_name.clone(),
+        subject_claim: o.subject_claim.clone(),
+        scopes: o.scopes.clone(),
+        admin_subjects: o.admin_subjects.clone(),
+        admin_claim,
+    }
 }

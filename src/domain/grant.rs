@@ -104,6 +104,15 @@ pub enum Credential {
         version: String,
         text_sha256: String,
     },
+    /// An upstream token set. The refresh token never leaves the broker.
+    Oauth2 {
+        access_token: String,
+        token_type: String,
+        refresh_token: Option<String>,
+        /// Unix seconds.
+        expires_at: Option<i64>,
+        scopes: Vec<String>,
+    },
 }
 
 impl fmt::Debug for Credential {
@@ -122,6 +131,18 @@ impl fmt::Debug for Credential {
                 .field("version", version)
                 .field("text_sha256", text_sha256)
                 .finish(),
+            Self::Oauth2 {
+                token_type,
+                expires_at,
+                scopes,
+                ..
+            } => f
+                .debug_struct("Oauth2")
+                .field("access_token", &"..")
+                .field("token_type", token_type)
+                .field("expires_at", expires_at)
+                .field("scopes", scopes)
+                .finish_non_exhaustive(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod elicitation;
+pub mod flow;
 pub mod grant;
 pub mod handle;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod scope;
 
 pub use audit::{Actor, AuditEvent, Outcome};
 pub use elicitation::{Elicitation, ElicitationStatus};
+pub use flow::FlowRecord;
 pub use grant::{Credential, Grant, GrantSecret, GrantStatus, ProviderKind};
 pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};

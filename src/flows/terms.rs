@@ -15,6 +15,6 @@ pub fn acceptance(spec: &ProviderSpec) -> Option<Credential> {
             version: version.clone(),
             text_sha256: text_sha256.clone(),
         }),
-        ProviderSpec::ApiKey { .. } => None,
+        ProviderSpec::ApiKey { .. } | ProviderSpec::Oauth2(_) => None,
     }
 }

@@ -1,3 +1,5 @@
+//! Per-session random values: the CSRF token and the upstream-flow binding.
+//!
 //! CSRF protection for every browser form: a synchronizer token kept in the server-side
 //! session and echoed in a hidden field, compared in constant time. SameSite=Lax cookies
 //! are a second layer, not the only one.
@@ -9,14 +11,33 @@ use crate::Error;
 use crate::identity::session::session_error;
 
 const KEY: &str = "csrf";
+/// The per-session random value upstream authorization flows are bound to.
+const FLOW_BINDING: &str = "flow_binding";
 
 /// The session's token, created on first use.
 pub async fn token(session: &Session) -> Result<String, Error> {
-    if let Some(t) = session.get::<String>(KEY).await.map_err(session_error)? {
+    session_random(session, KEY).await
+}
+
+/// The session's flow binding, created on first use.
+pub async fn flow_binding(session: &Session) -> Result<String, Error> {
+    session_random(session, FLOW_BINDING).await
+}
+
+/// The session's flow binding, if it has one.
+pub async fn existing_flow_binding(session: &Session) -> Result<Option<String>, Error> {
+    session
+        .get::<String>(FLOW_BINDING)
+        .await
+        .map_err(session_error)
+}
+
+async fn session_random(session: &Session, key: &str) -> Result<String, Error> {
+    if let Some(t) = session.get::<String>(key).await.map_err(session_error)? {
         return Ok(t);
     }
     let t = crate::random::token::<32>();
-    session.insert(KEY, &t).await.map_err(session_error)?;
+    session.insert(key, &t).await.map_err(session_error)?;
     Ok(t)
 }
 

@@ -24,6 +24,14 @@ pub mod problem;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
+/// The same policy, with forms also allowed to lead to `origin` (an OAuth server).
+pub fn csp_with_form_action(origin: &str) -> String {
+    CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    )
+}
+
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url.scheme() == "https";
     let idle =

@@ -14,12 +14,17 @@ const USER_KEY: &str = "user";
 pub enum SignInMethod {
     /// `--dev` only: the user typed a name, nothing verified it.
     Dev,
+    /// Enterprise sign-in with OpenID Connect.
+    Oidc,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {
     pub subject: Subject,
     pub method: SignInMethod,
+    /// May use the admin console.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl SessionUser {

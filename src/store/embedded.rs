@@ -16,11 +16,12 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
 use super::{
-    AuditLog, ElicitationStore, GrantStore, Health, Settled, Settlement, StoreError, StoreResult,
+    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, Settled, Settlement, StoreError,
+    StoreResult,
 };
 use crate::domain::{
-    AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantId, GrantStatus,
-    HandleDigest, Subject, Timestamp,
+    AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
+    GrantStatus, HandleDigest, Subject, Timestamp,
 };
 
 const ELICITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("elicitations");
@@ -29,6 +30,7 @@ const HANDLES: TableDefinition<&str, &str> = TableDefinition::new("grant_handles
 const SUBJECT_GRANTS: TableDefinition<&str, ()> = TableDefinition::new("subject_grants");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
 
 /// Separates subject and grant id in index keys; subjects cannot contain control characters.
 const SEP: char = '\u{1f}';
@@ -96,6 +98,7 @@ impl EmbeddedStore {
             tx.open_table(SUBJECT_GRANTS)?;
             tx.open_table(AUDIT)?;
             tx.open_table(SESSIONS)?;
+            tx.open_table(FLOWS)?;
             tx.commit()?;
             Ok(db)
         };
@@ -243,6 +246,14 @@ impl ElicitationStore for EmbeddedStore {
                     removed += usize::from(expired);
                     !expired
                 })?;
+                // No TTLs here: expired flows and sessions go in the same sweep.
+                let now = time::OffsetDateTime::now_utc();
+                tx.open_table(FLOWS)?.retain(|_, v| {
+                    serde_json::from_slice::<FlowRecord>(v).map_or(true, |f| f.expires_at > now)
+                })?;
+                tx.open_table(SESSIONS)?.retain(|_, v| {
+                    serde_json::from_slice::<Record>(v).map_or(true, |r| r.expiry_date > now)
+                })?;
             }
             tx.commit()?;
             Ok(removed)
@@ -317,6 +328,36 @@ impl GrantStore for EmbeddedStore {
         })
         .await
         .map(drop)
+    }
+}
+
+#[async_trait]
+impl FlowStore for EmbeddedStore {
+    async fn put_flow(&self, key: &str, flow: &FlowRecord) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), encode(flow));
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            tx.open_table(FLOWS)?
+                .insert(key.as_str(), value.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_flow(&self, key: &str, now: Timestamp) -> StoreResult<Option<FlowRecord>> {
+        let key = key.to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let taken = tx
+                .open_table(FLOWS)?
+                .remove(key.as_str())?
+                .map(|v| decode::<FlowRecord>(v.value()))
+                .transpose()?;
+            tx.commit()?;
+            Ok(taken.filter(|f| f.expires_at > now))
+        })
+        .await
     }
 }
 

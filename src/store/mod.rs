@@ -13,7 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AuditEvent, Elicitation, ElicitationId, Grant, GrantId, HandleDigest, Subject, Timestamp,
+    AuditEvent, Elicitation, ElicitationId, FlowRecord, Grant, GrantId, HandleDigest, Subject,
+    Timestamp,
 };
 
 pub mod embedded;
@@ -61,7 +62,8 @@ pub trait ElicitationStore: Send + Sync {
         settlement: Settlement,
         now: Timestamp,
     ) -> StoreResult<Settled>;
-    /// Removes elicitations whose expiry is before `cutoff`; returns how many.
+    /// Removes elicitations whose expiry is before `cutoff` (and, where the backend has no
+    /// TTLs, other expired short-lived records); returns how many elicitations.
     async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize>;
 }
 
@@ -75,6 +77,15 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>>;
     /// Counts one redemption and moves `last_used_at`.
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()>;
+}
+
+/// Upstream authorization flows in progress, read at most once.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    async fn put_flow(&self, key: &str, flow: &FlowRecord) -> StoreResult<()>;
+    /// Removes and returns the flow under `key`, if it exists and has not expired: a second
+    /// take of the same key finds nothing, however close together the two calls are.
+    async fn take_flow(&self, key: &str, now: Timestamp) -> StoreResult<Option<FlowRecord>>;
 }
 
 #[async_trait]
@@ -95,6 +106,7 @@ pub trait Health: Send + Sync {
 pub struct Stores {
     pub elicitations: Arc<dyn ElicitationStore>,
     pub grants: Arc<dyn GrantStore>,
+    pub flows: Arc<dyn FlowStore>,
     pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn Health>,
     pub sessions: sessions::SharedSessionStore,
@@ -106,6 +118,7 @@ impl Stores {
     where
         B: ElicitationStore
             + GrantStore
+            + FlowStore
             + AuditLog
             + Health
             + tower_sessions::SessionStore
@@ -114,6 +127,7 @@ impl Stores {
         Self {
             elicitations: backend.clone(),
             grants: backend.clone(),
+            flows: backend.clone(),
             audit: backend.clone(),
             health: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),

@@ -3,6 +3,8 @@
 //! with a bearer token, and a person with a cookie-keeping browser-like client.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -47,7 +49,10 @@ pub fn test_config() -> TestConfig {
     config.server.bind = "127.0.0.1:0".parse().unwrap();
     config.server.data_dir = data_dir.path().to_path_buf();
     let (id, key) = consent_broker::config::keyring::new_key_entry();
-    config.keyring.keys.insert(id.clone(), key.to_string());
+    config
+        .keyring
+        .keys
+        .insert(id.clone(), key.to_string().into());
     config.keyring.active = Some(id);
     config.providers = vec![
         ProviderConfig::ApiKey {
@@ -110,7 +115,20 @@ impl TestApp {
     pub async fn spawn_mode(dev: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut t = test_config();
         adjust(&mut t.config);
-        let app = App::build(&t.config, dev).await.expect("app builds");
+        Self::spawn_from(t, dev, None).await
+    }
+
+    /// Spawns from a prepared config, on `listener` when given.
+    pub async fn spawn_from(
+        t: TestConfig,
+        dev: bool,
+        listener: Option<std::net::TcpListener>,
+    ) -> TestApp {
+        let app = match listener {
+            Some(l) => App::build_with_listener(&t.config, dev, l).await,
+            None => App::build(&t.config, dev).await,
+        }
+        .expect("app builds");
         let base = format!("http://{}", app.local_addr());
         let broker = app.broker();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -173,14 +191,7 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser {
-        Browser {
-            base: self.base.clone(),
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        }
+        Browser::new(&self.base)
     }
 
     /// Every audit action recorded so far, oldest first.
@@ -215,7 +226,7 @@ pub async fn assert_problem(r: reqwest::Response, status: StatusCode, code: &str
     body
 }
 
-/// A person's browser: keeps cookies, follows redirects only when asked.
+/// A person's browser: keeps cookies, follows redirects like a browser does.
 pub struct Browser {
     pub base: String,
     pub client: reqwest::Client,
@@ -223,30 +234,87 @@ pub struct Browser {
 
 pub struct Page {
     pub status: StatusCode,
-    /// The path finally shown, after redirects.
+    /// Where the page was finally loaded from, after redirects.
+    pub url: reqwest::Url,
+    /// The path of `url`.
     pub path: String,
     pub html: String,
 }
 
 impl Page {
+    fn attribute_after(&self, marker: &str) -> Option<String> {
+        let start = self.html.find(marker)? + marker.len();
+        let end = self.html[start..].find('"')?;
+        Some(self.html[start..start + end].replace("&amp;", "&"))
+    }
+
     pub fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.html.find(marker).expect("page has a CSRF field") + marker.len();
-        let end = self.html[start..].find('"').unwrap();
-        self.html[start..start + end].to_owned()
+        self.attribute_after("name=\"csrf\" value=\"")
+            .expect("page has a CSRF field")
+    }
+
+    /// The absolute URL of the page's first form.
+    pub fn form_action(&self) -> String {
+        let action = self.attribute_after("action=\"").expect("page has a form");
+        self.url.join(&action).unwrap().to_string()
+    }
+
+    /// The absolute URL of the first link whose href starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        let href = self
+            .attribute_after(&format!("href=\"{prefix}"))
+            .expect("page has the link");
+        self.url
+            .join(&format!("{prefix}{href}"))
+            .unwrap()
+            .to_string()
     }
 
     pub fn assert_shows(&self, text: &str) {
         assert!(
             self.html.contains(text),
             "page {} does not show {text:?}:\n{}",
-            self.path,
+            self.url,
             self.html
         );
     }
 }
 
+/// Where following redirects ended.
+pub enum Step {
+    Page(Page),
+    /// Stopped before requesting this URL, as asked.
+    Stopped(reqwest::Url),
+}
+
+impl Step {
+    pub fn page(self) -> Page {
+        match self {
+            Step::Page(p) => p,
+            Step::Stopped(u) => panic!("stopped at {u}"),
+        }
+    }
+
+    pub fn stopped(self) -> reqwest::Url {
+        match self {
+            Step::Stopped(u) => u,
+            Step::Page(p) => panic!("expected to stop, got page {}:\n{}", p.url, p.html),
+        }
+    }
+}
+
 impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
     fn absolute(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http") {
             path_or_url.to_owned()
@@ -255,60 +323,80 @@ impl Browser {
         }
     }
 
-    /// GET, following redirects like a browser.
+    /// GET, following redirects.
     pub async fn open(&self, path_or_url: &str) -> Page {
+        self.open_until(path_or_url, |_| false).await.page()
+    }
+
+    /// GET, following redirects, but not into a URL for which `stop` is true.
+    pub async fn open_until(
+        &self,
+        path_or_url: &str,
+        stop: impl Fn(&reqwest::Url) -> bool,
+    ) -> Step {
         let r = self
             .client
             .get(self.absolute(path_or_url))
             .send()
             .await
             .expect("GET");
-        self.follow(r).await
+        self.follow(r, stop).await
     }
 
     /// POST a form, following the redirects after it.
-    pub async fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn submit(&self, path_or_url: &str, fields: &[(&str, &str)]) -> Page {
+        self.submit_until(path_or_url, fields, |_| false)
+            .await
+            .page()
+    }
+
+    pub async fn submit_until(
+        &self,
+        path_or_url: &str,
+        fields: &[(&str, &str)],
+        stop: impl Fn(&reqwest::Url) -> bool,
+    ) -> Step {
         let r = self
             .client
-            .post(self.absolute(path))
+            .post(self.absolute(path_or_url))
             .form(fields)
             .send()
             .await
             .expect("POST");
-        self.follow(r).await
+        self.follow(r, stop).await
     }
 
-    async fn follow(&self, mut r: reqwest::Response) -> Page {
-        for _ in 0..10 {
+    async fn follow(&self, mut r: reqwest::Response, stop: impl Fn(&reqwest::Url) -> bool) -> Step {
+        for _ in 0..20 {
             if !r.status().is_redirection() {
                 break;
             }
             let location = r.headers()["location"].to_str().unwrap().to_owned();
-            r = self
-                .client
-                .get(self.absolute(&location))
-                .send()
-                .await
-                .expect("redirect");
+            let next = r.url().join(&location).unwrap();
+            if stop(&next) {
+                return Step::Stopped(next);
+            }
+            r = self.client.get(next).send().await.expect("redirect");
         }
         let status = r.status();
-        let path = r.url().path().to_owned();
+        let url = r.url().clone();
+        let path = url.path().to_owned();
         let html = r.text().await.unwrap();
-        Page { status, path, html }
+        Step::Page(Page {
+            status,
+            url,
+            path,
+            html,
+        })
     }
 
-    /// Opens a consent link; signs in as `user` when sent to the sign-in page.
+    /// Opens a consent link; signs in with the dev sign-in as `user` when asked to.
     pub async fn open_as(&self, url: &str, user: &str) -> Page {
         let page = self.open(url).await;
         if page.path != "/login" {
             return page;
         }
-        let return_to = {
-            let marker = "name=\"return_to\" value=\"";
-            let start = page.html.find(marker).unwrap() + marker.len();
-            let end = page.html[start..].find('"').unwrap();
-            page.html[start..start + end].to_owned()
-        };
+        let return_to = page.attribute_after("name=\"return_to\" value=\"").unwrap();
         self.submit(
             "/login/dev",
             &[

@@ -45,6 +45,13 @@ pub enum CredentialView {
         text_sha256: String,
         accepted_at: String,
     },
+    /// Send `Authorization: <token_type> <access_token>` upstream until `expires_at`.
+    Oauth2 {
+        access_token: String,
+        token_type: String,
+        expires_at: Option<String>,
+        scopes: Vec<String>,
+    },
 }
 
 /// A grant's public metadata.
@@ -95,6 +102,20 @@ pub async fn redeem(
             version: version.clone(),
             text_sha256: text_sha256.clone(),
             accepted_at: rfc3339(r.grant.created_at),
+        },
+        Credential::Oauth2 {
+            access_token,
+            token_type,
+            expires_at,
+            scopes,
+            ..
+        } => CredentialView::Oauth2 {
+            access_token: access_token.clone(),
+            token_type: token_type.clone(),
+            expires_at: expires_at
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                .map(rfc3339),
+            scopes: scopes.clone(),
         },
     };
     Ok(Json(RedeemedView {

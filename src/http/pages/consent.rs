@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -20,6 +21,7 @@ use crate::config::ProviderSpec;
 use crate::domain::{ElicitationStatus, ProviderKind};
 use crate::http::csrf;
 use crate::http::extract::SignedIn;
+use crate::identity::oidc::SignInCallback;
 
 /// Session key recording that the user approved this elicitation and may enter a key.
 const APPROVED: &str = "approved_elicitation";
@@ -80,7 +82,7 @@ pub async fn show(
                     text: text.clone(),
                     digest: format!("sha256:{text_sha256}"),
                 }),
-                ProviderSpec::ApiKey { .. } => None,
+                ProviderSpec::ApiKey { .. } | ProviderSpec::Oauth2(_) => None,
             };
             let approve_label = match provider.kind() {
                 ProviderKind::ApiKey => "Continue".to_owned(),
@@ -88,7 +90,7 @@ pub async fn show(
                 ProviderKind::Oauth2 => format!("Connect {}", provider.name),
             };
             let minutes = ((e.expires_at - now).whole_seconds().max(0) + 59) / 60;
-            ConsentPage {
+            let mut page = ConsentPage {
                 chrome,
                 title: format!("{} requests access", service.name),
                 id: e.id.to_string(),
@@ -107,7 +109,17 @@ pub async fn show(
                 terms,
                 approve_label,
             }
-            .into_response()
+            .into_response();
+            // Approving an OAuth request redirects the form submission to the authorization
+            // server, so this page's `form-action` must name that origin (and only that).
+            if let Ok(metadata) = broker.oauth_metadata(provider).await {
+                let csp = crate::http::csp_with_form_action(&metadata.authorization_origin());
+                if let Ok(value) = axum::http::HeaderValue::from_str(&csp) {
+                    page.headers_mut()
+                        .insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
+                }
+            }
+            page
         }
         ElicitationStatus::Completed => outcome(
             StatusCode::OK,
@@ -166,9 +178,25 @@ pub async fn approve(
             Ok(Redirect::to(&format!("/e/{id}/api-key")))
         }
         ProviderKind::Oauth2 => {
-            Err(Error::InvalidRequest("OAuth providers are not available yet".into()).into())
+            let binding = csrf::flow_binding(&me.session).await?;
+            let url = broker.start_oauth(&me.user, &id, &binding).await?;
+            Ok(Redirect::to(url.as_str()))
         }
     }
+}
+
+/// Where the upstream authorization server sends the browser back.
+pub async fn oauth_callback(
+    State(broker): State<Arc<Broker>>,
+    me: SignedIn,
+    query: Result<Query<SignInCallback>, QueryRejection>,
+) -> Result<Redirect, PageError> {
+    let Query(callback) = query.map_err(Error::from)?;
+    let binding = csrf::existing_flow_binding(&me.session).await?;
+    let e = broker
+        .finish_oauth(&me.user, binding.as_deref(), callback)
+        .await?;
+    Ok(Redirect::to(&format!("/e/{}", e.id)))
 }
 
 pub async fn deny(

@@ -1,6 +1,6 @@
-//! Sign-in and sign-out. Under `--dev` a person types a user name (clearly marked as
-//! unverified); enterprise OIDC sign-in is added beside it. `return_to` only ever points
-//! back into this site.
+//! Sign-in and sign-out: enterprise OIDC sign-in (`/login/oidc` → IdP → `/auth/callback`)
+//! and, under `--dev` only, a typed user name clearly marked as unverified. `return_to`
+//! only ever points back into this site. The session id changes at every sign-in.
 
 use std::sync::Arc;
 
@@ -16,7 +16,10 @@ use super::{PageError, chrome};
 use crate::Error;
 use crate::broker::Broker;
 use crate::domain::Subject;
+use crate::domain::{Actor, AuditEvent, Outcome};
 use crate::http::csrf;
+use crate::identity::oidc::{PendingSignIn, SignInCallback};
+use crate::identity::session::session_error;
 use crate::identity::{SessionUser, SignInMethod};
 
 #[derive(Deserialize)]
@@ -62,6 +65,10 @@ pub async fn show(
         chrome: chrome(&broker, &session).await?,
         title: "Sign in".into(),
         return_to: safe_return_to(&q.return_to),
+        sso: broker
+            .oidc
+            .as_ref()
+            .map(|o| o.settings.display_name.clone()),
         dev_login: broker.settings.dev,
         error: None,
     })
@@ -82,6 +89,10 @@ pub async fn dev_sign_in(
             chrome: chrome(&broker, &session).await?,
             title: "Sign in".into(),
             return_to,
+            sso: broker
+                .oidc
+                .as_ref()
+                .map(|o| o.settings.display_name.clone()),
             dev_login: true,
             error: Some("Enter a user name (up to 255 characters, no control characters).".into()),
         };
@@ -90,6 +101,7 @@ pub async fn dev_sign_in(
     SessionUser {
         subject,
         method: SignInMethod::Dev,
+        admin: false,
     }
     .sign_in(&session)
     .await?;
@@ -100,4 +112,64 @@ pub async fn sign_out(session: Session, Form(form): Form<CsrfForm>) -> Result<Re
     csrf::verify(&session, &form.csrf).await?;
     SessionUser::sign_out(&session).await?;
     Ok(Redirect::to("/"))
+}
+
+/// Session key of the OIDC sign-in in progress.
+const PENDING_SIGN_IN: &str = "pending_sign_in";
+
+/// Starts enterprise sign-in: remembers the flow in the session, sends the browser to the IdP.
+pub async fn oidc_start(
+    State(broker): State<Arc<Broker>>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Result<Redirect, PageError> {
+    let oidc = broker.oidc.as_ref().ok_or(Error::ElicitationNotFound)?;
+    let (url, pending) = oidc
+        .start(
+            &broker.http,
+            &sign_in_redirect(&broker),
+            safe_return_to(&q.return_to),
+        )
+        .await?;
+    session
+        .insert(PENDING_SIGN_IN, pending)
+        .await
+        .map_err(session_error)?;
+    Ok(Redirect::to(url.as_str()))
+}
+
+/// The IdP's answer: verify, sign in (new session id), go back where the user was.
+pub async fn oidc_callback(
+    State(broker): State<Arc<Broker>>,
+    session: Session,
+    Query(callback): Query<SignInCallback>,
+) -> Result<Redirect, PageError> {
+    let oidc = broker.oidc.as_ref().ok_or(Error::ElicitationNotFound)?;
+    let pending: Option<PendingSignIn> = session
+        .remove(PENDING_SIGN_IN)
+        .await
+        .map_err(session_error)?;
+    let Some(pending) = pending else {
+        return Err(Error::FlowStateRejected.into());
+    };
+    let return_to = pending.return_to.clone();
+    let user = oidc
+        .finish(&broker.http, &sign_in_redirect(&broker), pending, callback)
+        .await?;
+    broker
+        .audit(AuditEvent::new(
+            Actor::User(user.subject.clone()),
+            "signed_in",
+            Outcome::Success,
+        ))
+        .await?;
+    user.sign_in(&session).await?;
+    Ok(Redirect::to(&return_to))
+}
+
+fn sign_in_redirect(broker: &Broker) -> url::Url {
+    broker
+        .public_url
+        .join("auth/callback")
+        .unwrap_or_else(|_| broker.public_url.clone())
 }

@@ -17,6 +17,8 @@ pub struct LoginPage {
     pub chrome: Chrome,
     pub title: String,
     pub return_to: String,
+    /// The single sign-on button's label, when OIDC sign-in is configured.
+    pub sso: Option<String>,
     pub dev_login: bool,
     pub error: Option<String>,
 }

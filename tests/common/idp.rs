@@ -1,0 +1,202 @@
+//! The real OAuth 2 / OpenID Connect server (npm `oidc-provider`, pinned in `tests/idp`)
+//! in its two roles: the enterprise IdP users sign in at (on 127.0.0.2) and an upstream
+//! authorization server with refresh tokens, revocation, introspection and resource
+//! indicators (on 127.0.0.3). Distinct loopback hosts keep their cookies apart, as
+//! distinct origins would. `OAuthWorld` wires both to a broker.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use consent_broker::config::{OidcConfig, ProviderConfig};
+use serde_json::{Value, json};
+
+use super::{Browser, Page, TestApp, test_config};
+
+pub const OAUTH_PROVIDER: &str = "acme-cloud";
+pub const RESOURCE: &str = "https://api.acme.test/";
+pub const UPSTREAM_CLIENT: &str = "broker-upstream-client";
+
+pub struct Idp {
+    pub issuer: String,
+    child: Child,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Idp {
+    /// Starts `node tests/idp/server.mjs` with `options` and waits for its issuer line.
+    pub fn start(options: Value) -> Idp {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/idp");
+        assert!(
+            std::path::Path::new(dir)
+                .join("node_modules/oidc-provider")
+                .exists(),
+            "tests/idp/node_modules is missing: run scripts/test, which runs `npm ci` there"
+        );
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .arg(options.to_string())
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("IdP prints its issuer");
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("IdP ready line {line:?}: {e}"));
+        Idp {
+            issuer: ready["issuer"].as_str().unwrap().to_owned(),
+            child,
+        }
+    }
+
+    /// Token-endpoint counters kept by the server.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/__stats", self.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// RFC 7662 introspection, authenticated as `client_id`.
+    pub async fn introspect(&self, client_id: &str, secret: &str, token: &str) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/token/introspection", self.issuer))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Completes the IdP's interaction pages (login, then consent) as `login`, following the
+/// redirects after them; stops before a URL for which `stop` is true.
+pub async fn through_idp(
+    browser: &Browser,
+    mut page: Page,
+    login: &str,
+    stop: impl Fn(&reqwest::Url) -> bool + Copy,
+) -> super::Step {
+    for _ in 0..4 {
+        let fields: Vec<(&str, &str)> = if page.html.contains("name=\"prompt\" value=\"login\"") {
+            vec![
+                ("prompt", "login"),
+                ("login", login),
+                ("password", "any password"),
+            ]
+        } else if page.html.contains("name=\"prompt\" value=\"consent\"") {
+            vec![("prompt", "consent")]
+        } else {
+            return super::Step::Page(page);
+        };
+        match browser
+            .submit_until(&page.form_action(), &fields, stop)
+            .await
+        {
+            super::Step::Page(next) => page = next,
+            stopped => return stopped,
+        }
+    }
+    super::Step::Page(page)
+}
+
+/// A broker with OIDC sign-in at a real IdP and one upstream OAuth provider.
+pub struct OAuthWorld {
+    pub app: TestApp,
+    pub idp: Idp,
+    pub upstream: Idp,
+    pub upstream_secret: String,
+}
+
+impl OAuthWorld {
+    pub async fn start() -> OAuthWorld {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let login_secret = consent_broker::random::token::<24>();
+        let upstream_secret = consent_broker::random::token::<24>();
+        let idp = Idp::start(json!({
+            "host": "127.0.0.2",
+            "clients": [{"client_id": "consent-broker", "client_secret": login_secret,
+                         "redirect_uris": [format!("{base}/auth/callback")], "grant_types": ["authorization_code"]}],
+            "admins": ["root"],
+        }));
+        let upstream = Idp::start(json!({
+            "host": "127.0.0.3",
+            "clients": [{"client_id": UPSTREAM_CLIENT, "client_secret": upstream_secret,
+                         "redirect_uris": [format!("{base}/oauth/callback")],
+                         "grant_types": ["authorization_code", "refresh_token"]}],
+            "resource": RESOURCE,
+            "scopes": "api:read api:write",
+        }));
+        let mut t = test_config();
+        t.config.identity.oidc = Some(OidcConfig {
+            issuer: idp.issuer.parse().unwrap(),
+            client_id: "consent-broker".into(),
+            client_secret: Some(login_secret.into()),
+            client_secret_file: None,
+            display_name: "Example SSO".into(),
+            subject_claim: "sub".into(),
+            scopes: vec!["openid".into(), "email".into(), "groups".into()],
+            admin_subjects: vec![],
+            admin_claim: Some("groups".into()),
+            admin_value: Some("broker-admins".into()),
+        });
+        t.config.providers.push(ProviderConfig::Oauth2 {
+            id: OAUTH_PROVIDER.into(),
+            name: "Acme Cloud".into(),
+            issuer: Some(upstream.issuer.parse().unwrap()),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            revocation_endpoint: None,
+            client_id: UPSTREAM_CLIENT.into(),
+            client_secret: Some(upstream_secret.clone().into()),
+            client_secret_file: None,
+            resource: Some(RESOURCE.parse().unwrap()),
+            scopes: [(
+                "api:read".to_owned(),
+                "Read your Acme Cloud data".to_owned(),
+            )]
+            .into(),
+        });
+        t.config.services[0]
+            .allow
+            .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);
+        let app = TestApp::spawn_from(t, false, Some(listener)).await;
+        OAuthWorld {
+            app,
+            idp,
+            upstream,
+            upstream_secret,
+        }
+    }
+
+    /// Opens a consent link and signs in at the IdP as `login`; returns the page shown after.
+    pub async fn open_signed_in(&self, browser: &Browser, url: &str, login: &str) -> Page {
+        let page = browser.open(url).await;
+        assert_eq!(page.path, "/login", "not signed in yet");
+        let idp_page = browser.open(&page.link("/login/oidc")).await;
+        through_idp(browser, idp_page, login, |_| false)
+            .await
+            .page()
+    }
+}
+
+/// True for the broker's OAuth callback.
+pub fn is_oauth_callback(url: &reqwest::Url) -> bool {
+    url.path() == "/oauth/callback"
+}
