@@ -99,7 +99,8 @@ pub async fn run(cli: Cli) -> u8 {
 fn check_config(file: PathBuf, dev: bool) -> u8 {
     let mut notes = Vec::new();
     let result = Config::load(Some(&file)).and_then(|c| {
-        let settings = Settings::from_config(&c, dev)?;
+        let (settings, secret_notes) = Settings::check(&c, dev)?;
+        notes.extend(secret_notes);
         match &c.keyring.file {
             // CI and build machines rarely hold production keys: say so, don't fail.
             Some(path) if c.keyring.keys.is_empty() && !path.exists() => notes.push(format!(

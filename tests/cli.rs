@@ -211,7 +211,7 @@ fn check_config_accepts_the_shipped_example() {
     .unwrap();
     let (ok, out) = check_config(&example);
     assert!(ok, "{out}");
-    assert!(out.contains("ok (1 services, 2 providers)"), "{out}");
+    assert!(out.contains("ok (1 services, 3 providers)"), "{out}");
 }
 
 #[test]

@@ -102,8 +102,9 @@ impl Default for IdentityConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
-    /// The IdP's issuer URL; endpoints come from its discovery document.
-    pub issuer: Url,
+    /// The IdP's issuer, exactly as its discovery document states it (compared verbatim,
+    /// so keep or omit the trailing slash as the IdP does).
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: Option<SecretString>,
     /// Read the client secret from this file instead.
@@ -166,6 +167,8 @@ pub struct ServiceConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+// Read once at start-up; the size difference between kinds does not matter.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProviderConfig {
     ApiKey {

@@ -68,7 +68,7 @@ pub enum ProviderSpec {
         text: String,
         text_sha256: String,
     },
-    Oauth2(OAuthProvider),
+    Oauth2(Box<OAuthProvider>),
 }
 
 /// An upstream OAuth 2 authorization server the broker is a confidential client of.
@@ -92,7 +92,7 @@ pub struct OAuthEndpoints {
 /// Enterprise sign-in.
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
-    pub issuer: Url,
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: SecretString,
     pub display_name: String,
@@ -112,15 +112,41 @@ impl Provider {
     }
 }
 
+/// What validation found. `push` records an error; with `secret_files_optional` (for
+/// `check-config` on a machine without the production secrets) a missing secret file is
+/// only a note.
+struct Problems {
+    errors: Vec<String>,
+    notes: Vec<String>,
+    secret_files_optional: bool,
+}
+
+impl Problems {
+    fn push(&mut self, error: String) {
+        self.errors.push(error);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
 /// A secret given inline or in a file (exactly one of the two).
 fn secret(
     inline: &Option<SecretString>,
     file: &Option<std::path::PathBuf>,
     field: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Problems,
 ) -> SecretString {
     match (inline, file) {
         (Some(s), None) => s.clone(),
+        (None, Some(path)) if errors.secret_files_optional && !path.exists() => {
+            errors.notes.push(format!(
+                "note: {field}_file {} is not present here; not checked",
+                path.display()
+            ));
+            SecretString::from(String::new())
+        }
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()),
             Err(e) => {
@@ -137,7 +163,7 @@ fn secret(
     }
 }
 
-fn check_http_url(url: &Url, field: &str, errors: &mut Vec<String>) {
+fn check_http_url(url: &Url, field: &str, errors: &mut Problems) {
     if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
         errors.push(format!("{field}: must be an http(s) URL without fragment"));
     }
@@ -159,7 +185,25 @@ impl Service {
 
 impl Settings {
     pub fn from_config(config: &Config, dev: bool) -> Result<Settings, ConfigError> {
-        let mut errors = Vec::new();
+        Self::validate(config, dev, false).map(|(settings, _)| settings)
+    }
+
+    /// Validation for `check-config`: secret files that are absent on this machine are
+    /// reported as notes, not errors.
+    pub fn check(config: &Config, dev: bool) -> Result<(Settings, Vec<String>), ConfigError> {
+        Self::validate(config, dev, true)
+    }
+
+    fn validate(
+        config: &Config,
+        dev: bool,
+        secret_files_optional: bool,
+    ) -> Result<(Settings, Vec<String>), ConfigError> {
+        let mut errors = Problems {
+            errors: Vec::new(),
+            notes: Vec::new(),
+            secret_files_optional,
+        };
         let providers = providers(&config.providers, &mut errors);
         let services = services(config, &providers, &mut errors);
 
@@ -187,7 +231,7 @@ impl Settings {
         }
         let oidc = config.identity.oidc.as_ref().map(|o| oidc(o, &mut errors));
         if !errors.is_empty() {
-            return Err(ConfigError(errors));
+            return Err(ConfigError(errors.errors));
         }
         let store = match config.store.kind {
             StoreKind::Embedded => StoreSettings::Embedded {
@@ -198,7 +242,7 @@ impl Settings {
                     .unwrap_or_else(|| config.server.data_dir.join("broker.redb")),
             },
         };
-        Ok(Settings {
+        let settings = Settings {
             bind: config.server.bind,
             public_url: config.server.public_url.clone(),
             data_dir: config.server.data_dir.clone(),
@@ -210,7 +254,8 @@ impl Settings {
             services,
             providers,
             oidc,
-        })
+        };
+        Ok((settings, errors.notes))
     }
 
     pub fn provider(&self, id: &ProviderId) -> Option<&Provider> {
@@ -231,7 +276,7 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<ProviderId, Provider> {
+fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<ProviderId, Provider> {
     let mut out = BTreeMap::new();
     for (i, p) in list.iter().enumerate() {
         let at = |field: &str| format!("providers[{i}].{field}");
@@ -349,7 +394,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<Prov
                 if client_id.is_empty() {
                     errors.push(format!("{}: must not be empty", at("client_id")));
                 }
-                let spec = ProviderSpec::Oauth2(OAuthProvider {
+                let spec = ProviderSpec::Oauth2(Box::new(OAuthProvider {
                     issuer: issuer.clone(),
                     endpoints,
                     client_id: client_id.clone(),
@@ -360,7 +405,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<Prov
                         errors,
                     ),
                     resource: resource.clone(),
-                });
+                }));
                 (id, name, scopes.clone(), spec)
             }
         };
@@ -385,7 +430,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Vec<String>) -> BTreeMap<Prov
 fn services(
     config: &Config,
     providers: &BTreeMap<ProviderId, Provider>,
-    errors: &mut Vec<String>,
+    errors: &mut Problems,
 ) -> Vec<Service> {
     let mut out: Vec<Service> = Vec::new();
     for (i, s) in config.services.iter().enumerate() {
@@ -446,8 +491,11 @@ fn services(
     out
 }
 
-fn oidc(o: &super::OidcConfig, errors: &mut Vec<String>) -> OidcSettings {
-    check_http_url(&o.issuer, "identity.oidc.issuer", errors);
+fn oidc(o: &super::OidcConfig, errors: &mut Problems) -> OidcSettings {
+    match Url::parse(&o.issuer) {
+        Ok(url) => check_http_url(&url, "identity.oidc.issuer", errors),
+        Err(e) => errors.push(format!("identity.oidc.issuer: not a URL: {e}")),
+    }
     if !o.scopes.iter().any(|s| s == "openid") {
         errors.push("identity.oidc.scopes: must include `openid`".into());
     }

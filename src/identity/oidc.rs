@@ -70,7 +70,8 @@ impl OidcLogin {
         {
             return Ok(m.clone());
         }
-        let issuer = IssuerUrl::from_url(self.settings.issuer.clone());
+        let issuer = IssuerUrl::new(self.settings.issuer.clone())
+            .map_err(|_| Error::Internal("identity.oidc.issuer is not a URL".into()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, http)
             .await
             .map_err(|e| {

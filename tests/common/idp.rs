@@ -48,9 +48,10 @@ impl Idp {
             .spawn()
             .expect("node runs");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("IdP prints its issuer");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).expect("IdP prints its issuer");
+        // Keep reading: the server logs to stdout, and a closed pipe would kill it.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let ready: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("IdP ready line {line:?}: {e}"));
         Idp {
@@ -121,10 +122,18 @@ pub struct OAuthWorld {
     pub idp: Idp,
     pub upstream: Idp,
     pub upstream_secret: String,
+    pub login_secret: String,
 }
 
 impl OAuthWorld {
     pub async fn start() -> OAuthWorld {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the world after `adjust` has changed the broker's config.
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut consent_broker::config::Config),
+    ) -> OAuthWorld {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let login_secret = consent_broker::random::token::<24>();
@@ -145,9 +154,9 @@ impl OAuthWorld {
         }));
         let mut t = test_config();
         t.config.identity.oidc = Some(OidcConfig {
-            issuer: idp.issuer.parse().unwrap(),
+            issuer: idp.issuer.clone(),
             client_id: "consent-broker".into(),
-            client_secret: Some(login_secret.into()),
+            client_secret: Some(login_secret.clone().into()),
             client_secret_file: None,
             display_name: "Example SSO".into(),
             subject_claim: "sub".into(),
@@ -176,13 +185,24 @@ impl OAuthWorld {
         t.config.services[0]
             .allow
             .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);
+        adjust(&mut t.config);
         let app = TestApp::spawn_from(t, false, Some(listener)).await;
         OAuthWorld {
             app,
             idp,
             upstream,
             upstream_secret,
+            login_secret,
         }
+    }
+
+    /// Signs `login` in at the IdP, from the broker's sign-in page.
+    pub async fn sign_in(&self, browser: &Browser, login: &str) -> Page {
+        let page = browser.open("/login?return_to=/").await;
+        let idp_page = browser.open(&page.link("/login/oidc")).await;
+        through_idp(browser, idp_page, login, |_| false)
+            .await
+            .page()
     }
 
     /// Opens a consent link and signs in at the IdP as `login`; returns the page shown after.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod idp;
+pub mod logs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
