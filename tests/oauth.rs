@@ -451,3 +451,19 @@ async fn an_authorization_server_without_pkce_s256_is_refused_before_any_redirec
         (Some("failed"), Some("provider_unsupported"))
     );
 }
+
+#[tokio::test]
+async fn sign_in_takes_the_subject_and_admin_role_from_the_verified_id_token() {
+    let world = OAuthWorld::start().await;
+    let root = world.app.browser();
+    let home = world.sign_in(&root, "root").await;
+    home.assert_shows("Signed in as <strong>root</strong>");
+    home.assert_shows("administrator");
+    let alice = world.app.browser();
+    let home = world.sign_in(&alice, "alice").await;
+    home.assert_shows("Signed in as <strong>alice</strong>");
+    assert!(
+        !home.html.contains("administrator"),
+        "alice is not in the admin group"
+    );
+}

@@ -149,9 +149,12 @@ pub async fn show(
             StatusCode::OK,
             Tone::Error,
             "The connection failed",
-            e.reason
-                .as_deref()
-                .unwrap_or("Ask your assistant to start again."),
+            &format!(
+                "{} did not complete the connection (reason: {}). Nothing was stored. \
+                 Ask your assistant to start again.",
+                provider.name,
+                e.reason.as_deref().unwrap_or("unknown")
+            ),
         ),
     };
     Ok(response)

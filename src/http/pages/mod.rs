@@ -39,11 +39,10 @@ pub fn router() -> Router<Arc<Broker>> {
 
 /// Page furniture for `base.html`. Ensures the session has a CSRF token.
 pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
-    let user = SessionUser::current(session)
-        .await?
-        .map(|u| u.subject.to_string());
+    let user = SessionUser::current(session).await?;
     Ok(Chrome {
-        user,
+        admin: user.as_ref().is_some_and(|u| u.admin),
+        user: user.map(|u| u.subject.to_string()),
         csrf: super::csrf::token(session).await?,
         dev: broker.settings.dev,
     })
@@ -53,6 +52,7 @@ pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error>
 fn bare_chrome() -> Chrome {
     Chrome {
         user: None,
+        admin: false,
         csrf: String::new(),
         dev: false,
     }

@@ -7,6 +7,8 @@ use askama_web::WebTemplate;
 #[derive(Clone)]
 pub struct Chrome {
     pub user: Option<String>,
+    /// The signed-in user may use the admin console.
+    pub admin: bool,
     pub csrf: String,
     pub dev: bool,
 }
