@@ -3,6 +3,8 @@
 //! with a bearer token, and a person with a cookie-keeping browser-like client.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
