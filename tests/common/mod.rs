@@ -40,6 +40,12 @@ pub struct TestConfig {
     pub data_dir: TempDir,
 }
 
+/// Points a configuration at a Redis server.
+pub fn use_redis(config: &mut Config, url: &str) {
+    config.store.kind = consent_broker::config::StoreKind::Redis;
+    config.store.url = Some(url.to_owned());
+}
+
 /// The configuration every test starts from.
 pub fn test_config() -> TestConfig {
     let data_dir = tempfile::tempdir().expect("temp dir");
@@ -112,7 +118,33 @@ impl TestApp {
     pub async fn spawn_mode(dev: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut t = test_config();
         adjust(&mut t.config);
-        let app = App::build(&t.config, dev).await.expect("app builds");
+        Self::start(&t.config, dev, t.token, t.other_token, t.data_dir).await
+    }
+
+    /// Spawns one more instance of a shared configuration (same keyring, services and
+    /// store), with its own data directory: several instances on one Redis.
+    pub async fn spawn_from(t: &TestConfig) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = t.config.clone();
+        config.server.data_dir = data_dir.path().to_path_buf();
+        Self::start(
+            &config,
+            true,
+            t.token.clone(),
+            t.other_token.clone(),
+            data_dir,
+        )
+        .await
+    }
+
+    async fn start(
+        config: &Config,
+        dev: bool,
+        token: String,
+        other_token: String,
+        data_dir: TempDir,
+    ) -> TestApp {
+        let app = App::build(config, dev).await.expect("app builds");
         let base = format!("http://{}", app.local_addr());
         let broker = app.broker();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -122,9 +154,9 @@ impl TestApp {
         TestApp {
             base,
             broker,
-            token: t.token,
-            other_token: t.other_token,
-            data_dir: t.data_dir,
+            token,
+            other_token,
+            data_dir,
             api: reqwest::Client::new(),
             _shutdown: tx,
         }
@@ -249,6 +281,14 @@ impl Page {
 }
 
 impl Browser {
+    /// The same browser (same cookies) talking to another broker instance.
+    pub fn on(&self, app: &TestApp) -> Browser {
+        Browser {
+            base: app.base.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     fn absolute(&self, path_or_url: &str) -> String {
         if path_or_url.starts_with("http") {
             path_or_url.to_owned()
