@@ -1,5 +1,5 @@
-//! Building and running the app: open the store, load the keyring, bind (port 0 is fine),
-//! serve until told to stop. Tests and `main` both go through [`App::build`].
+//! Building and running the app: open the store (embedded, or Redis as configured), load
+//! the keyring, bind (port 0 is fine), serve until told to stop. Tests and `main` both go through [`App::build`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::config::settings::StoreSettings;
 use crate::config::{Config, ConfigError, Settings};
 use crate::store::Stores;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::redis::RedisStore;
 use crate::vault::Vault;
 
 pub struct App {
@@ -72,6 +73,13 @@ impl App {
                     })?;
                 }
                 Stores::from_backend(Arc::new(EmbeddedStore::open(path)?))
+            }
+            StoreSettings::Redis(redis) => {
+                let store = RedisStore::connect(redis).await?;
+                if let Err(e) = crate::store::Health::ping(&store).await {
+                    tracing::warn!(error = %e, "redis does not answer yet; /readyz says 503 until it does");
+                }
+                Stores::from_backend(Arc::new(store))
             }
         };
         let bind_error = |e| StartError::Bind(settings.bind, e);

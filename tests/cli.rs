@@ -273,6 +273,82 @@ acme = ["two words"]
 }
 
 #[test]
+fn check_config_names_each_store_problem_and_never_echoes_a_redis_password() {
+    let (ok, out) = check_config(&format!(
+        r#"
+[store]
+kind = "redis"
+url = "rediss://:hunter2-secret@redis.example:6380/0"
+cluster_urls = ["redis://a:7000"]
+key_prefix = "{{cb}}:"
+connect_timeout_ms = 0
+audit_max_len = 10
+[keyring.keys]
+{KEY}
+"#
+    ));
+    assert!(!ok);
+    for expected in [
+        "store.cluster_urls: give either `url` or `cluster_urls`, not both",
+        "store.key_prefix: must be 1-64 visible characters without `{` or `}`",
+        "store.connect_timeout_ms: must be between 10 and 60000",
+        "store.audit_max_len: must be at least 1000",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+
+    let (ok, out) = check_config(&format!(
+        r#"
+[store]
+kind = "redis"
+cluster_urls = ["redis://a:7000", "http://user:hunter2-secret@b:7001"]
+[keyring.keys]
+{KEY}
+"#
+    ));
+    assert!(!ok);
+    assert!(
+        out.contains("store.cluster_urls[1]: must start with redis:// (or rediss:// for TLS)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("hunter2"),
+        "the password is not echoed: {out}"
+    );
+
+    let (ok, out) = check_config(&format!(
+        "[store]\nkind = \"redis\"\nhost = \"redis\"\n[keyring.keys]\n{KEY}\n"
+    ));
+    assert!(!ok);
+    assert!(out.contains("host"), "unknown key named: {out}");
+
+    let (ok, out) = check_config(&format!(
+        "[store]\nkind = \"redis\"\n[keyring.keys]\n{KEY}\n"
+    ));
+    assert!(!ok);
+    assert!(
+        out.contains("store.url: kind = \"redis\" needs `url`"),
+        "{out}"
+    );
+
+    let (ok, out) = check_config(&format!(
+        "[store]\nurl = \"redis://localhost\"\n[keyring.keys]\n{KEY}\n"
+    ));
+    assert!(!ok);
+    assert!(
+        out.contains("store.url: only for kind = \"redis\""),
+        "{out}"
+    );
+
+    let (ok, out) = check_config(&format!(
+        "[store]\nkind = \"redis\"\nurl = \"rediss://:hunter2-secret@redis.example:6380/0\"\n\
+         key_prefix = \"broker-eu:\"\n[keyring.keys]\n{KEY}\n"
+    ));
+    assert!(ok, "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+#[test]
 fn the_generators_print_values_the_config_accepts() {
     let out = Command::new(BIN)
         .args(["service-token", "generate"])

@@ -1,13 +1,21 @@
 //! The contract every store backend keeps, written once and run against each backend
-//! (`contract_tests!` below). The Redis backend joins by adding one line.
+//! (`contract_tests!` below): the embedded store, a single Redis server and a 3-node Redis
+//! Cluster, each test on its own fresh store (Redis tests start their own servers).
+
+mod common;
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use common::redis::{RedisCluster, RedisServer};
+use consent_broker::config::settings::{RedisSettings, RedisTarget, RedisUrl};
 
 use consent_broker::domain::{
-    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantId, GrantStatus,
-    Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId, Subject,
+    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
+    GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId, Subject,
 };
-use consent_broker::store::{Settled, Settlement, Stores};
+use consent_broker::store::redis::RedisStore;
+use consent_broker::store::{LockToken, Settled, Settlement, Stores};
 use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
 use time::Duration;
 
@@ -318,8 +326,179 @@ pub async fn concurrent_settlements_let_exactly_one_win(s: Stores) {
     );
 }
 
+pub async fn concurrent_uses_are_all_counted(s: Stores) {
+    let e = elicitation("kim", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (g, _) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, id) = (s.clone(), g.id.clone());
+            tokio::spawn(async move { s.grants.record_use(&id, now).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // A revocation meanwhile keeps the count, and the count keeps the revocation.
+    s.grants.revoke_grant(&g.id, now).await.unwrap();
+    s.grants.record_use(&g.id, now).await.unwrap();
+    let stored = s.grants.grant(&g.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.use_count, stored.status),
+        (21, GrantStatus::Revoked)
+    );
+}
+
+pub async fn a_lock_has_one_holder_until_that_holder_releases_it(s: Stores) {
+    let ttl = std::time::Duration::from_secs(60);
+    let first = s.locks.try_lock("refresh:g1", ttl).await.unwrap();
+    let first = first.expect("a free lock is taken");
+    assert!(
+        s.locks.try_lock("refresh:g1", ttl).await.unwrap().is_none(),
+        "a held lock is refused"
+    );
+    assert!(
+        s.locks.try_lock("refresh:g2", ttl).await.unwrap().is_some(),
+        "another name is another lock"
+    );
+    let stranger = LockToken::generate();
+    assert!(!s.locks.unlock("refresh:g1", &stranger).await.unwrap());
+    assert!(
+        s.locks.try_lock("refresh:g1", ttl).await.unwrap().is_none(),
+        "a wrong token releases nothing"
+    );
+    assert!(s.locks.unlock("refresh:g1", &first).await.unwrap());
+    assert!(
+        !s.locks.unlock("refresh:g1", &first).await.unwrap(),
+        "releasing twice does nothing"
+    );
+    assert!(s.locks.try_lock("refresh:g1", ttl).await.unwrap().is_some());
+}
+
+pub async fn a_lapsed_lock_is_free_and_its_old_token_cannot_release_it(s: Stores) {
+    let short = std::time::Duration::from_millis(50);
+    let long = std::time::Duration::from_secs(60);
+    let stale = s
+        .locks
+        .try_lock("refresh:g3", short)
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let next = loop {
+        if let Some(t) = s.locks.try_lock("refresh:g3", long).await.unwrap() {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the lock never lapsed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        !s.locks.unlock("refresh:g3", &stale).await.unwrap(),
+        "a lapsed holder cannot release its successor's lock"
+    );
+    assert!(
+        s.locks
+            .try_lock("refresh:g3", long)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.locks.unlock("refresh:g3", &next).await.unwrap());
+}
+
+pub async fn concurrent_lock_attempts_let_exactly_one_win(s: Stores) {
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.locks
+                    .try_lock("refresh:g4", std::time::Duration::from_secs(60))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(winners, 1);
+}
+
 pub async fn health_answers(s: Stores) {
     s.health.ping().await.unwrap();
+}
+
+pub async fn a_flow_is_taken_once_and_not_after_it_expires(s: Stores) {
+    let e = elicitation("kim", Duration::minutes(10));
+    let now = consent_broker::domain::now();
+    let flow = |expires_at| FlowRecord {
+        elicitation: e.id.clone(),
+        binding_sha256: "b".repeat(64),
+        expires_at,
+        sealed_verifier: grant_for(&e).0.sealed,
+    };
+    s.flows
+        .put_flow("live", &flow(now + Duration::minutes(10)))
+        .await
+        .unwrap();
+    let taken = s
+        .flows
+        .take_flow("live", now)
+        .await
+        .unwrap()
+        .expect("a stored flow is found");
+    assert_eq!(taken.elicitation, e.id);
+    assert!(
+        s.flows.take_flow("live", now).await.unwrap().is_none(),
+        "taken once only"
+    );
+    assert!(
+        s.flows
+            .take_flow("never-stored", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s.flows
+        .put_flow("stale", &flow(now + Duration::seconds(5)))
+        .await
+        .unwrap();
+    let later = now + Duration::seconds(6);
+    assert!(
+        s.flows.take_flow("stale", later).await.unwrap().is_none(),
+        "expired flows are not handed out"
+    );
+}
+
+pub async fn concurrent_takes_of_one_flow_let_exactly_one_win(s: Stores) {
+    let e = elicitation("lou", Duration::minutes(10));
+    let now = consent_broker::domain::now();
+    let flow = FlowRecord {
+        elicitation: e.id.clone(),
+        binding_sha256: "c".repeat(64),
+        expires_at: now + Duration::minutes(10),
+        sealed_verifier: grant_for(&e).0.sealed,
+    };
+    s.flows.put_flow("contested", &flow).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(
+                async move { s.flows.take_flow("contested", now).await.unwrap().is_some() },
+            )
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
 }
 
 macro_rules! contract_tests {
@@ -336,6 +515,12 @@ macro_rules! contract_tests {
                 the_sweep_removes_only_what_expired_before_the_cutoff,
                 audit_events_come_back_newest_first,
                 concurrent_settlements_let_exactly_one_win,
+                concurrent_uses_are_all_counted,
+                a_lock_has_one_holder_until_that_holder_releases_it,
+                a_lapsed_lock_is_free_and_its_old_token_cannot_release_it,
+                concurrent_lock_attempts_let_exactly_one_win,
+                a_flow_is_taken_once_and_not_after_it_expires,
+                concurrent_takes_of_one_flow_let_exactly_one_win,
                 health_answers
             );
         }
@@ -343,17 +528,49 @@ macro_rules! contract_tests {
     (@each $make:expr; $($name:ident),*) => {$(
         #[tokio::test]
         async fn $name() {
-            let (stores, _guard) = $make;
+            let (stores, _guard) = $make.await;
             super::$name(stores).await;
         }
     )*};
 }
 
-fn embedded() -> (Stores, tempfile::TempDir) {
+async fn embedded() -> (Stores, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store =
         consent_broker::store::embedded::EmbeddedStore::open(&dir.path().join("t.redb")).unwrap();
     (Stores::from_backend(Arc::new(store)), dir)
 }
 
+fn redis_settings(target: RedisTarget) -> RedisSettings {
+    RedisSettings {
+        target,
+        key_prefix: "test:".into(),
+        connect_timeout: std::time::Duration::from_secs(1),
+        response_timeout: std::time::Duration::from_secs(2),
+        audit_max_len: 1000,
+    }
+}
+
+fn url(raw: &str) -> RedisUrl {
+    RedisUrl::parse(raw).unwrap()
+}
+
+async fn redis_single() -> (Stores, RedisServer) {
+    let server = RedisServer::start();
+    let settings = redis_settings(RedisTarget::Single(url(&server.url())));
+    let store = RedisStore::connect(&settings).await.unwrap();
+    (Stores::from_backend(Arc::new(store)), server)
+}
+
+async fn redis_cluster() -> (Stores, RedisCluster) {
+    let cluster = RedisCluster::start(3);
+    let urls = cluster.urls().iter().map(|u| url(u)).collect();
+    let store = RedisStore::connect(&redis_settings(RedisTarget::Cluster(urls)))
+        .await
+        .unwrap();
+    (Stores::from_backend(Arc::new(store)), cluster)
+}
+
 contract_tests!(embedded_store, embedded());
+contract_tests!(redis_server, redis_single());
+contract_tests!(redis_cluster_of_three, redis_cluster());

@@ -96,7 +96,7 @@ impl Broker {
 
     /// Removes elicitations that expired more than a day ago.
     pub async fn sweep(&self) -> Result<usize, Error> {
-        let cutoff = crate::domain::now() - time::Duration::days(1);
+        let cutoff = crate::domain::now() - crate::store::ELICITATION_RETENTION;
         Ok(self.stores.elicitations.sweep_elicitations(cutoff).await?)
     }
 }

@@ -60,14 +60,62 @@ impl Default for ServerConfig {
 pub enum StoreKind {
     #[default]
     Embedded,
+    Redis,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
     /// Embedded database file; defaults to `<data_dir>/broker.redb`.
     pub path: Option<PathBuf>,
+    /// Redis server (`redis://` or `rediss://` for TLS); may carry a password, so it is
+    /// never printed.
+    pub url: Option<String>,
+    /// Redis Cluster seed nodes, instead of `url`.
+    pub cluster_urls: Vec<String>,
+    /// Prefix of every Redis key, so brokers can share a Redis with other users.
+    pub key_prefix: String,
+    /// How long to wait for a Redis connection before answering "unavailable".
+    pub connect_timeout_ms: u64,
+    /// How long to wait for a Redis answer before answering "unavailable".
+    pub response_timeout_ms: u64,
+    /// Approximate length the Redis audit stream is trimmed to.
+    pub audit_max_len: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::default(),
+            path: None,
+            url: None,
+            cluster_urls: Vec::new(),
+            key_prefix: "cb:".into(),
+            connect_timeout_ms: 1000,
+            response_timeout_ms: 2000,
+            audit_max_len: 1_000_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |u: &String| settings::RedisUrl::redact(u);
+        f.debug_struct("StoreConfig")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &self.url.as_ref().map(redacted))
+            .field(
+                "cluster_urls",
+                &self.cluster_urls.iter().map(redacted).collect::<Vec<_>>(),
+            )
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("audit_max_len", &self.audit_max_len)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

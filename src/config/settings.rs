@@ -34,6 +34,70 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
     Embedded { path: PathBuf },
+    Redis(RedisSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub target: RedisTarget,
+    /// Starts every key; has no `{` or `}` so it never changes a key's cluster slot.
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub audit_max_len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum RedisTarget {
+    Single(RedisUrl),
+    Cluster(Vec<RedisUrl>),
+}
+
+/// A checked `redis://` or `rediss://` URL. It may hold a password, so `Debug` shows the
+/// URL with any password replaced.
+#[derive(Clone)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let url = Url::parse(raw).map_err(|_| "not a valid URL")?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err("must start with redis:// (or rediss:// for TLS)");
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must name a host");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The URL to connect with. Never log it: it may carry a password.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.0.starts_with("rediss:")
+    }
+
+    /// `raw` with its password (if any) replaced, for messages and `Debug`.
+    pub fn redact(raw: &str) -> String {
+        match Url::parse(raw) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    // Setting a password only fails for URLs that cannot have one.
+                    let _ = url.set_password(Some("REDACTED"));
+                }
+                url.to_string()
+            }
+            Err(_) => "<invalid URL>".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&Self::redact(&self.0))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +294,7 @@ impl Settings {
             errors.push("identity.session_idle_minutes: must be at least 1".into());
         }
         let oidc = config.identity.oidc.as_ref().map(|o| oidc(o, &mut errors));
+        store_errors(&config.store, &mut errors);
         if !errors.is_empty() {
             return Err(ConfigError(errors.errors));
         }
@@ -241,6 +306,7 @@ impl Settings {
                     .clone()
                     .unwrap_or_else(|| config.server.data_dir.join("broker.redb")),
             },
+            StoreKind::Redis => StoreSettings::Redis(redis_settings(&config.store)?),
         };
         let settings = Settings {
             bind: config.server.bind,
@@ -264,6 +330,90 @@ impl Settings {
 
     pub fn service(&self, id: &ServiceId) -> Option<&Service> {
         self.services.iter().find(|s| &s.id == id)
+    }
+}
+
+/// Checks the `[store]` section; every problem names its field.
+fn store_errors(store: &super::StoreConfig, errors: &mut Problems) {
+    match store.kind {
+        StoreKind::Embedded => {
+            if store.url.is_some() || !store.cluster_urls.is_empty() {
+                errors.push(
+                    "store.url: only for kind = \"redis\" (store.kind is \"embedded\")".into(),
+                );
+            }
+        }
+        StoreKind::Redis => {
+            if let Err(e) = redis_settings(store) {
+                errors.errors.extend(e.0);
+            }
+        }
+    }
+}
+
+fn redis_settings(store: &super::StoreConfig) -> Result<RedisSettings, ConfigError> {
+    let mut errors = Vec::new();
+    if store.path.is_some() {
+        errors.push("store.path: only for kind = \"embedded\" (store.kind is \"redis\")".into());
+    }
+    let mut check = |field: String, raw: &String| {
+        RedisUrl::parse(raw)
+            .map_err(|why| errors.push(format!("{field}: {why} ({})", RedisUrl::redact(raw))))
+            .ok()
+    };
+    let target = match (&store.url, store.cluster_urls.as_slice()) {
+        (Some(url), []) => check("store.url".into(), url).map(RedisTarget::Single),
+        (None, []) => {
+            errors.push(
+                "store.url: kind = \"redis\" needs `url` (or `cluster_urls` for a cluster)".into(),
+            );
+            None
+        }
+        (None, urls) => {
+            let parsed: Vec<RedisUrl> = urls
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| check(format!("store.cluster_urls[{i}]"), u))
+                .collect();
+            (parsed.len() == urls.len()).then_some(RedisTarget::Cluster(parsed))
+        }
+        (Some(_), _) => {
+            errors.push("store.cluster_urls: give either `url` or `cluster_urls`, not both".into());
+            None
+        }
+    };
+    let prefix = &store.key_prefix;
+    if prefix.is_empty()
+        || prefix.len() > 64
+        || prefix.contains(['{', '}'])
+        || prefix.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        errors.push(
+            "store.key_prefix: must be 1-64 visible characters without `{` or `}` \
+             (braces would change the cluster slot of keys)"
+                .into(),
+        );
+    }
+    for (field, ms) in [
+        ("connect_timeout_ms", store.connect_timeout_ms),
+        ("response_timeout_ms", store.response_timeout_ms),
+    ] {
+        if !(10..=60_000).contains(&ms) {
+            errors.push(format!("store.{field}: must be between 10 and 60000"));
+        }
+    }
+    if store.audit_max_len < 1000 {
+        errors.push("store.audit_max_len: must be at least 1000".into());
+    }
+    match target {
+        Some(target) if errors.is_empty() => Ok(RedisSettings {
+            target,
+            key_prefix: prefix.clone(),
+            connect_timeout: Duration::from_millis(store.connect_timeout_ms),
+            response_timeout: Duration::from_millis(store.response_timeout_ms),
+            audit_max_len: store.audit_max_len,
+        }),
+        _ => Err(ConfigError(errors)),
     }
 }
 

@@ -3,7 +3,9 @@
 //! Records are JSON values keyed by id; two index tables (handle digest → grant id, and
 //! subject + grant id) keep lookups off full scans. Every write is one redb transaction,
 //! committed durably before the call returns, so an acknowledged grant survives a crash.
-//! Expiry lives in the record and is enforced on read and by sweeps.
+//! Expiry lives in the record and is enforced on read and by sweeps. Locks are kept in
+//! process ([`LocalLocks`]): redb lets only one process open the file, so there is no
+//! second broker instance to exclude.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +17,10 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
+use super::local_locks::LocalLocks;
 use super::{
-    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, Settled, Settlement, StoreError,
-    StoreResult,
+    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, Settled,
+    Settlement, StoreError, StoreResult,
 };
 use crate::domain::{
     AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
@@ -38,6 +41,7 @@ const SEP: char = '\u{1f}';
 #[derive(Clone, Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    locks: Arc<LocalLocks>,
 }
 
 /// Failures inside a blocking transaction, sorted into the two kinds callers act on.
@@ -104,6 +108,7 @@ impl EmbeddedStore {
         };
         Ok(Self {
             db: Arc::new(init()?),
+            locks: Arc::default(),
         })
     }
 
@@ -400,6 +405,21 @@ impl Health for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Locks for EmbeddedStore {
+    async fn try_lock(
+        &self,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<LockToken>> {
+        self.locks.try_lock(name, ttl)
+    }
+
+    async fn unlock(&self, name: &str, token: &LockToken) -> StoreResult<bool> {
+        self.locks.unlock(name, token)
     }
 }
 

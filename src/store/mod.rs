@@ -6,7 +6,9 @@
 //! - settling an elicitation is atomic with storing its grant: there is never a completed
 //!   elicitation without its grant, nor a grant of an elicitation that was not pending;
 //! - a grant is findable by its handle digest from the moment it is stored;
-//! - audit events come back in the order they were appended.
+//! - audit events come back in the order they were appended;
+//! - a lock is held by at most one holder until it is released by that holder (and only
+//!   that holder: release checks the token) or its time runs out.
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use crate::domain::{
 };
 
 pub mod embedded;
+pub mod local_locks;
+pub mod redis;
 pub mod sessions;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,10 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How long an ended elicitation is kept past its expiry (for the service to read its
+/// outcome) before sweeps, or a backend's own TTLs, remove it.
+pub const ELICITATION_RETENTION: time::Duration = time::Duration::days(1);
 
 /// How an elicitation ends.
 #[derive(Debug)]
@@ -101,6 +109,41 @@ pub trait Health: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// Proof of holding a lock: a random value only the holder knows. Releasing with any
+/// other token does nothing, so a holder whose lock lapsed cannot release its successor's.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LockToken(String);
+
+impl LockToken {
+    pub fn generate() -> Self {
+        Self(crate::random::token::<16>())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LockToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockToken(..)")
+    }
+}
+
+/// Short mutual exclusion between broker instances (e.g. one token refresh at a time per
+/// grant). Locks expire on their own, so a crashed holder blocks others for `ttl` at most.
+#[async_trait]
+pub trait Locks: Send + Sync {
+    /// Takes the lock `name` for `ttl` unless another holder has it; `None` if it is held.
+    async fn try_lock(
+        &self,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<LockToken>>;
+    /// Releases `name` if `token` still holds it; returns whether it did.
+    async fn unlock(&self, name: &str, token: &LockToken) -> StoreResult<bool>;
+}
+
 /// The capabilities of one backend, shared by the whole app.
 #[derive(Clone)]
 pub struct Stores {
@@ -109,6 +152,7 @@ pub struct Stores {
     pub flows: Arc<dyn FlowStore>,
     pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn Health>,
+    pub locks: Arc<dyn Locks>,
     pub sessions: sessions::SharedSessionStore,
 }
 
@@ -121,6 +165,7 @@ impl Stores {
             + FlowStore
             + AuditLog
             + Health
+            + Locks
             + tower_sessions::SessionStore
             + 'static,
     {
@@ -130,6 +175,7 @@ impl Stores {
             flows: backend.clone(),
             audit: backend.clone(),
             health: backend.clone(),
+            locks: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),
         }
     }

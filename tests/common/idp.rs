@@ -186,7 +186,7 @@ impl OAuthWorld {
             .allow
             .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);
         adjust(&mut t.config);
-        let app = TestApp::spawn_from(t, false, Some(listener)).await;
+        let app = TestApp::spawn_config(t, false, Some(listener)).await;
         OAuthWorld {
             app,
             idp,

@@ -5,6 +5,7 @@
 
 pub mod idp;
 pub mod logs;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +40,12 @@ pub struct TestConfig {
     pub token: String,
     pub other_token: String,
     pub data_dir: TempDir,
+}
+
+/// Points a configuration at a Redis server.
+pub fn use_redis(config: &mut Config, url: &str) {
+    config.store.kind = consent_broker::config::StoreKind::Redis;
+    config.store.url = Some(url.to_owned());
 }
 
 /// The configuration every test starts from.
@@ -116,18 +123,46 @@ impl TestApp {
     pub async fn spawn_mode(dev: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut t = test_config();
         adjust(&mut t.config);
-        Self::spawn_from(t, dev, None).await
+        Self::spawn_config(t, dev, None).await
     }
 
     /// Spawns from a prepared config, on `listener` when given.
-    pub async fn spawn_from(
+    pub async fn spawn_config(
         t: TestConfig,
         dev: bool,
         listener: Option<std::net::TcpListener>,
     ) -> TestApp {
+        Self::start(&t.config, dev, t.token, t.other_token, t.data_dir, listener).await
+    }
+
+    /// Spawns one more instance of a shared configuration (same keyring, services and
+    /// store), with its own data directory: several instances on one Redis.
+    pub async fn spawn_from(t: &TestConfig) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = t.config.clone();
+        config.server.data_dir = data_dir.path().to_path_buf();
+        Self::start(
+            &config,
+            true,
+            t.token.clone(),
+            t.other_token.clone(),
+            data_dir,
+            None,
+        )
+        .await
+    }
+
+    async fn start(
+        config: &Config,
+        dev: bool,
+        token: String,
+        other_token: String,
+        data_dir: TempDir,
+        listener: Option<std::net::TcpListener>,
+    ) -> TestApp {
         let app = match listener {
-            Some(l) => App::build_with_listener(&t.config, dev, l).await,
-            None => App::build(&t.config, dev).await,
+            Some(l) => App::build_with_listener(config, dev, l).await,
+            None => App::build(config, dev).await,
         }
         .expect("app builds");
         let base = format!("http://{}", app.local_addr());
@@ -139,9 +174,9 @@ impl TestApp {
         TestApp {
             base,
             broker,
-            token: t.token,
-            other_token: t.other_token,
-            data_dir: t.data_dir,
+            token,
+            other_token,
+            data_dir,
             api: reqwest::Client::new(),
             _shutdown: tx,
         }
@@ -313,6 +348,14 @@ impl Browser {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+        }
+    }
+
+    /// The same browser (same cookies) talking to another broker instance.
+    pub fn on(&self, app: &TestApp) -> Browser {
+        Browser {
+            base: app.base.clone(),
+            client: self.client.clone(),
         }
     }
 

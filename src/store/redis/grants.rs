@@ -1,0 +1,148 @@
+//! Grants on Redis. A grant is a hash under its elicitation's tag: `record` (the grant
+//! JSON), `id` (its grant id, for scripts to check), plus `uses` and `last_used`, which redemptions update in one script without
+//! touching `record` (so redemptions never contend with each other or with a revocation).
+//! Lookups go through pointer keys and are trusted only when the grant confirms them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use time::format_description::well_known::Rfc3339;
+
+use super::keys::parse_subject_member;
+use super::{CAS_ATTEMPTS, RedisStore, decode, encode};
+use crate::domain::{Grant, GrantId, GrantStatus, HandleDigest, Subject, Timestamp};
+use crate::store::{GrantStore, StoreError, StoreResult};
+
+/// A grant as read: the stored `record` bytes (for compare-and-set) and the grant with
+/// its use counters applied.
+struct Read {
+    record: Vec<u8>,
+    grant: Grant,
+}
+
+impl RedisStore {
+    /// The elicitation id a pointer key names, if any.
+    async fn follow(&self, pointer: String) -> StoreResult<Option<String>> {
+        self.query(redis::cmd("GET").arg(pointer)).await
+    }
+
+    async fn read_grant(&self, elicitation: &str) -> StoreResult<Option<Read>> {
+        let mut fields: HashMap<String, Vec<u8>> = self
+            .query(redis::cmd("HGETALL").arg(self.keys.grant(elicitation)))
+            .await?;
+        let Some(record) = fields.remove("record") else {
+            return Ok(None);
+        };
+        let mut grant: Grant = decode("grant", &record)?;
+        if let Some(uses) = fields.get("uses") {
+            grant.use_count = std::str::from_utf8(uses)
+                .ok()
+                .and_then(|u| u.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt("grant use count".into()))?;
+        }
+        if let Some(at) = fields.get("last_used") {
+            let at = std::str::from_utf8(at).unwrap_or_default();
+            grant.last_used_at = Some(
+                Timestamp::parse(at, &Rfc3339)
+                    .map_err(|_| StoreError::Corrupt("grant last use time".into()))?,
+            );
+        }
+        Ok(Some(Read { record, grant }))
+    }
+
+    /// The grant with id `id`, found through its pointer and confirmed by its id.
+    async fn read_grant_by_id(&self, id: &GrantId) -> StoreResult<Option<(String, Read)>> {
+        let Some(elicitation) = self.follow(self.keys.grant_pointer(id)).await? else {
+            return Ok(None);
+        };
+        let read = self.read_grant(&elicitation).await?;
+        Ok(read.filter(|r| r.grant.id == *id).map(|r| (elicitation, r)))
+    }
+}
+
+#[async_trait]
+impl GrantStore for RedisStore {
+    async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
+        Ok(self.read_grant_by_id(id).await?.map(|(_, r)| r.grant))
+    }
+
+    async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>> {
+        let Some(elicitation) = self.follow(self.keys.handle_pointer(digest)).await? else {
+            return Ok(None);
+        };
+        let read = self.read_grant(&elicitation).await?;
+        Ok(read.map(|r| r.grant).filter(|g| g.handle_digest == *digest))
+    }
+
+    async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>> {
+        let members: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.keys.subject_index(subject))
+                    .arg(0)
+                    .arg(-1)
+                    .arg("REV"),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(members.len());
+        for member in &members {
+            let Some((elicitation, grant_id)) = parse_subject_member(member) else {
+                continue;
+            };
+            if let Some(read) = self.read_grant(elicitation).await?
+                && read.grant.id.as_str() == grant_id
+                && read.grant.subject == *subject
+            {
+                out.push(read.grant);
+            }
+        }
+        out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
+        Ok(out)
+    }
+
+    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((elicitation, read)) = self.read_grant_by_id(id).await? else {
+                return Ok(None);
+            };
+            let mut grant = read.grant;
+            if grant.status == GrantStatus::Revoked {
+                return Ok(Some(grant));
+            }
+            let mut record: Grant = decode("grant", &read.record)?;
+            record.status = GrantStatus::Revoked;
+            record.revoked_at = Some(at);
+            let written: i64 = self
+                .eval(
+                    &self.scripts.replace_grant,
+                    &[&self.keys.grant(&elicitation)],
+                    &[&read.record, &encode(&record)],
+                )
+                .await?;
+            if written == 1 {
+                grant.status = GrantStatus::Revoked;
+                grant.revoked_at = Some(at);
+                return Ok(Some(grant));
+            }
+        }
+        Err(StoreError::Unavailable(
+            "grant kept changing while revoking".into(),
+        ))
+    }
+
+    async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
+        let Some(elicitation) = self.follow(self.keys.grant_pointer(id)).await? else {
+            return Ok(());
+        };
+        let at = at
+            .format(&Rfc3339)
+            .map_err(|_| StoreError::Corrupt("use time out of range".into()))?;
+        self.eval::<i64>(
+            &self.scripts.record_use,
+            &[&self.keys.grant(&elicitation)],
+            &[at.as_bytes(), id.as_str().as_bytes()],
+        )
+        .await?;
+        Ok(())
+    }
+}

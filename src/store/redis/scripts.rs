@@ -1,0 +1,62 @@
+//! The Lua scripts, each small and each touching only keys of one hash slot (the caller
+//! passes them in `KEYS`, so a cluster routes the script to the node that owns them).
+
+use redis::Script;
+
+/// Settles an elicitation if it still holds exactly the bytes the caller judged pending:
+/// KEYS[1] elicitation, ARGV[1] expected, ARGV[2] settled. With KEYS[2] (the grant hash,
+/// same tag), ARGV[3] (grant JSON) and ARGV[4] (grant id) it also creates the grant; an
+/// existing grant is never overwritten (-1). Returns 1 when written, 0 when the elicitation changed or is gone.
+const SETTLE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current ~= ARGV[1] then return 0 end
+if #KEYS > 1 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+  redis.call('HSET', KEYS[2], 'record', ARGV[3], 'id', ARGV[4])
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+";
+
+/// Replaces a grant's `record` if it still equals ARGV[1]: KEYS[1] grant hash, ARGV[2]
+/// new record. Returns 1 when written, 0 when it changed or is gone.
+const REPLACE_GRANT: &str = r"
+local current = redis.call('HGET', KEYS[1], 'record')
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[2])
+return 1
+";
+
+/// Counts one use of grant ARGV[2]: KEYS[1] grant hash, ARGV[1] time (RFC 3339).
+/// Returns 1, or 0 when the hash holds no grant or another one.
+const RECORD_USE: &str = r"
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[2] then return 0 end
+redis.call('HINCRBY', KEYS[1], 'uses', 1)
+redis.call('HSET', KEYS[1], 'last_used', ARGV[1])
+return 1
+";
+
+/// Releases a lock only for its holder: KEYS[1] lock, ARGV[1] token. Returns 1 or 0.
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+#[derive(Clone, Debug)]
+pub(super) struct Scripts {
+    pub settle: Script,
+    pub replace_grant: Script,
+    pub record_use: Script,
+    pub unlock: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            settle: Script::new(SETTLE),
+            replace_grant: Script::new(REPLACE_GRANT),
+            record_use: Script::new(RECORD_USE),
+            unlock: Script::new(UNLOCK),
+        }
+    }
+}
