@@ -178,3 +178,32 @@ async fn grants_survive_a_restart_of_a_redis_that_keeps_an_append_only_file() {
     assert_eq!(body["credential"]["api_key"], GOOD_KEY);
     assert_eq!(body["grant_id"], completed["grant_id"]);
 }
+
+#[tokio::test]
+async fn a_redis_that_accepts_but_never_answers_is_unavailable_rather_than_a_hang() {
+    // A listener that takes connections into its backlog and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", silent.local_addr().unwrap());
+    let app = TestApp::spawn_with(|c| {
+        use_redis(c, &url);
+        c.store.connect_timeout_ms = 200;
+        c.store.response_timeout_ms = 200;
+    })
+    .await;
+    // The client gives up far later than the store should; a hang fails the test.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let r = client
+        .post(app.url("/v1/elicitations"))
+        .bearer_auth(&app.token)
+        .json(&json!({"subject": "dave", "provider": API_KEY_PROVIDER}))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    let ready = client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(silent);
+}
