@@ -41,7 +41,10 @@ async fn start(store: impl FnOnce(&mut Config), data_dir: &std::path::Path) -> T
     config.server.bind = "127.0.0.1:0".parse().expect("loopback address");
     config.server.data_dir = data_dir.to_path_buf();
     let (id, key) = consent_broker::config::keyring::new_key_entry();
-    config.keyring.keys.insert(id.clone(), key.to_string());
+    config
+        .keyring
+        .keys
+        .insert(id.clone(), key.to_string().into());
     config.keyring.active = Some(id);
     config.providers = vec![ProviderConfig::ApiKey {
         id: "acme".into(),
@@ -92,6 +95,7 @@ async fn seed(client: &reqwest::Client, t: &Target) -> String {
     let user = SessionUser {
         subject: consent_broker::domain::Subject::parse("bench-user").expect("subject"),
         method: SignInMethod::Dev,
+        admin: false,
     };
     t.broker
         .submit_api_key(&user, id, Zeroizing::new(KEY.to_owned()))
