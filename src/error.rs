@@ -32,7 +32,9 @@ pub enum Error {
     #[error("The grant was revoked")]
     GrantRevoked,
     #[error("The grant needs the user to authorise again")]
-    ReauthorizationRequired,
+    ReauthorizationRequired(Option<Box<crate::domain::Elicitation>>),
+    #[error("The grant was replaced by a newer one; ask for it again to get its handle")]
+    GrantSuperseded,
     #[error("This link was made for another account")]
     IdentityMismatch,
     #[error("The form expired or did not come from this site; go back, reload and try again")]
@@ -65,8 +67,10 @@ impl Error {
             Self::ProviderNotAllowed(_) | Self::ScopeNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::IdentityMismatch | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::ElicitationNotFound | Self::UnknownHandle => StatusCode::NOT_FOUND,
-            Self::ElicitationExpired | Self::GrantRevoked => StatusCode::GONE,
-            Self::ElicitationSettled(_) | Self::ReauthorizationRequired => StatusCode::CONFLICT,
+            Self::ElicitationExpired | Self::GrantRevoked | Self::GrantSuperseded => {
+                StatusCode::GONE
+            }
+            Self::ElicitationSettled(_) | Self::ReauthorizationRequired(_) => StatusCode::CONFLICT,
             Self::UpstreamUnavailable(_) | Self::ProviderUnsupported(_) => StatusCode::BAD_GATEWAY,
             Self::FlowStateRejected | Self::SignInFailed(_) => StatusCode::BAD_REQUEST,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,7 +92,8 @@ impl Error {
             Self::ElicitationSettled(_) => "elicitation_settled",
             Self::UnknownHandle => "unknown_handle",
             Self::GrantRevoked => "grant_revoked",
-            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::ReauthorizationRequired(_) => "reauthorization_required",
+            Self::GrantSuperseded => "grant_superseded",
             Self::IdentityMismatch => "identity_mismatch",
             Self::CsrfRejected => "csrf_rejected",
             Self::CredentialRejected(_) => "credential_rejected",

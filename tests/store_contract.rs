@@ -66,6 +66,9 @@ fn grant_for(e: &Elicitation) -> (Grant, Handle) {
         revoked_at: None,
         terms_version: None,
         sealed,
+        superseded_by: None,
+        reauth_elicitation: None,
+        upstream_revocation: None,
     };
     (grant, handle)
 }

@@ -7,12 +7,12 @@ use super::Broker;
 use crate::Error;
 use crate::config::{Provider, ProviderSpec, Service};
 use crate::domain::{
-    Actor, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantId, GrantSecret,
-    GrantStatus, Handle, Outcome, Scope, Scopes,
+    Actor, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantChange, GrantId,
+    GrantSecret, GrantStatus, Handle, Outcome, Scope, Scopes,
 };
 use crate::flows;
 use crate::identity::SessionUser;
-use crate::store::{Settled, Settlement};
+use crate::store::{Settled, Settlement, Updated};
 use crate::vault::SealContext;
 
 /// An elicitation the signed-in user may act on, with its config context.
@@ -186,6 +186,9 @@ impl Broker {
             revoked_at: None,
             terms_version,
             sealed,
+            superseded_by: None,
+            reauth_elicitation: None,
+            upstream_revocation: None,
         };
         let settled = self
             .settle(&e.id, Settlement::Completed(Box::new(grant.clone())))
@@ -208,7 +211,38 @@ impl Broker {
             .elicitation(&settled),
         )
         .await?;
+        self.supersede_older(user, &grant).await?;
         Ok(settled)
+    }
+
+    /// Disables the user's older grants for the same service and provider: the new grant
+    /// replaces them (a scope upgrade, a re-authorization, newer terms). Their upstream
+    /// tokens are left alone, because the new authorization may share the upstream grant;
+    /// sealed under a revoked grant, they are never used again.
+    async fn supersede_older(&self, user: &SessionUser, newer: &Grant) -> Result<(), Error> {
+        let now = crate::domain::now();
+        for old in self.stores.grants.grants_of_subject(&newer.subject).await? {
+            let same_binding = old.service == newer.service && old.provider == newer.provider;
+            if old.id == newer.id || !same_binding || old.status == GrantStatus::Revoked {
+                continue;
+            }
+            let change = GrantChange::Superseded {
+                by: newer.id.clone(),
+                at: now,
+            };
+            if let Updated::Applied(old) = self.stores.grants.update_grant(&old.id, change).await? {
+                self.audit(
+                    AuditEvent::new(
+                        Actor::User(user.subject.clone()),
+                        "grant_superseded",
+                        Outcome::Success,
+                    )
+                    .grant(&old),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn settle(

@@ -42,30 +42,54 @@ impl Broker {
             ProviderSpec::ApiKey { .. } | ProviderSpec::Oauth2(_) => None,
         };
         let existing = self.stores.grants.grants_of_subject(&req.subject).await?;
-        let satisfying = existing.into_iter().find(|g| {
-            g.service == service.id
-                && g.provider == req.provider
-                && g.status == GrantStatus::Active
+        let mine: Vec<Grant> = existing
+            .into_iter()
+            .filter(|g| {
+                g.service == service.id
+                    && g.provider == req.provider
+                    && g.status != GrantStatus::Revoked
+            })
+            .collect();
+        let satisfying = mine.iter().find(|g| {
+            g.status == GrantStatus::Active
                 && g.scopes.covers(&req.scopes)
                 && g.terms_version.as_deref() == current_terms
         });
         if let Some(grant) = satisfying {
-            let handle = self.handle_of(&grant)?;
+            let handle = self.handle_of(grant)?;
             self.audit(
                 AuditEvent::new(
                     Actor::Service(service.id.clone()),
                     "grant_reused",
                     Outcome::Success,
                 )
-                .grant(&grant),
+                .grant(grant),
             )
             .await?;
             return Ok(Created::Ready {
-                grant: Box::new(grant),
+                grant: Box::new(grant.clone()),
                 handle,
             });
         }
+        // A scope upgrade asks for the union, so the new grant can replace the old one
+        // without losing what was granted before (as far as the policy still allows).
+        let mut req = req;
+        for g in &mine {
+            let kept = g
+                .scopes
+                .iter()
+                .filter(|s| service.allows_scope(&req.provider, s));
+            req.scopes = req.scopes.union(kept).unwrap_or(req.scopes);
+        }
+        Ok(Created::Pending(self.insert_pending(service, req).await?))
+    }
 
+    /// Stores a new pending elicitation and audits it.
+    pub(crate) async fn insert_pending(
+        &self,
+        service: &Service,
+        req: NewElicitation,
+    ) -> Result<Elicitation, Error> {
         let now = crate::domain::now();
         let elicitation = Elicitation {
             id: ElicitationId::generate(),
@@ -93,7 +117,7 @@ impl Broker {
             .elicitation(&elicitation),
         )
         .await?;
-        Ok(Created::Pending(elicitation))
+        Ok(elicitation)
     }
 
     /// An elicitation as its creating service sees it; any other service gets not-found.

@@ -1,59 +1,327 @@
-//! Redemption and revocation. A handle only works for the service it is bound to; for any
-//! other caller it is indistinguishable from an unknown handle.
+//! Redemption, token refresh and revocation.
+//!
+//! - A handle only works for the service it is bound to; for any other caller it is
+//!   indistinguishable from an unknown handle.
+//! - An OAuth access token expiring within the refresh skew (at most half its lifetime) is
+//!   refreshed before it is handed out, single-flight per grant across every broker
+//!   instance: one holder of the store lock `refresh:<grant>` talks to the upstream, and
+//!   everyone who waited reuses what it stored. The new tokens are resealed with a
+//!   compare-and-set on the old sealed record, so a refresh can never overwrite another.
+//! - `invalid_grant` from the upstream marks the grant `needs_reauth` and answers
+//!   `reauthorization_required` with a ready elicitation (reused while it is open); a
+//!   transport failure or 5xx answers a retryable error and leaves the grant alone.
+//! - Revocation disables the grant first, then revokes its upstream tokens (RFC 7009) with
+//!   bounded retries, and records the outcome on the grant.
+
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
-use super::Broker;
+use super::{Broker, NewElicitation};
 use crate::Error;
-use crate::config::Service;
-use crate::domain::{Actor, AuditEvent, Credential, Grant, GrantId, GrantStatus, Handle, Outcome};
+use crate::config::{ProviderSpec, Service};
+use crate::domain::{
+    Actor, AuditEvent, Credential, Elicitation, Grant, GrantChange, GrantId, GrantSecret,
+    GrantStatus, Handle, Outcome,
+};
+use crate::flows::oauth2::{self, ExchangeError};
+use crate::store::Updated;
+
+/// How long a refresh may hold its lock (it expires by itself if the holder dies).
+const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a redemption waits for another instance's refresh before giving up.
+const REFRESH_WAIT: Duration = Duration::from_secs(15);
+const REFRESH_POLL: Duration = Duration::from_millis(50);
 
 pub struct Redeemed {
     pub grant: Grant,
     pub credential: Credential,
 }
 
+pub enum RevokeTarget<'a> {
+    Handle(&'a str),
+    Id(&'a str),
+}
+
 impl Broker {
     pub async fn redeem(&self, service: &Service, presented: &str) -> Result<Redeemed, Error> {
-        let actor = Actor::Service(service.id.clone());
         let grant = self.bound_grant(service, presented).await?;
-        let refuse = |action: &str, error: Error| {
-            let event = AuditEvent::new(actor.clone(), action, Outcome::Denied)
-                .grant(&grant)
-                .reason(error.kind());
-            (event, error)
+        let secret = match self.usable(service, &grant).await {
+            Ok(secret) => secret,
+            Err(error) => return Err(self.refused(service, &grant, error).await?),
         };
-        let refused = match grant.status {
-            GrantStatus::Active => None,
-            GrantStatus::Revoked => Some(refuse("grant_redeemed", Error::GrantRevoked)),
-            GrantStatus::NeedsReauth => {
-                Some(refuse("grant_redeemed", Error::ReauthorizationRequired))
-            }
-        };
-        if let Some((event, error)) = refused {
-            self.audit(event).await?;
-            return Err(error);
+        if !bool::from(secret.handle.as_bytes().ct_eq(presented.as_bytes())) {
+            return Err(self.refused(service, &grant, Error::GrantCorrupt).await?);
         }
-        let secret = match self.open_secret(&grant) {
-            Ok(s) if bool::from(s.handle.as_bytes().ct_eq(presented.as_bytes())) => s,
-            _ => {
-                let (event, error) = refuse("grant_redeemed", Error::GrantCorrupt);
-                self.audit(AuditEvent {
-                    outcome: Outcome::Failure,
-                    ..event
-                })
-                .await?;
-                return Err(error);
+        let (grant, credential) = if self.needs_refresh(&secret.credential) {
+            match self.refreshed(service, grant.clone()).await {
+                Ok(fresh) => fresh,
+                Err(error) => return Err(self.refused(service, &grant, error).await?),
             }
+        } else {
+            (grant, secret.credential.clone())
         };
-        let now = crate::domain::now();
-        self.stores.grants.record_use(&grant.id, now).await?;
-        self.audit(AuditEvent::new(actor, "grant_redeemed", Outcome::Success).grant(&grant))
+        self.stores
+            .grants
+            .record_use(&grant.id, crate::domain::now())
             .await?;
-        Ok(Redeemed {
-            grant,
-            credential: secret.credential.clone(),
-        })
+        self.audit(
+            AuditEvent::new(
+                Actor::Service(service.id.clone()),
+                "grant_redeemed",
+                Outcome::Success,
+            )
+            .grant(&grant),
+        )
+        .await?;
+        Ok(Redeemed { grant, credential })
+    }
+
+    /// Audits a refused redemption; returns the error to answer with.
+    async fn refused(
+        &self,
+        service: &Service,
+        grant: &Grant,
+        error: Error,
+    ) -> Result<Error, Error> {
+        let outcome = if error.status().is_server_error() {
+            Outcome::Failure
+        } else {
+            Outcome::Denied
+        };
+        let event = AuditEvent::new(
+            Actor::Service(service.id.clone()),
+            "grant_redeemed",
+            outcome,
+        )
+        .grant(grant)
+        .reason(error.kind());
+        self.audit(event).await?;
+        Ok(error)
+    }
+
+    /// The grant's sealed secret, if the grant may be redeemed as it stands.
+    async fn usable(&self, service: &Service, grant: &Grant) -> Result<GrantSecret, Error> {
+        match grant.status {
+            GrantStatus::Active => self.open_secret(grant),
+            GrantStatus::Revoked if grant.superseded_by.is_some() => Err(Error::GrantSuperseded),
+            GrantStatus::Revoked => Err(Error::GrantRevoked),
+            GrantStatus::NeedsReauth => {
+                let elicitation = self.reauthorization(service, grant).await?;
+                Err(Error::ReauthorizationRequired(Some(Box::new(elicitation))))
+            }
+        }
+    }
+
+    /// True for OAuth tokens that expire within the skew: the configured one, but at most
+    /// half their lifetime (else short-lived tokens would be refreshed at every use).
+    fn needs_refresh(&self, credential: &Credential) -> bool {
+        let Credential::Oauth2 {
+            expires_at: Some(expires_at),
+            obtained_at,
+            refresh_token: Some(_),
+            ..
+        } = credential
+        else {
+            return false;
+        };
+        let configured = i64::try_from(self.settings.refresh_skew.as_secs()).unwrap_or(i64::MAX);
+        let lifetime = expires_at - obtained_at;
+        let skew = if *obtained_at > 0 && lifetime > 0 {
+            configured.min(lifetime / 2)
+        } else {
+            configured
+        };
+        *expires_at - time::OffsetDateTime::now_utc().unix_timestamp() <= skew
+    }
+
+    /// Fresh tokens for `grant`: refreshed here under the grant's lock, or by whoever held
+    /// the lock while this call waited.
+    async fn refreshed(
+        &self,
+        service: &Service,
+        grant: Grant,
+    ) -> Result<(Grant, Credential), Error> {
+        let lock = format!("refresh:{}", grant.id);
+        let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+        loop {
+            if let Some(token) = self.stores.locks.try_lock(&lock, REFRESH_LOCK_TTL).await? {
+                let result = self.refresh_locked(service, &grant).await;
+                if let Err(e) = self.stores.locks.unlock(&lock, &token).await {
+                    tracing::warn!(grant = grant.id.as_str(), error = %e, "refresh lock not released; it will lapse");
+                }
+                return result;
+            }
+            tokio::time::sleep(REFRESH_POLL).await;
+            if let Some(fresh) = self.changed_since(service, &grant).await? {
+                return Ok(fresh);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::UpstreamUnavailable(
+                    "a token refresh for this grant is still running; retry".into(),
+                ));
+            }
+        }
+    }
+
+    /// The grant as stored now, if its sealed record changed since `seen` (a refresh, a
+    /// revocation, a re-authorization): then whatever it holds is the answer.
+    async fn changed_since(
+        &self,
+        service: &Service,
+        seen: &Grant,
+    ) -> Result<Option<(Grant, Credential)>, Error> {
+        let current = self
+            .stores
+            .grants
+            .grant(&seen.id)
+            .await?
+            .ok_or(Error::UnknownHandle)?;
+        if current.sealed == seen.sealed && current.status == seen.status {
+            return Ok(None);
+        }
+        let secret = self.usable(service, &current).await?;
+        Ok(Some((current, secret.credential.clone())))
+    }
+
+    /// Refreshes while holding the grant's lock.
+    async fn refresh_locked(
+        &self,
+        service: &Service,
+        seen: &Grant,
+    ) -> Result<(Grant, Credential), Error> {
+        if let Some(fresh) = self.changed_since(service, seen).await? {
+            return Ok(fresh);
+        }
+        let secret = self.open_secret(seen)?;
+        let Credential::Oauth2 {
+            refresh_token: Some(refresh_token),
+            ..
+        } = &secret.credential
+        else {
+            return Err(Error::Internal(
+                "refresh of a grant without a refresh token".into(),
+            ));
+        };
+        let provider = self
+            .settings
+            .provider(&seen.provider)
+            .ok_or(Error::GrantRevoked)?;
+        let ProviderSpec::Oauth2(spec) = &provider.spec else {
+            return Err(Error::Internal("refresh of a non-OAuth grant".into()));
+        };
+        let metadata = self.oauth_metadata(provider).await?;
+        let actor = Actor::Service(service.id.clone());
+        let redirect = self.oauth_redirect_uri();
+        match oauth2::refresh(
+            spec,
+            &metadata,
+            &redirect,
+            refresh_token,
+            &seen.scopes,
+            &self.http,
+        )
+        .await
+        {
+            Ok(credential) => {
+                let renewed = GrantSecret {
+                    handle: secret.handle.clone(),
+                    credential,
+                };
+                let plain = Zeroizing::new(
+                    serde_json::to_vec(&renewed).map_err(|e| Error::Internal(e.to_string()))?,
+                );
+                let sealed = self
+                    .vault
+                    .seal(seen.seal_context(), &plain)
+                    .map_err(|e| Error::Internal(format!("seal: {e}")))?;
+                let change = GrantChange::Reseal {
+                    expected: seen.sealed.clone(),
+                    sealed,
+                };
+                match self.stores.grants.update_grant(&seen.id, change).await? {
+                    Updated::Applied(grant) => {
+                        self.audit(
+                            AuditEvent::new(actor, "grant_refreshed", Outcome::Success)
+                                .grant(&grant),
+                        )
+                        .await?;
+                        Ok((grant, renewed.credential.clone()))
+                    }
+                    // Revoked (or otherwise changed) meanwhile: its state wins.
+                    Updated::Unchanged(current) => {
+                        let secret = self.usable(service, &current).await?;
+                        Ok((current, secret.credential.clone()))
+                    }
+                    Updated::NotFound => Err(Error::UnknownHandle),
+                }
+            }
+            Err(ExchangeError::Refused(reason)) if reason == "invalid_grant" => {
+                let elicitation = self.reauthorization(service, seen).await?;
+                self.audit(
+                    AuditEvent::new(actor, "grant_needs_reauth", Outcome::Failure)
+                        .grant(seen)
+                        .reason(&reason),
+                )
+                .await?;
+                Err(Error::ReauthorizationRequired(Some(Box::new(elicitation))))
+            }
+            Err(failure) => {
+                let reason = match failure {
+                    ExchangeError::Refused(reason) => reason,
+                    ExchangeError::Unavailable => "upstream_unavailable".into(),
+                };
+                self.audit(
+                    AuditEvent::new(actor, "grant_refresh_failed", Outcome::Failure)
+                        .grant(seen)
+                        .reason(&reason),
+                )
+                .await?;
+                Err(Error::UpstreamUnavailable(format!(
+                    "{} could not refresh the token ({reason}); retry later",
+                    provider.name
+                )))
+            }
+        }
+    }
+
+    /// The open elicitation asking the user to authorise `grant` again, made (and noted
+    /// on the grant) when there is none.
+    async fn reauthorization(
+        &self,
+        service: &Service,
+        grant: &Grant,
+    ) -> Result<Elicitation, Error> {
+        if let Some(id) = &grant.reauth_elicitation
+            && let Some(e) = self.stores.elicitations.elicitation(id).await?
+            && e.is_open(crate::domain::now())
+        {
+            return Ok(e);
+        }
+        let provider_name = self
+            .settings
+            .provider(&grant.provider)
+            .map_or(grant.provider.as_str(), |p| p.name.as_str());
+        let request = NewElicitation {
+            subject: grant.subject.clone(),
+            provider: grant.provider.clone(),
+            scopes: grant.scopes.clone(),
+            message: Some(format!(
+                "Your {provider_name} connection has expired. Open this link to connect it again."
+            )),
+        };
+        let elicitation = self.insert_pending(service, request).await?;
+        self.stores
+            .grants
+            .update_grant(
+                &grant.id,
+                GrantChange::NeedsReauth {
+                    elicitation: elicitation.id.clone(),
+                },
+            )
+            .await?;
+        Ok(elicitation)
     }
 
     /// Revocation by the bound service, by handle or by grant id.
@@ -76,17 +344,96 @@ impl Broker {
             .await
     }
 
-    /// Disables a grant at once and audits it. Revoking twice is not an error.
+    /// Disables a grant at once, then revokes its upstream tokens. Revoking again retries
+    /// an upstream revocation that failed; otherwise it changes nothing.
     pub async fn revoke(&self, actor: Actor, grant: &Grant) -> Result<Grant, Error> {
-        let revoked = self
+        let mut revoked = self
             .stores
             .grants
             .revoke_grant(&grant.id, crate::domain::now())
             .await?
             .ok_or(Error::UnknownHandle)?;
-        self.audit(AuditEvent::new(actor, "grant_revoked", Outcome::Success).grant(&revoked))
+        self.audit(
+            AuditEvent::new(actor.clone(), "grant_revoked", Outcome::Success).grant(&revoked),
+        )
+        .await?;
+        let upstream_done = matches!(
+            revoked.upstream_revocation.as_deref(),
+            Some("revoked" | "not_supported")
+        );
+        if revoked.kind == crate::domain::ProviderKind::Oauth2
+            && revoked.superseded_by.is_none()
+            && !upstream_done
+        {
+            let outcome = self.revoke_upstream(&revoked).await;
+            if let Updated::Applied(g) = self
+                .stores
+                .grants
+                .update_grant(&revoked.id, GrantChange::UpstreamRevocation(outcome.into()))
+                .await?
+            {
+                revoked = g;
+            }
+            let result = if outcome == "failed" {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+            self.audit(
+                AuditEvent::new(actor, "upstream_revocation", result)
+                    .grant(&revoked)
+                    .reason(outcome),
+            )
             .await?;
+        }
         Ok(revoked)
+    }
+
+    /// RFC 7009 for the refresh token, then the access token: `revoked`, `failed` or
+    /// `not_supported` (no revocation endpoint).
+    async fn revoke_upstream(&self, grant: &Grant) -> &'static str {
+        let Ok(secret) = self.open_secret(grant) else {
+            return "failed";
+        };
+        let Credential::Oauth2 {
+            access_token,
+            refresh_token,
+            ..
+        } = &secret.credential
+        else {
+            return "not_supported";
+        };
+        let Some(provider) = self.settings.provider(&grant.provider) else {
+            return "failed";
+        };
+        let ProviderSpec::Oauth2(spec) = &provider.spec else {
+            return "not_supported";
+        };
+        let Ok(metadata) = self.oauth_metadata(provider).await else {
+            return "failed";
+        };
+        let Some(endpoint) = &metadata.revocation_endpoint else {
+            return "not_supported";
+        };
+        let attempts = self.settings.revocation_attempts;
+        let tokens = refresh_token
+            .iter()
+            .map(|t| (t.as_str(), "refresh_token"))
+            .chain([(access_token.as_str(), "access_token")]);
+        for (token, hint) in tokens {
+            if oauth2::revoke(spec, endpoint, token, hint, attempts, &self.http)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    grant = grant.id.as_str(),
+                    hint,
+                    "upstream token revocation failed"
+                );
+                return "failed";
+            }
+        }
+        "revoked"
     }
 
     /// The grant a handle names, if it is bound to `service`; otherwise `UnknownHandle`.
@@ -110,9 +457,4 @@ impl Broker {
             None => Err(Error::UnknownHandle),
         }
     }
-}
-
-pub enum RevokeTarget<'a> {
-    Handle(&'a str),
-    Id(&'a str),
 }

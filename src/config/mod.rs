@@ -27,6 +27,7 @@ pub struct Config {
     pub keyring: KeyringConfig,
     pub identity: IdentityConfig,
     pub elicitation: ElicitationConfig,
+    pub tokens: TokensConfig,
     pub services: Vec<ServiceConfig>,
     pub providers: Vec<ProviderConfig>,
 }
@@ -196,6 +197,25 @@ impl Default for ElicitationConfig {
     fn default() -> Self {
         Self {
             ttl_seconds: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Refresh an upstream access token at redemption when it expires within this many
+    /// seconds (at most half its lifetime).
+    pub refresh_skew_seconds: u32,
+    /// Attempts per token when revoking upstream (RFC 7009).
+    pub revocation_attempts: u32,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            refresh_skew_seconds: 60,
+            revocation_attempts: 3,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub store: StoreSettings,
     pub elicitation_ttl: Duration,
+    /// Refresh upstream tokens expiring within this (capped at half their lifetime).
+    pub refresh_skew: Duration,
+    pub revocation_attempts: u32,
     pub session_idle: Duration,
     /// Development mode: dev sign-in, plain-http public URL, generated keyring.
     pub dev: bool,
@@ -234,6 +237,13 @@ fn check_http_url(url: &Url, field: &str, errors: &mut Problems) {
 }
 
 impl Service {
+    /// True when this service may ask `provider` for `scope`.
+    pub fn allows_scope(&self, provider: &ProviderId, scope: &Scope) -> bool {
+        self.allow
+            .get(provider)
+            .is_some_and(|allowed| allowed.contains(scope))
+    }
+
     /// Checks a request for `scopes` from `provider` against this service's policy.
     pub fn permits(&self, provider: &ProviderId, scopes: &Scopes) -> Result<(), crate::Error> {
         let allowed = self
@@ -315,6 +325,8 @@ impl Settings {
             max_body_bytes: config.server.max_body_bytes,
             store,
             elicitation_ttl: Duration::from_secs(config.elicitation.ttl_seconds.into()),
+            refresh_skew: Duration::from_secs(config.tokens.refresh_skew_seconds.into()),
+            revocation_attempts: config.tokens.revocation_attempts.clamp(1, 10),
             session_idle: Duration::from_secs(u64::from(config.identity.session_idle_minutes) * 60),
             dev,
             services,

@@ -69,6 +69,60 @@ pub struct Grant {
     /// For `terms` grants: the version accepted. A newer version no longer satisfies.
     pub terms_version: Option<String>,
     pub sealed: Sealed,
+    /// The grant that replaced this one (a scope upgrade, a re-authorization, new terms).
+    #[serde(default)]
+    pub superseded_by: Option<GrantId>,
+    /// The open elicitation that asks the user to authorise again (`needs_reauth`).
+    #[serde(default)]
+    pub reauth_elicitation: Option<super::ElicitationId>,
+    /// How revoking the upstream tokens went: `revoked`, `failed` or `not_supported`.
+    #[serde(default)]
+    pub upstream_revocation: Option<String>,
+}
+
+/// A change to a stored grant, applied by the store as a compare-and-set on the record.
+#[derive(Clone, Debug)]
+pub enum GrantChange {
+    /// New sealed credentials (a token refresh), if the record still holds `expected`.
+    Reseal { expected: Sealed, sealed: Sealed },
+    /// The upstream no longer honours the grant; `elicitation` asks the user again.
+    NeedsReauth { elicitation: super::ElicitationId },
+    /// Replaced by a newer grant: disabled now.
+    Superseded { by: GrantId, at: Timestamp },
+    /// Records the outcome of revoking the upstream tokens.
+    UpstreamRevocation(String),
+}
+
+impl GrantChange {
+    /// Applies the change to `grant`; false (and `grant` untouched) when its precondition
+    /// does not hold.
+    pub fn apply(&self, grant: &mut Grant) -> bool {
+        match self {
+            Self::Reseal { expected, sealed } => {
+                if grant.status != GrantStatus::Active || grant.sealed != *expected {
+                    return false;
+                }
+                grant.sealed = sealed.clone();
+            }
+            Self::NeedsReauth { elicitation } => {
+                if grant.status == GrantStatus::Revoked {
+                    return false;
+                }
+                grant.status = GrantStatus::NeedsReauth;
+                grant.reauth_elicitation = Some(elicitation.clone());
+            }
+            Self::Superseded { by, at } => {
+                if grant.status == GrantStatus::Revoked {
+                    return false;
+                }
+                grant.status = GrantStatus::Revoked;
+                grant.revoked_at = Some(*at);
+                grant.superseded_by = Some(by.clone());
+            }
+            Self::UpstreamRevocation(outcome) => grant.upstream_revocation = Some(outcome.clone()),
+        }
+        true
+    }
 }
 
 impl Grant {
@@ -111,6 +165,9 @@ pub enum Credential {
         refresh_token: Option<String>,
         /// Unix seconds.
         expires_at: Option<i64>,
+        /// When these tokens were obtained (unix seconds): with `expires_at`, their lifetime.
+        #[serde(default)]
+        obtained_at: i64,
         scopes: Vec<String>,
     },
 }

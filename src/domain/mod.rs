@@ -13,7 +13,7 @@ pub mod scope;
 pub use audit::{Actor, AuditEvent, Outcome};
 pub use elicitation::{Elicitation, ElicitationStatus};
 pub use flow::FlowRecord;
-pub use grant::{Credential, Grant, GrantSecret, GrantStatus, ProviderKind};
+pub use grant::{Credential, Grant, GrantChange, GrantSecret, GrantStatus, ProviderKind};
 pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};
 pub use scope::{Scope, Scopes};

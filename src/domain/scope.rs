@@ -75,6 +75,13 @@ impl Scopes {
         self.0.is_empty()
     }
 
+    /// `self` with `more` added; `None` when that would exceed [`MAX_SCOPES`].
+    pub fn union<'a>(&self, more: impl Iterator<Item = &'a Scope>) -> Option<Scopes> {
+        let mut all = self.0.clone();
+        all.extend(more.cloned());
+        (all.len() <= MAX_SCOPES).then_some(Self(all))
+    }
+
     /// True when every scope of `other` is in `self`.
     pub fn covers(&self, other: &Scopes) -> bool {
         other.0.is_subset(&self.0)

@@ -215,7 +215,14 @@ pub async fn exchange(
     if let Some(resource) = &provider.resource {
         request = request.add_extra_param("resource", resource.to_string());
     }
-    let tokens = request.request_async(http).await.map_err(|e| match e {
+    let tokens = request.request_async(http).await.map_err(exchange_error)?;
+    Ok(credential(&tokens, requested, None))
+}
+
+fn exchange_error<E: std::error::Error + 'static>(
+    e: RequestTokenError<E, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
+) -> ExchangeError {
+    match e {
         RequestTokenError::ServerResponse(r) => Refused(match r.error() {
             BasicErrorResponseType::Extension(other) => other.clone(),
             known => known.to_string(),
@@ -224,22 +231,90 @@ pub async fn exchange(
         RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
             Refused("invalid_token_response".into())
         }
-    })?;
+    }
+}
+
+/// The credential for a token response. Without a new refresh token (no rotation) the
+/// previous one stays; without `scope` the previous scopes stay.
+fn credential(
+    tokens: &oauth2::basic::BasicTokenResponse,
+    scopes: &Scopes,
+    previous_refresh: Option<&str>,
+) -> Credential {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let scopes = match tokens.scopes() {
         Some(granted) => granted.iter().map(|s| s.to_string()).collect(),
-        None => requested.iter().map(|s| s.to_string()).collect(),
+        None => scopes.iter().map(|s| s.to_string()).collect(),
     };
-    let expires_at = tokens.expires_in().map(|d| {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-            + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
-    });
-    Ok(Credential::Oauth2 {
+    Credential::Oauth2 {
         access_token: tokens.access_token().secret().to_owned(),
         token_type: tokens.token_type().as_ref().to_owned(),
-        refresh_token: tokens.refresh_token().map(|t| t.secret().to_owned()),
-        expires_at,
+        refresh_token: tokens
+            .refresh_token()
+            .map(|t| t.secret().to_owned())
+            .or_else(|| previous_refresh.map(str::to_owned)),
+        expires_at: tokens
+            .expires_in()
+            .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        obtained_at: now,
         scopes,
-    })
+    }
+}
+
+/// Exchanges a refresh token for new tokens (RFC 6749 §6), honouring rotation.
+pub async fn refresh(
+    provider: &OAuthProvider,
+    metadata: &AsMetadata,
+    redirect: &Url,
+    refresh_token: &str,
+    scopes: &Scopes,
+    http: &reqwest::Client,
+) -> Result<Credential, ExchangeError> {
+    let client = client(provider, metadata, redirect);
+    let token = oauth2::RefreshToken::new(refresh_token.to_owned());
+    let mut request = client.exchange_refresh_token(&token);
+    if let Some(resource) = &provider.resource {
+        request = request.add_extra_param("resource", resource.to_string());
+    }
+    let tokens = request.request_async(http).await.map_err(exchange_error)?;
+    Ok(credential(&tokens, scopes, Some(refresh_token)))
+}
+
+/// RFC 7009 revocation of one token, authenticated as the broker's client. Retries a
+/// transport failure or a 5xx up to `attempts` times with a short backoff.
+pub async fn revoke(
+    provider: &OAuthProvider,
+    endpoint: &Url,
+    token: &str,
+    hint: &str,
+    attempts: u32,
+    http: &reqwest::Client,
+) -> Result<(), ExchangeError> {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=attempts {
+        let response = http
+            .post(endpoint.clone())
+            .basic_auth(
+                &provider.client_id,
+                Some(provider.client_secret.expose_secret()),
+            )
+            .form(&[("token", token), ("token_type_hint", hint)])
+            .send()
+            .await;
+        match response {
+            // RFC 7009 §2.2: 200 also for tokens that were already invalid.
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_client_error() => {
+                return Err(Refused(format!("http_{}", r.status().as_u16())));
+            }
+            _ if attempt < attempts => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            _ => break,
+        }
+    }
+    Err(ExchangeError::Unavailable)
 }
 
 use ExchangeError::Refused;

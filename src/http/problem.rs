@@ -16,11 +16,28 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:consent-broker:problem:";
 
 /// An error on its way to a service.
 #[derive(Debug)]
-pub struct ApiError(pub Error);
+pub struct ApiError {
+    error: Error,
+    /// For `reauthorization_required`: the elicitation to hand to the MCP client.
+    elicitation: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// The problem with a ready elicitation attached (see [`Problem::elicitation`]).
+    pub fn with_elicitation(error: Error, elicitation: serde_json::Value) -> Self {
+        Self {
+            error,
+            elicitation: Some(elicitation),
+        }
+    }
+}
 
 impl<E: Into<Error>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        Self(e.into())
+        Self {
+            error: e.into(),
+            elicitation: None,
+        }
     }
 }
 
@@ -35,11 +52,15 @@ pub struct Problem {
     pub detail: String,
     /// The stable suffix of `type`, for easy matching.
     pub code: String,
+    /// With `reauthorization_required`: a new pending elicitation for the same user,
+    /// provider and scopes (same shape as `GET /v1/elicitations/{id}`), ready to pass on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elicitation: Option<serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
+        let e = self.error;
         let status = e.status();
         if status.is_server_error() {
             tracing::error!(error = ?e, code = e.kind(), "request failed");
@@ -52,6 +73,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: e.public_detail(),
             code: e.kind().to_owned(),
+            elicitation: self.elicitation,
         };
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
@@ -59,8 +81,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(e, Error::Unauthenticated) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match e {
+            Error::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // Worth retrying as they are: say when.
+            Error::UpstreamUnavailable(_) | Error::StoreUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
         }
         response
     }

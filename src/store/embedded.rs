@@ -20,11 +20,11 @@ use tower_sessions::session_store;
 use super::local_locks::LocalLocks;
 use super::{
     AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, Settled,
-    Settlement, StoreError, StoreResult,
+    Settlement, StoreError, StoreResult, Updated,
 };
 use crate::domain::{
-    AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
-    GrantStatus, HandleDigest, Subject, Timestamp,
+    AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantChange,
+    GrantId, GrantStatus, HandleDigest, Subject, Timestamp,
 };
 
 const ELICITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("elicitations");
@@ -141,7 +141,7 @@ impl EmbeddedStore {
     }
 
     /// Applies `change` to a stored grant in one transaction; `None` if absent.
-    async fn update_grant(
+    async fn modify_grant(
         &self,
         id: &GrantId,
         change: impl FnOnce(&mut Grant) + Send + 'static,
@@ -317,7 +317,7 @@ impl GrantStore for EmbeddedStore {
     }
 
     async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
-        self.update_grant(id, move |g| {
+        self.modify_grant(id, move |g| {
             if g.status != GrantStatus::Revoked {
                 g.status = GrantStatus::Revoked;
                 g.revoked_at = Some(at);
@@ -326,8 +326,34 @@ impl GrantStore for EmbeddedStore {
         .await
     }
 
+    async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
+        let id = id.as_str().to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let updated = {
+                let mut t = tx.open_table(GRANTS)?;
+                let current: Option<Grant> =
+                    t.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                match current {
+                    None => Updated::NotFound,
+                    Some(mut grant) => {
+                        if change.apply(&mut grant) {
+                            t.insert(id.as_str(), encode(&grant).as_slice())?;
+                            Updated::Applied(grant)
+                        } else {
+                            Updated::Unchanged(grant)
+                        }
+                    }
+                }
+            };
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
-        self.update_grant(id, move |g| {
+        self.modify_grant(id, move |g| {
             g.use_count += 1;
             g.last_used_at = Some(at);
         })

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    AuditEvent, Elicitation, ElicitationId, FlowRecord, Grant, GrantId, HandleDigest, Subject,
-    Timestamp,
+    AuditEvent, Elicitation, ElicitationId, FlowRecord, Grant, GrantChange, GrantId, HandleDigest,
+    Subject, Timestamp,
 };
 
 pub mod embedded;
@@ -83,6 +83,8 @@ pub trait GrantStore: Send + Sync {
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>>;
     /// Marks a grant revoked unless it already is; returns the grant as it now stands.
     async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>>;
+    /// Applies `change` atomically (compare-and-set on the record).
+    async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated>;
     /// Counts one redemption and moves `last_used_at`.
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()>;
 }
@@ -142,6 +144,15 @@ pub trait Locks: Send + Sync {
     ) -> StoreResult<Option<LockToken>>;
     /// Releases `name` if `token` still holds it; returns whether it did.
     async fn unlock(&self, name: &str, token: &LockToken) -> StoreResult<bool>;
+}
+
+/// What `update_grant` did.
+#[derive(Debug)]
+pub enum Updated {
+    Applied(Grant),
+    /// The change's precondition did not hold; the grant as it stands.
+    Unchanged(Grant),
+    NotFound,
 }
 
 /// The capabilities of one backend, shared by the whole app.

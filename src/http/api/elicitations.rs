@@ -152,7 +152,7 @@ fn strings<T: ToString>(items: impl Iterator<Item = T>) -> Vec<String> {
     items.map(|s| s.to_string()).collect()
 }
 
-async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationView, Error> {
+pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationView, Error> {
     let status = e.status_at(crate::domain::now());
     let mut v = ElicitationView {
         id: e.id.to_string(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::elicitations::rfc3339;
+use crate::Error;
 use crate::broker::{Broker, RevokeTarget};
 use crate::domain::{Credential, Grant};
 use crate::http::extract::ServiceCaller;
@@ -62,6 +63,8 @@ pub struct GrantView {
     pub subject: String,
     pub provider: String,
     pub revoked_at: Option<String>,
+    /// Outcome of revoking the upstream tokens: `revoked`, `failed` or `not_supported`.
+    pub upstream_revocation: Option<String>,
 }
 
 impl From<&Grant> for GrantView {
@@ -72,6 +75,7 @@ impl From<&Grant> for GrantView {
             subject: g.subject.to_string(),
             provider: g.provider.to_string(),
             revoked_at: g.revoked_at.map(rfc3339),
+            upstream_revocation: g.upstream_revocation.clone(),
         }
     }
 }
@@ -82,14 +86,27 @@ impl From<&Grant> for GrantView {
     responses(
         (status = 200, body = RedeemedView),
         (status = 404, description = "unknown handle, or bound to another service", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "grant_revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "reauthorization_required: `elicitation` holds a new consent link", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "grant_revoked or grant_superseded", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "upstream_unavailable (refresh failed; retry after `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn redeem(
     State(broker): State<Arc<Broker>>,
     ServiceCaller(service): ServiceCaller,
     ApiJson(body): ApiJson<HandleBody>,
 ) -> Result<Json<RedeemedView>, ApiError> {
-    let r = broker.redeem(&service, &body.handle).await?;
+    let r = match broker.redeem(&service, &body.handle).await {
+        Ok(r) => r,
+        Err(Error::ReauthorizationRequired(Some(elicitation))) => {
+            let view = super::elicitations::view(&broker, *elicitation).await?;
+            let view = serde_json::to_value(view).map_err(|e| Error::Internal(e.to_string()))?;
+            return Err(ApiError::with_elicitation(
+                Error::ReauthorizationRequired(None),
+                view,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let credential = match &r.credential {
         Credential::ApiKey { api_key, header } => CredentialView::ApiKey {
             api_key: api_key.clone(),

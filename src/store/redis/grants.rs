@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::keys::parse_subject_member;
 use super::{CAS_ATTEMPTS, RedisStore, decode, encode};
-use crate::domain::{Grant, GrantId, GrantStatus, HandleDigest, Subject, Timestamp};
-use crate::store::{GrantStore, StoreError, StoreResult};
+use crate::domain::{Grant, GrantChange, GrantId, GrantStatus, HandleDigest, Subject, Timestamp};
+use crate::store::{GrantStore, StoreError, StoreResult, Updated};
 
 /// A grant as read: the stored `record` bytes (for compare-and-set) and the grant with
 /// its use counters applied.
@@ -127,6 +127,33 @@ impl GrantStore for RedisStore {
         }
         Err(StoreError::Unavailable(
             "grant kept changing while revoking".into(),
+        ))
+    }
+
+    async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some((elicitation, read)) = self.read_grant_by_id(id).await? else {
+                return Ok(Updated::NotFound);
+            };
+            let mut record: Grant = decode("grant", &read.record)?;
+            let mut grant = read.grant;
+            if !change.apply(&mut record) {
+                return Ok(Updated::Unchanged(grant));
+            }
+            let written: i64 = self
+                .eval(
+                    &self.scripts.replace_grant,
+                    &[&self.keys.grant(&elicitation)],
+                    &[&read.record, &encode(&record)],
+                )
+                .await?;
+            if written == 1 {
+                change.apply(&mut grant);
+                return Ok(Updated::Applied(grant));
+            }
+        }
+        Err(StoreError::Unavailable(
+            "grant kept changing while updating".into(),
         ))
     }
 
