@@ -66,13 +66,18 @@ impl App {
             );
         }
         let stores = match &settings.store {
-            StoreSettings::Embedded { path } => {
+            StoreSettings::Embedded {
+                path,
+                audit_max_len,
+            } => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| {
                         StartError::Other(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
-                Stores::from_backend(Arc::new(EmbeddedStore::open(path)?))
+                Stores::from_backend(Arc::new(
+                    EmbeddedStore::open(path)?.with_audit_cap(*audit_max_len),
+                ))
             }
             StoreSettings::Redis(redis) => {
                 let store = RedisStore::connect(redis).await?;
@@ -135,6 +140,8 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await;
         sweeper.abort();
+        // Wait for it to go, so that nothing holds the store once `run` returns.
+        let _ = sweeper.await;
         result
     }
 }

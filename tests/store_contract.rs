@@ -577,3 +577,32 @@ async fn redis_cluster() -> (Stores, RedisCluster) {
 contract_tests!(embedded_store, embedded());
 contract_tests!(redis_server, redis_single());
 contract_tests!(redis_cluster_of_three, redis_cluster());
+
+/// Redis trims its stream as it appends (`MAXLEN ~`); the embedded store trims at the sweep.
+#[tokio::test]
+async fn the_embedded_sweep_keeps_only_the_newest_audit_events_up_to_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = consent_broker::store::embedded::EmbeddedStore::open(&dir.path().join("t.redb"))
+        .unwrap()
+        .with_audit_cap(3);
+    let s = Stores::from_backend(Arc::new(store));
+    for action in ["one", "two", "three", "four", "five"] {
+        s.audit
+            .append(&AuditEvent::new(Actor::System, action, Outcome::Success))
+            .await
+            .unwrap();
+    }
+    s.elicitations
+        .sweep_elicitations(consent_broker::domain::now())
+        .await
+        .unwrap();
+    let kept: Vec<String> = s
+        .audit
+        .recent(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(kept, ["five", "four", "three"]);
+}

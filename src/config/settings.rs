@@ -36,7 +36,11 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
-    Embedded { path: PathBuf },
+    /// The audit log keeps the newest `audit_max_len` events (the sweep trims it).
+    Embedded {
+        path: PathBuf,
+        audit_max_len: u64,
+    },
     Redis(RedisSettings),
 }
 
@@ -315,6 +319,7 @@ impl Settings {
                     .path
                     .clone()
                     .unwrap_or_else(|| config.server.data_dir.join("broker.redb")),
+                audit_max_len: config.store.audit_max_len.max(1000),
             },
             StoreKind::Redis => StoreSettings::Redis(redis_settings(&config.store)?),
         };

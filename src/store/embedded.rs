@@ -42,6 +42,8 @@ const SEP: char = '\u{1f}';
 pub struct EmbeddedStore {
     db: Arc<Database>,
     locks: Arc<LocalLocks>,
+    /// The sweep keeps the newest this many audit events.
+    audit_cap: u64,
 }
 
 /// Failures inside a blocking transaction, sorted into the two kinds callers act on.
@@ -109,7 +111,14 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(init()?),
             locks: Arc::default(),
+            audit_cap: 1_000_000,
         })
+    }
+
+    /// Keeps at most `cap` audit events (the oldest go at the next sweep).
+    pub fn with_audit_cap(mut self, cap: u64) -> Self {
+        self.audit_cap = cap;
+        self
     }
 
     /// Runs `f` on the blocking pool: redb is synchronous and may fsync.
@@ -238,6 +247,7 @@ impl ElicitationStore for EmbeddedStore {
     }
 
     async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize> {
+        let audit_cap = self.audit_cap;
         self.run(move |db| {
             let tx = db.begin_write()?;
             let mut removed = 0;
@@ -256,6 +266,13 @@ impl ElicitationStore for EmbeddedStore {
                 tx.open_table(FLOWS)?.retain(|_, v| {
                     serde_json::from_slice::<FlowRecord>(v).map_or(true, |f| f.expires_at > now)
                 })?;
+                let mut audit = tx.open_table(AUDIT)?;
+                let last = audit.last()?.map(|(k, _)| k.value());
+                if let Some(last) = last {
+                    let keep_from = (last + 1).saturating_sub(audit_cap);
+                    audit.retain_in(..keep_from, |_, _| false)?;
+                }
+                drop(audit);
                 tx.open_table(SESSIONS)?.retain(|_, v| {
                     serde_json::from_slice::<Record>(v).map_or(true, |r| r.expiry_date > now)
                 })?;

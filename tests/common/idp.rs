@@ -60,6 +60,12 @@ impl Idp {
         }
     }
 
+    /// Stops the server (an upstream outage).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Token-endpoint counters kept by the server.
     pub async fn stats(&self) -> Value {
         reqwest::get(format!("{}/__stats", self.issuer))
@@ -123,6 +129,8 @@ pub struct OAuthWorld {
     pub upstream: Idp,
     pub upstream_secret: String,
     pub login_secret: String,
+    /// The broker's configuration, for more instances of it.
+    pub config: consent_broker::config::Config,
 }
 
 impl OAuthWorld {
@@ -132,6 +140,14 @@ impl OAuthWorld {
 
     /// Starts the world after `adjust` has changed the broker's config.
     pub async fn start_with(
+        adjust: impl FnOnce(&mut consent_broker::config::Config),
+    ) -> OAuthWorld {
+        Self::start_custom(3600, adjust).await
+    }
+
+    /// Starts the world with upstream access tokens living `token_ttl` seconds.
+    pub async fn start_custom(
+        token_ttl: u64,
         adjust: impl FnOnce(&mut consent_broker::config::Config),
     ) -> OAuthWorld {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -151,6 +167,7 @@ impl OAuthWorld {
                          "grant_types": ["authorization_code", "refresh_token"]}],
             "resource": RESOURCE,
             "scopes": "api:read api:write",
+            "accessTokenTtl": token_ttl,
         }));
         let mut t = test_config();
         t.config.identity.oidc = Some(OidcConfig {
@@ -186,6 +203,7 @@ impl OAuthWorld {
             .allow
             .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);
         adjust(&mut t.config);
+        let config = t.config.clone();
         let app = TestApp::spawn_config(t, false, Some(listener)).await;
         OAuthWorld {
             app,
@@ -193,7 +211,84 @@ impl OAuthWorld {
             upstream,
             upstream_secret,
             login_secret,
+            config,
         }
+    }
+
+    /// One more broker instance with the same configuration (and so the same store).
+    pub async fn another_instance(&self) -> TestApp {
+        TestApp::spawn_from(&super::TestConfig {
+            config: self.config.clone(),
+            token: self.app.token.clone(),
+            other_token: self.app.other_token.clone(),
+            data_dir: tempfile::tempdir().unwrap(),
+        })
+        .await
+    }
+
+    /// Runs the whole OAuth consent for a new elicitation of `subject` (signing in at the
+    /// IdP and the upstream as `subject`); returns the completed status JSON.
+    pub async fn connect(&self, subject: &str) -> Value {
+        let created = self
+            .app
+            .create_pending(subject, OAUTH_PROVIDER, &["api:read"])
+            .await;
+        self.consent_to(&self.app.browser(), &created, subject)
+            .await
+    }
+
+    /// Completes the consent of `created` in `browser`, signing in when needed.
+    pub async fn consent_to(&self, browser: &Browser, created: &Value, subject: &str) -> Value {
+        let id = created["id"].as_str().unwrap();
+        let url = created["url"].as_str().unwrap();
+        let first = browser.open(url).await;
+        let consent = if first.path == "/login" {
+            let idp_page = browser.open(&first.link("/login/oidc")).await;
+            through_idp(browser, idp_page, subject, |_| false)
+                .await
+                .page()
+        } else {
+            first
+        };
+        let upstream = browser
+            .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+            .await;
+        let done = through_idp(browser, upstream, subject, |_| false)
+            .await
+            .page();
+        done.assert_shows("Connected");
+        self.app
+            .status(&self.app.token, id, 0)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The tokens sealed in a grant, read through the vault (as only the broker can).
+    pub async fn sealed_tokens(&self, grant_id: &str) -> (String, Option<String>) {
+        let id = consent_broker::domain::GrantId::parse(grant_id).unwrap();
+        let grant = self
+            .app
+            .broker
+            .stores
+            .grants
+            .grant(&id)
+            .await
+            .unwrap()
+            .unwrap();
+        let plain = self
+            .app
+            .broker
+            .vault
+            .open(grant.seal_context(), &grant.sealed)
+            .unwrap();
+        let secret: Value = serde_json::from_slice(&plain).unwrap();
+        let c = &secret["credential"];
+        (
+            c["access_token"].as_str().unwrap().to_owned(),
+            c["refresh_token"].as_str().map(str::to_owned),
+        )
     }
 
     /// Signs `login` in at the IdP, from the broker's sign-in page.

@@ -32,6 +32,8 @@ pub struct TestApp {
     pub other_token: String,
     pub data_dir: TempDir,
     pub api: reqwest::Client,
+    config: Config,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -168,7 +170,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let broker = app.broker();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async {
+        let server = tokio::spawn(app.run(async {
             let _ = rx.await;
         }));
         TestApp {
@@ -178,8 +180,30 @@ impl TestApp {
             other_token,
             data_dir,
             api: reqwest::Client::new(),
+            config: config.clone(),
+            server,
             _shutdown: tx,
         }
+    }
+
+    /// Stops this instance and starts it again on the same data directory, after
+    /// `adjust` changed its configuration (an operator's edit and restart).
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let TestApp {
+            mut config,
+            token,
+            other_token,
+            data_dir,
+            server,
+            _shutdown,
+            broker,
+            ..
+        } = self;
+        drop(_shutdown);
+        drop(broker);
+        server.await.expect("server task").expect("server ran");
+        adjust(&mut config);
+        Self::start(&config, true, token, other_token, data_dir, None).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -84,6 +84,23 @@ pub async fn show(
                 }),
                 ProviderSpec::ApiKey { .. } | ProviderSpec::Oauth2(_) => None,
             };
+            let previous_terms = match &provider.spec {
+                ProviderSpec::Terms { version, .. } => broker
+                    .stores
+                    .grants
+                    .grants_of_subject(&e.subject)
+                    .await?
+                    .into_iter()
+                    .find(|g| g.service == e.service && g.provider == e.provider && g.terms_version.is_some())
+                    .and_then(|g| g.terms_version.filter(|v| v != version).map(|v| (v, g.created_at)))
+                    .map(|(old, at)| {
+                        format!(
+                            "You accepted version {old} on {}. Version {version} below replaces it: please read it and accept it again.",
+                            format_time(at)
+                        )
+                    }),
+                _ => None,
+            };
             let approve_label = match provider.kind() {
                 ProviderKind::ApiKey => "Continue".to_owned(),
                 ProviderKind::Terms => "Accept terms".to_owned(),
@@ -107,6 +124,7 @@ pub async fn show(
                     format!("in {minutes} minutes")
                 },
                 terms,
+                previous_terms,
                 approve_label,
             }
             .into_response();

@@ -52,6 +52,8 @@ pub struct ConsentPage {
     pub expires_at: String,
     pub expires_in: String,
     pub terms: Option<TermsView>,
+    /// For terms the user accepted in an earlier version: what changed.
+    pub previous_terms: Option<String>,
     pub approve_label: String,
 }
 
