@@ -67,8 +67,12 @@ pub enum TokenCommand {
     Generate,
 }
 
-/// Runs a command; the result is the process exit code.
+/// Runs a command; the result is the process exit code. `serve` sets up logging once its
+/// config (which may ask for JSON logs) is read; the other commands log as text.
 pub async fn run(cli: Cli) -> u8 {
+    if !matches!(cli.command, Command::Serve { .. }) {
+        crate::telemetry::init(crate::telemetry::LogFormat::Text);
+    }
     match cli.command {
         Command::Serve {
             config,
@@ -152,6 +156,7 @@ async fn serve(
             return 2;
         }
     };
+    crate::telemetry::init(config.telemetry.log_format);
     if let Some(bind) = bind {
         config.server.bind = bind;
     }

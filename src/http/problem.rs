@@ -62,6 +62,10 @@ impl IntoResponse for ApiError {
         if matches!(e, Error::Unauthenticated) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Error::StoreUnavailable(cause) = &e {
+            let failure = crate::metrics::StoreFailure::of(cause);
+            response.extensions_mut().insert(failure);
+        }
         response
     }
 }
