@@ -1,6 +1,7 @@
 //! Building and running the app: open the store (embedded, or Redis as configured), load
 //! the keyring, bind (port 0 is fine), serve until told to stop. Tests and `main` both go through [`App::build`].
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -126,19 +127,43 @@ impl App {
         self.broker.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then stops accepting connections and lets
+    /// in-flight requests finish for at most `server.shutdown_timeout_seconds`; requests
+    /// still running then (typically long-polls) are dropped.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let grace = self.broker.settings.shutdown_timeout;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signal = {
+            let stopping = stopping.clone();
+            async move {
+                shutdown.await;
+                stopping.notify_one();
+            }
+        };
         let router = crate::http::router(self.broker);
-        let result = axum::serve(
+        let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(signal)
+        .into_future();
+        let result = tokio::select! {
+            result = serve => result,
+            () = async {
+                stopping.notified().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "shutdown timeout: dropping requests still in flight"
+                );
+                Ok(())
+            }
+        };
         sweeper.abort();
         // Wait for it to go, so that nothing holds the store once `run` returns.
         let _ = sweeper.await;

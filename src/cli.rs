@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `keys generate`, `service-token generate`.
+//! The command line: `serve`, `check-config`, `keys generate`, `service-token generate`,
+//! `healthcheck`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Exit 0 when the broker at URL answers 2xx within 3 s (for container HEALTHCHECKs:
+    /// the runtime image needs no curl).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: url::Url,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,8 +74,12 @@ pub enum TokenCommand {
     Generate,
 }
 
-/// Runs a command; the result is the process exit code.
+/// Runs a command; the result is the process exit code. `serve` sets up logging once its
+/// config (which may ask for JSON logs) is read; the other commands log as text.
 pub async fn run(cli: Cli) -> u8 {
+    if !matches!(cli.command, Command::Serve { .. }) {
+        crate::telemetry::init(crate::telemetry::LogFormat::Text);
+    }
     match cli.command {
         Command::Serve {
             config,
@@ -85,6 +96,7 @@ pub async fn run(cli: Cli) -> u8 {
             println!("{id} = \"{}\"", key.as_str());
             0
         }
+        Command::Healthcheck { url } => healthcheck(url).await,
         Command::ServiceToken {
             command: TokenCommand::Generate,
         } => {
@@ -92,6 +104,28 @@ pub async fn run(cli: Cli) -> u8 {
             println!("token (give to the MCP service, shown once): {token}");
             println!("token_sha256 (put in [[services]]):          {digest}");
             0
+        }
+    }
+}
+
+async fn healthcheck(url: url::Url) -> u8 {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .build();
+    let answer = match client {
+        Ok(c) => c.get(url.clone()).send().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => 0,
+        Ok(r) => {
+            eprintln!("{url}: {}", r.status());
+            1
+        }
+        Err(e) => {
+            eprintln!("{url}: {e}");
+            1
         }
     }
 }
@@ -152,6 +186,7 @@ async fn serve(
             return 2;
         }
     };
+    crate::telemetry::init(config.telemetry.log_format);
     if let Some(bind) = bind {
         config.server.bind = bind;
     }

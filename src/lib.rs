@@ -11,9 +11,10 @@ pub mod error; // the one domain error
 pub mod flows; // one module per provider kind
 pub mod http; // routes, extractors, renderings
 pub mod identity; // service tokens and signed-in users
+pub mod metrics; // Prometheus metrics: families, label rules, `/metrics`
 pub mod random; // the CSPRNG, for ids and tokens
 pub mod store; // storage traits and backends
-pub mod telemetry; // logging setup
+pub mod telemetry; // logging setup, request ids, the request span and its log line
 pub mod vault; // keyring and envelope encryption: the only user of aes-gcm
 
 pub use error::Error;

@@ -1,10 +1,9 @@
-//! consent-broker binary: parse the command line, set up logging, run.
+//! consent-broker binary: parse the command line, run (`cli` sets up logging).
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    consent_broker::telemetry::init();
     let cli = consent_broker::cli::Cli::parse();
     std::process::ExitCode::from(consent_broker::cli::run(cli).await)
 }

@@ -35,6 +35,8 @@ pub struct Broker {
     oauth_metadata: crate::flows::oauth2::MetadataCache,
     /// Enterprise sign-in, when configured.
     pub oidc: Option<crate::identity::oidc::OidcLogin>,
+    /// Prometheus metrics; the audit trail feeds the domain counters.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Broker {
@@ -55,6 +57,7 @@ impl Broker {
             .oidc
             .clone()
             .map(crate::identity::oidc::OidcLogin::new);
+        let metrics = crate::metrics::Metrics::new(&settings);
         Ok(Self {
             settings,
             public_url,
@@ -64,6 +67,7 @@ impl Broker {
             changes: Notify::new(),
             oauth_metadata: Default::default(),
             oidc,
+            metrics,
         })
     }
 
@@ -78,8 +82,8 @@ impl Broker {
         url
     }
 
-    /// Writes an audit event to the store and the log. A failed write fails the
-    /// operation: nothing happens that the trail does not show.
+    /// Writes an audit event to the store and the log, then counts it in the metrics. A
+    /// failed write fails the operation: nothing happens that the trail does not show.
     pub(crate) async fn audit(&self, event: AuditEvent) -> Result<(), Error> {
         tracing::info!(
             target: "audit",
@@ -91,7 +95,9 @@ impl Broker {
             reason = event.reason.as_deref(),
             "audit"
         );
-        self.stores.audit.append(&event).await.map_err(Error::from)
+        self.stores.audit.append(&event).await?;
+        self.metrics.record_audit(&event);
+        Ok(())
     }
 
     /// Removes elicitations that expired more than a day ago.

@@ -30,6 +30,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub services: Vec<ServiceConfig>,
     pub providers: Vec<ProviderConfig>,
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// After SIGTERM, in-flight requests get this long to finish (keep it below the
+    /// orchestrator's grace period, e.g. Kubernetes' terminationGracePeriodSeconds).
+    pub shutdown_timeout_seconds: u32,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +56,7 @@ impl Default for ServerConfig {
             public_url: None,
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 64 * 1024,
+            shutdown_timeout_seconds: 20,
         }
     }
 }

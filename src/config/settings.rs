@@ -32,6 +32,10 @@ pub struct Settings {
     pub services: Vec<Service>,
     pub providers: BTreeMap<ProviderId, Provider>,
     pub oidc: Option<OidcSettings>,
+    /// In-flight requests get this long to finish after a shutdown signal.
+    pub shutdown_timeout: Duration,
+    /// SHA-256 of the bearer token `/metrics` requires, if any.
+    pub metrics_token_sha256: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +313,13 @@ impl Settings {
         }
         let oidc = config.identity.oidc.as_ref().map(|o| oidc(o, &mut errors));
         store_errors(&config.store, &mut errors);
+        if !(1..=600).contains(&config.server.shutdown_timeout_seconds) {
+            errors.push("server.shutdown_timeout_seconds: must be between 1 and 600".into());
+        }
+        let metrics_token_sha256 = config.telemetry.metrics_token().unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         if !errors.is_empty() {
             return Err(ConfigError(errors.errors));
         }
@@ -337,6 +348,8 @@ impl Settings {
             services,
             providers,
             oidc,
+            shutdown_timeout: Duration::from_secs(config.server.shutdown_timeout_seconds.into()),
+            metrics_token_sha256,
         };
         Ok((settings, errors.notes))
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware;
 use axum::routing::get;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -54,6 +56,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(api::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(crate::metrics::endpoint))
         .route("/static/app.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
@@ -65,6 +68,20 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "same-origin",
         ))
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        // Outermost, in request order: vet the caller's request id, set one if absent,
+        // echo it in the response, and run the request in its span (logs and metrics).
+        .layer(middleware::from_fn_with_state(
+            broker.clone(),
+            crate::telemetry::observe,
+        ))
+        .layer(PropagateRequestIdLayer::new(crate::telemetry::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            crate::telemetry::REQUEST_ID,
+            crate::telemetry::NewRequestId,
+        ))
+        .layer(middleware::from_fn(
+            crate::telemetry::drop_unusable_request_id,
+        ))
         .with_state(broker)
 }
 

@@ -1,9 +1,12 @@
 //! Operator endpoints: `/healthz` (the process serves) and `/readyz` (its store answers).
+//! `/metrics` lives in `crate::metrics`.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use crate::broker::Broker;
 
@@ -11,12 +14,18 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn readyz(State(broker): State<Arc<Broker>>) -> (StatusCode, &'static str) {
+pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
     match broker.stores.health.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+            let failure = crate::metrics::StoreFailure::of(&e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Extension(failure),
+                "store unavailable",
+            )
+                .into_response()
         }
     }
 }

@@ -91,6 +91,10 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        if let Error::StoreUnavailable(cause) = &e {
+            let failure = crate::metrics::StoreFailure::of(cause);
+            response.extensions_mut().insert(failure);
+        }
         response
     }
 }

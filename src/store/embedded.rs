@@ -377,6 +377,24 @@ impl GrantStore for EmbeddedStore {
         .await
         .map(drop)
     }
+
+    async fn grants_per_key(&self) -> StoreResult<Option<super::GrantCounts>> {
+        self.run(|db| {
+            let tx = db.begin_read()?;
+            let mut counts = super::GrantCounts::new();
+            for entry in tx.open_table(GRANTS)?.iter()? {
+                let (_, value) = entry?;
+                let grant: Grant = decode(value.value())?;
+                let key = (
+                    grant.sealed.key_id.as_str().to_owned(),
+                    grant.status.as_str().to_owned(),
+                );
+                *counts.entry(key).or_default() += 1;
+            }
+            Ok(Some(counts))
+        })
+        .await
+    }
 }
 
 #[async_trait]

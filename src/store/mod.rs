@@ -87,7 +87,15 @@ pub trait GrantStore: Send + Sync {
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated>;
     /// Counts one redemption and moves `last_used_at`.
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()>;
+    /// How many grants each key-encryption key seals: `(key id, status) → count`, for
+    /// `/metrics` and key rotation. `None` when the backend does not count (the default).
+    async fn grants_per_key(&self) -> StoreResult<Option<GrantCounts>> {
+        Ok(None)
+    }
 }
+
+/// Grants by `(key id, status)`.
+pub type GrantCounts = std::collections::BTreeMap<(String, String), u64>;
 
 /// Upstream authorization flows in progress, read at most once.
 #[async_trait]

@@ -2,6 +2,8 @@
 //
 // Usage: node server.mjs '<json options>'
 //   host       loopback address to listen on (port chosen by the OS)
+//   port       fixed port instead (deploy/compose.yaml runs it as an example IdP)
+//   issuer     issuer to announce instead of http://<host>:<port> (e.g. behind a DNS alias)
 //   clients    oidc-provider client metadata (client_id, client_secret, redirect_uris, …)
 //   resource   optional RFC 8707 resource indicator this server issues tokens for
 //   scopes     scopes of that resource server ("api:read api:write")
@@ -19,9 +21,9 @@ const resourceScopes = options.scopes ?? 'api:read api:write';
 const stats = { tokenRequests: 0, refreshes: 0 };
 
 const server = http.createServer();
-server.listen(0, host, () => {
+server.listen(options.port ?? 0, host, () => {
   const { port } = server.address();
-  const issuer = `http://${host}:${port}`;
+  const issuer = options.issuer ?? `http://${host}:${port}`;
   const provider = new Provider(issuer, {
     clients: options.clients ?? [],
     cookies: { keys: ['consent-broker-test-idp-cookie-key'] },

@@ -96,7 +96,12 @@ impl IntoResponse for PageError {
         };
         let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
         page.detail = Some(format!("Error code: {}", e.kind()));
-        (status, page).into_response()
+        let mut response = (status, page).into_response();
+        if let Error::StoreUnavailable(cause) = &e {
+            let failure = crate::metrics::StoreFailure::of(cause);
+            response.extensions_mut().insert(failure);
+        }
+        response
     }
 }
 

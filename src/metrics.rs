@@ -1,0 +1,535 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Owns every metric family and the rules for their labels. Invariants:
+//! - labels never carry an id, subject, handle, token or any other value from a request:
+//!   only fixed words (actions, outcomes, reasons from an allow-list), configured ids
+//!   (provider ids, key ids), the store kind and route *templates* (`/e/{id}`);
+//! - domain counters are derived from the audit trail only ([`Metrics::record_audit`],
+//!   called once per event by `Broker::audit` after the event is stored), so a state change
+//!   is counted exactly once, on the instance that made it;
+//! - HTTP latency and store failures are recorded by the request middleware
+//!   (`telemetry::observe`); the grant gauge is computed from the store on scrape.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::broker::Broker;
+use crate::config::Settings;
+use crate::config::settings::StoreSettings;
+use crate::domain::{Actor, AuditEvent, Outcome};
+use crate::store::StoreError;
+
+/// Content type of the exposition (Prometheus scrapes OpenMetrics natively).
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How long a computed grant count is reused before the store is asked again.
+const GRANT_COUNT_TTL: Duration = Duration::from_secs(30);
+
+/// Request latency buckets, in seconds. Long-polls (`?wait=`) end in the top buckets.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Reasons that may appear as a label value; anything else is counted as `other`.
+const KNOWN_REASONS: &[&str] = &[
+    "grant_revoked",
+    "grant_superseded",
+    "reauthorization_required",
+    "grant_corrupt",
+    "unknown_handle",
+    "upstream_unavailable",
+    "store_unavailable",
+    "provider_unsupported",
+    "credential_rejected",
+    "issuer_mismatch",
+    "invalid_callback",
+    "access_denied",
+    "invalid_grant",
+    "invalid_scope",
+    "invalid_request",
+    "invalid_client",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "server_error",
+    "temporarily_unavailable",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    action: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RedemptionLabels {
+    outcome: String,
+    store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderOutcome {
+    provider: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RevocationLabels {
+    provider: String,
+    actor: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreErrorLabels {
+    store: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrantLabels {
+    key_id: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    store: String,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+/// A store failure behind a response, left in the response's extensions by the error
+/// renderings and `/readyz` so that the request middleware counts it once.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreFailure(pub &'static str);
+
+impl StoreFailure {
+    pub fn of(e: &StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self("unavailable"),
+            StoreError::Corrupt(_) => Self("corrupt"),
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    store: &'static str,
+    audit_events: Family<AuditLabels, Counter>,
+    redemptions: Family<RedemptionLabels, Counter>,
+    flows: Family<ProviderOutcome, Counter>,
+    refreshes: Family<ProviderOutcome, Counter>,
+    revocations: Family<RevocationLabels, Counter>,
+    store_errors: Family<StoreErrorLabels, Counter>,
+    http: HistogramFamily,
+    grants: Family<GrantLabels, Gauge>,
+    /// When the grant gauge was last computed; also serialises scrapes.
+    grants_counted: tokio::sync::Mutex<Option<Instant>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+impl Metrics {
+    /// The families, with a zero for every series an alert may watch (so that `rate()`
+    /// and `increase()` see the first event): per configured provider, per outcome.
+    pub fn new(settings: &Settings) -> Self {
+        let store = store_kind(&settings.store);
+        let mut registry = Registry::with_prefix("consent_broker");
+        let m = Metrics {
+            store,
+            audit_events: Family::default(),
+            redemptions: Family::default(),
+            flows: Family::default(),
+            refreshes: Family::default(),
+            revocations: Family::default(),
+            store_errors: Family::default(),
+            http: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            grants: Family::default(),
+            grants_counted: tokio::sync::Mutex::new(None),
+            registry: Registry::default(),
+        };
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+                store: store.into(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; labels say the version and the store kind",
+            build,
+        );
+        registry.register(
+            "audit_events",
+            "Audit events recorded, by action and outcome",
+            m.audit_events.clone(),
+        );
+        registry.register(
+            "redemptions",
+            "Handle redemptions by outcome (success or the refusal reason) and store",
+            m.redemptions.clone(),
+        );
+        registry.register(
+            "flows",
+            "Consent flows by provider and outcome: started, completed, declined, failed, reused",
+            m.flows.clone(),
+        );
+        registry.register(
+            "token_refreshes",
+            "Upstream token refreshes by provider and outcome (success, failure)",
+            m.refreshes.clone(),
+        );
+        registry.register(
+            "revocations",
+            "Grants revoked, by provider and who revoked (service, user, admin, system)",
+            m.revocations.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Requests that failed because the store was unavailable or returned a corrupt record",
+            m.store_errors.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by method, route template and status",
+            m.http.clone(),
+        );
+        registry.register(
+            "grants",
+            "Grants in the store by key-encryption key id and status (computed on scrape, cached 30 s)",
+            m.grants.clone(),
+        );
+        m.zero_series(settings);
+        Metrics { registry, ..m }
+    }
+
+    fn zero_series(&self, settings: &Settings) {
+        let store = || self.store.to_owned();
+        for outcome in [
+            "success",
+            "grant_revoked",
+            "reauthorization_required",
+            "grant_corrupt",
+            "unknown_handle",
+        ] {
+            drop(self.redemptions.get_or_create(&RedemptionLabels {
+                outcome: outcome.into(),
+                store: store(),
+            }));
+        }
+        for kind in ["unavailable", "corrupt"] {
+            drop(self.store_errors.get_or_create(&StoreErrorLabels {
+                store: store(),
+                kind: kind.into(),
+            }));
+        }
+        for (id, provider) in &settings.providers {
+            let provider_label = label_word(id.as_str());
+            for outcome in ["started", "completed", "declined", "failed", "reused"] {
+                drop(self.flows.get_or_create(&ProviderOutcome {
+                    provider: provider_label.clone(),
+                    outcome: outcome.into(),
+                }));
+            }
+            if provider.kind() == crate::domain::ProviderKind::Oauth2 {
+                for outcome in ["success", "failure"] {
+                    drop(self.refreshes.get_or_create(&ProviderOutcome {
+                        provider: provider_label.clone(),
+                        outcome: outcome.into(),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The store kind label: `embedded` or `redis`.
+    pub fn store(&self) -> &'static str {
+        self.store
+    }
+
+    /// Counts one audit event. Only fixed words and configured ids become labels.
+    pub fn record_audit(&self, event: &AuditEvent) {
+        let outcome = outcome_word(event.outcome);
+        let action = label_word(&event.action);
+        self.audit_events
+            .get_or_create(&AuditLabels {
+                action: action.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        let provider = event
+            .provider
+            .as_ref()
+            .map(|p| label_word(p.as_str()))
+            .unwrap_or_else(|| "none".into());
+        let flow = |outcome: &str| {
+            self.flows
+                .get_or_create(&ProviderOutcome {
+                    provider: provider.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc();
+        };
+        match action.as_str() {
+            "grant_redeemed" | "foreign_handle_presented" => {
+                let outcome = match (event.outcome, event.reason.as_deref()) {
+                    (Outcome::Success, _) => "success".to_owned(),
+                    (_, Some(reason)) => known_reason(reason),
+                    (o, None) => outcome_word(o).to_owned(),
+                };
+                self.redemptions
+                    .get_or_create(&RedemptionLabels {
+                        outcome,
+                        store: self.store.into(),
+                    })
+                    .inc();
+            }
+            "elicitation_created" => flow("started"),
+            "elicitation_completed" => flow("completed"),
+            "elicitation_declined" => flow("declined"),
+            "elicitation_failed" => flow("failed"),
+            "grant_reused" => flow("reused"),
+            // A refresh either worked, failed for now, or found the grant dead upstream.
+            "grant_refreshed" | "grant_refresh_failed" | "grant_needs_reauth" => {
+                let outcome = match action.as_str() {
+                    "grant_refreshed" => "success",
+                    "grant_needs_reauth" => "invalid_grant",
+                    _ => "failure",
+                };
+                self.refreshes
+                    .get_or_create(&ProviderOutcome {
+                        provider: provider.clone(),
+                        outcome: outcome.into(),
+                    })
+                    .inc();
+            }
+            "grant_revoked" => {
+                let actor = match event.actor {
+                    Actor::Service(_) => "service",
+                    Actor::User(_) => "user",
+                    Actor::Admin(_) => "admin",
+                    Actor::System => "system",
+                };
+                self.revocations
+                    .get_or_create(&RevocationLabels {
+                        provider: provider.clone(),
+                        actor: actor.into(),
+                    })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Records one finished HTTP request. `route` is the matched route template.
+    pub fn record_request(
+        &self,
+        method: &Method,
+        route: &str,
+        status: StatusCode,
+        latency: Duration,
+        store_failure: Option<StoreFailure>,
+    ) {
+        let method = match *method {
+            Method::GET | Method::POST | Method::DELETE | Method::HEAD | Method::PUT => {
+                method.as_str().to_owned()
+            }
+            _ => "other".to_owned(),
+        };
+        self.http
+            .get_or_create(&HttpLabels {
+                method,
+                route: route.to_owned(),
+                status: status.as_str().to_owned(),
+            })
+            .observe(latency.as_secs_f64());
+        if let Some(StoreFailure(kind)) = store_failure {
+            self.store_errors
+                .get_or_create(&StoreErrorLabels {
+                    store: self.store.into(),
+                    kind: kind.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// The exposition text, after refreshing the grant gauge when it is stale.
+    pub async fn render(&self, broker: &Broker) -> Result<String, std::fmt::Error> {
+        let mut counted = self.grants_counted.lock().await;
+        if counted.is_none_or(|at| at.elapsed() >= GRANT_COUNT_TTL) {
+            match broker.stores.grants.grants_per_key().await {
+                Ok(Some(counts)) => {
+                    self.set_grant_counts(counts);
+                    *counted = Some(Instant::now());
+                }
+                // This backend cannot count grants: the family stays empty.
+                Ok(None) => *counted = Some(Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count grants for /metrics");
+                    self.store_errors
+                        .get_or_create(&StoreErrorLabels {
+                            store: self.store.into(),
+                            kind: StoreFailure::of(&e).0.into(),
+                        })
+                        .inc();
+                }
+            }
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
+    fn set_grant_counts(&self, counts: crate::store::GrantCounts) {
+        self.grants.clear();
+        for ((key_id, status), n) in counts {
+            self.grants
+                .get_or_create(&GrantLabels {
+                    key_id: label_word(&key_id),
+                    status,
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// `GET /metrics`. Open unless `telemetry.metrics_token_sha256` is set, in which case it
+/// takes `Authorization: Bearer <token>`.
+pub async fn endpoint(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &broker.settings.metrics_token_sha256 {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| Sha256::digest(t.trim().as_bytes()));
+        let ok = presented.is_some_and(|d| bool::from(d.as_slice().ct_eq(expected)));
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                "metrics need a bearer token\n",
+            )
+                .into_response();
+        }
+    }
+    match broker.metrics.render(&broker).await {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn store_kind(store: &StoreSettings) -> &'static str {
+    match store {
+        StoreSettings::Embedded { .. } => "embedded",
+        StoreSettings::Redis(_) => "redis",
+    }
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::Denied => "denied",
+        Outcome::Failure => "failure",
+    }
+}
+
+fn known_reason(reason: &str) -> String {
+    if KNOWN_REASONS.contains(&reason) {
+        reason.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// A configured id or fixed verb as a label value: short and of a safe alphabet, else
+/// `other` (defence in depth: such values come from code or config, not from requests).
+fn label_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word.len() <= 64
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if safe {
+        word.to_owned()
+    } else {
+        "other".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderId;
+
+    fn metrics() -> Metrics {
+        let config = crate::config::Config::default();
+        Metrics::new(&Settings::from_config(&config, true).unwrap())
+    }
+
+    fn text(m: &Metrics) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &m.registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn audit_events_become_counters_without_ids() {
+        let m = metrics();
+        let mut event = AuditEvent::new(
+            Actor::Service(crate::domain::ServiceId::parse("svc-a").unwrap()),
+            "grant_redeemed",
+            Outcome::Denied,
+        )
+        .reason("grant_revoked");
+        event.provider = Some(ProviderId::parse("acme").unwrap());
+        m.record_audit(&event);
+        let mut failed = AuditEvent::new(Actor::System, "elicitation_failed", Outcome::Failure)
+            .reason("a reason from upstream {with} \"quotes\"");
+        failed.provider = Some(ProviderId::parse("acme").unwrap());
+        m.record_audit(&failed);
+        let t = text(&m);
+        assert!(
+            t.contains(
+                "consent_broker_redemptions_total{outcome=\"grant_revoked\",store=\"embedded\"} 1"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("consent_broker_flows_total{provider=\"acme\",outcome=\"failed\"} 1"),
+            "{t}"
+        );
+        assert!(!t.contains("svc-a"), "no service id in labels: {t}");
+        assert!(!t.contains("upstream"), "no free text in labels: {t}");
+    }
+
+    #[test]
+    fn label_words_refuse_anything_unusual() {
+        assert_eq!(label_word("k2026"), "k2026");
+        assert_eq!(label_word("a\"b"), "other");
+        assert_eq!(label_word(&"x".repeat(65)), "other");
+        assert_eq!(known_reason("invalid_grant"), "invalid_grant");
+        assert_eq!(known_reason("made_up"), "other");
+    }
+}
