@@ -49,6 +49,12 @@ pub enum Error {
     FlowStateRejected,
     #[error("{0}")]
     SignInFailed(String),
+    #[error("No such page or endpoint")]
+    NoSuchRoute,
+    #[error("This endpoint does not take that method")]
+    MethodNotAllowed,
+    #[error("Too many requests; retry in {0} seconds")]
+    RateLimited(u64),
     #[error("The store is unavailable")]
     StoreUnavailable(#[source] StoreError),
     #[error("A stored grant failed its integrity check")]
@@ -73,6 +79,9 @@ impl Error {
             Self::ElicitationSettled(_) | Self::ReauthorizationRequired(_) => StatusCode::CONFLICT,
             Self::UpstreamUnavailable(_) | Self::ProviderUnsupported(_) => StatusCode::BAD_GATEWAY,
             Self::FlowStateRejected | Self::SignInFailed(_) => StatusCode::BAD_REQUEST,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NoSuchRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GrantCorrupt | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +110,9 @@ impl Error {
             Self::ProviderUnsupported(_) => "provider_unsupported",
             Self::FlowStateRejected => "flow_state_rejected",
             Self::SignInFailed(_) => "sign_in_failed",
+            Self::RateLimited(_) => "rate_limited",
+            Self::NoSuchRoute => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::GrantCorrupt => "grant_corrupt",
             Self::Internal(_) => "internal",
@@ -117,6 +129,7 @@ impl Error {
             StatusCode::CONFLICT => "Conflict",
             StatusCode::BAD_GATEWAY => "Upstream unavailable",
             StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
             s if s.is_server_error() => "Something went wrong",
             _ => "Invalid request",
         }

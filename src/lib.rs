@@ -11,6 +11,7 @@ pub mod error; // the one domain error
 pub mod flows; // one module per provider kind
 pub mod http; // routes, extractors, renderings
 pub mod identity; // service tokens and signed-in users
+pub mod limits; // rate limits per service and per client address
 pub mod metrics; // Prometheus metrics: families, label rules, `/metrics`
 pub mod random; // the CSPRNG, for ids and tokens
 pub mod store; // storage traits and backends

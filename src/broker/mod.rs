@@ -37,6 +37,8 @@ pub struct Broker {
     pub oidc: Option<crate::identity::oidc::OidcLogin>,
     /// Prometheus metrics; the audit trail feeds the domain counters.
     pub metrics: crate::metrics::Metrics,
+    /// Rate limits per service and per client address.
+    pub limits: crate::limits::Limits,
 }
 
 impl Broker {
@@ -58,6 +60,7 @@ impl Broker {
             .clone()
             .map(crate::identity::oidc::OidcLogin::new);
         let metrics = crate::metrics::Metrics::new(&settings);
+        let limits = crate::limits::Limits::new(&settings.limits);
         Ok(Self {
             settings,
             public_url,
@@ -67,6 +70,7 @@ impl Broker {
             changes: Notify::new(),
             oauth_metadata: Default::default(),
             oidc,
+            limits,
             metrics,
         })
     }

@@ -28,6 +28,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub elicitation: ElicitationConfig,
     pub tokens: TokensConfig,
+    pub limits: LimitsConfig,
     pub services: Vec<ServiceConfig>,
     pub providers: Vec<ProviderConfig>,
     pub telemetry: crate::telemetry::TelemetryConfig,
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     /// After SIGTERM, in-flight requests get this long to finish (keep it below the
     /// orchestrator's grace period, e.g. Kubernetes' terminationGracePeriodSeconds).
     pub shutdown_timeout_seconds: u32,
+    /// Allow a plain-http `public_url` on a non-loopback host outside `--dev` (e.g. a
+    /// closed test network). Consent pages carry credentials: leave this off.
+    pub allow_insecure_public_url: bool,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 64 * 1024,
             shutdown_timeout_seconds: 20,
+            allow_insecure_public_url: false,
         }
     }
 }
@@ -202,6 +207,33 @@ impl Default for ElicitationConfig {
     fn default() -> Self {
         Self {
             ttl_seconds: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Sustained `/v1` requests per second, per service.
+    pub api_per_second: f64,
+    /// Requests a service may send at once before the rate applies.
+    pub api_burst: u32,
+    /// Sustained browser form posts (sign-in, approve, deny, key) per minute, per address.
+    pub browser_posts_per_minute: f64,
+    pub browser_posts_burst: u32,
+    /// Behind a reverse proxy: the header it puts the client address in (its rightmost
+    /// entry is used). Unset: the connection's peer address.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            api_per_second: 200.0,
+            api_burst: 400,
+            browser_posts_per_minute: 60.0,
+            browser_posts_burst: 20,
+            client_ip_header: None,
         }
     }
 }

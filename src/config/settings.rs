@@ -26,6 +26,7 @@ pub struct Settings {
     /// Refresh upstream tokens expiring within this (capped at half their lifetime).
     pub refresh_skew: Duration,
     pub revocation_attempts: u32,
+    pub limits: super::LimitsConfig,
     pub session_idle: Duration,
     /// Development mode: dev sign-in, plain-http public URL, generated keyring.
     pub dev: bool,
@@ -297,13 +298,35 @@ impl Settings {
                 errors.push(
                     "server.public_url: must be an http(s) URL without query or fragment".into(),
                 );
-            } else if url.scheme() == "http" && !dev && !is_loopback(url) {
+            } else if url.scheme() == "http"
+                && !dev
+                && !is_loopback(url)
+                && !config.server.allow_insecure_public_url
+            {
                 errors.push(
                     "server.public_url: plain http is only allowed for loopback or with --dev; \
-                     consent pages carry credentials and need https"
+                     consent pages carry credentials and need https \
+                     (server.allow_insecure_public_url overrides this)"
                         .into(),
                 );
             }
+        } else if !dev && !config.server.bind.ip().is_loopback() {
+            errors.push(
+                "server.public_url: required when the broker listens beyond loopback; \
+                 set the https URL users reach it at"
+                    .into(),
+            );
+        }
+        let l = &config.limits;
+        if !(l.api_per_second > 0.0 && l.browser_posts_per_minute > 0.0) {
+            errors.push("limits: rates must be above 0".into());
+        }
+        if let Some(h) = &l.client_ip_header
+            && axum::http::HeaderName::try_from(h.as_str()).is_err()
+        {
+            errors.push(format!(
+                "limits.client_ip_header: `{h}` is not a header name"
+            ));
         }
         if config.elicitation.ttl_seconds < 60 || config.elicitation.ttl_seconds > 24 * 3600 {
             errors.push("elicitation.ttl_seconds: must be between 60 and 86400".into());
@@ -343,6 +366,7 @@ impl Settings {
             elicitation_ttl: Duration::from_secs(config.elicitation.ttl_seconds.into()),
             refresh_skew: Duration::from_secs(config.tokens.refresh_skew_seconds.into()),
             revocation_attempts: config.tokens.revocation_attempts.clamp(1, 10),
+            limits: config.limits.clone(),
             session_idle: Duration::from_secs(u64::from(config.identity.session_idle_minutes) * 60),
             dev,
             services,

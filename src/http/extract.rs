@@ -31,6 +31,11 @@ impl FromRequestParts<Arc<Broker>> for ServiceCaller {
             .ok_or(Error::Unauthenticated)?;
         let service = service_token::authenticate(&broker.settings.services, token.trim())
             .ok_or(Error::Unauthenticated)?;
+        broker
+            .limits
+            .api
+            .check(service.id.as_str())
+            .map_err(|wait| Error::RateLimited(wait.as_secs()))?;
         Ok(Self(service.clone()))
     }
 }

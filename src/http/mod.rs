@@ -52,12 +52,22 @@ pub fn router(broker: Arc<Broker>) -> Router {
     let max_body = broker.settings.max_body_bytes;
 
     Router::new()
-        .merge(pages::router().layer(sessions))
+        .merge(
+            pages::router()
+                .layer(sessions)
+                .layer(axum::middleware::from_fn_with_state(
+                    broker.clone(),
+                    pages::limit_posts,
+                )),
+        )
         .merge(api::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(crate::metrics::endpoint))
         .route("/static/app.css", get(stylesheet))
+        // Before the layers, so that unknown routes get the same headers and request id.
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -98,4 +108,22 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
         ],
         include_str!("../../static/app.css"),
     )
+}
+
+/// Unknown paths: a problem for API callers, a readable page for people.
+async fn no_such_route(uri: axum::http::Uri) -> axum::response::Response {
+    edge_error(&uri, crate::Error::NoSuchRoute)
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    edge_error(&uri, crate::Error::MethodNotAllowed)
+}
+
+fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
+        problem::ApiError::from(error).into_response()
+    } else {
+        pages::PageError(error).into_response()
+    }
 }

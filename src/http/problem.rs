@@ -89,6 +89,9 @@ impl IntoResponse for ApiError {
             Error::UpstreamUnavailable(_) | Error::StoreUnavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            Error::RateLimited(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             _ => {}
         }
         if let Error::StoreUnavailable(cause) = &e {

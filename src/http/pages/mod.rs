@@ -37,6 +37,36 @@ pub fn router() -> Router<Arc<Broker>> {
         )
 }
 
+/// Limits browser form posts (sign-in, approve, deny, key) per client address.
+pub async fn limit_posts(
+    axum::extract::State(broker): axum::extract::State<Arc<Broker>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method() == axum::http::Method::POST {
+        let client = client_address(&broker.limits, &request);
+        if let Err(wait) = broker.limits.browser_posts.check(&client) {
+            return PageError(Error::RateLimited(wait.as_secs())).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The client's address: the rightmost entry of the trusted proxy's header when one is
+/// configured, else the connection's peer.
+fn client_address(limits: &crate::limits::Limits, request: &axum::extract::Request) -> String {
+    if let Some(header) = &limits.client_ip_header
+        && let Some(value) = request.headers().get(header).and_then(|v| v.to_str().ok())
+        && let Some(last) = value.rsplit(',').next()
+    {
+        return last.trim().to_owned();
+    }
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
 /// Page furniture for `base.html`. Ensures the session has a CSRF token.
 pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
     let user = SessionUser::current(session).await?;
@@ -100,6 +130,11 @@ impl IntoResponse for PageError {
         if let Error::StoreUnavailable(cause) = &e {
             let failure = crate::metrics::StoreFailure::of(cause);
             response.extensions_mut().insert(failure);
+        }
+        if let Error::RateLimited(seconds) = e {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

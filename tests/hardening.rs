@@ -1,0 +1,328 @@
+//! The broker on its worst day: floods, weak configuration, tampered records, hostile
+//! input and a crash mid-load. Each promise of docs/security.md that is not shown
+//! elsewhere is shown here.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{API_KEY_PROVIDER, GOOD_KEY, TERMS_PROVIDER, TestApp, assert_problem, test_config};
+use consent_broker::config::Settings;
+use consent_broker::domain::{GrantChange, GrantId};
+use proptest::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_service_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.api_burst = 3;
+        c.limits.api_per_second = 0.1;
+    })
+    .await;
+    let body = json!({"subject": "alice", "provider": API_KEY_PROVIDER});
+    for _ in 0..3 {
+        assert_eq!(
+            app.create(&app.token, body.clone()).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let limited = app.create(&app.token, body.clone()).await;
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let other = app.create(&app.other_token, body).await;
+    assert_eq!(
+        other.status(),
+        StatusCode::CREATED,
+        "limits are per service"
+    );
+}
+
+#[tokio::test]
+async fn a_client_posting_forms_too_fast_gets_a_readable_429_page() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.browser_posts_burst = 2;
+        c.limits.browser_posts_per_minute = 1.0;
+    })
+    .await;
+    let browser = app.browser();
+    let login = browser.open("/login").await;
+    for _ in 0..2 {
+        let r = browser
+            .client
+            .post(app.url("/login/dev"))
+            .form(&[("csrf", login.csrf().as_str()), ("username", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "an empty name is refused, but counted"
+        );
+    }
+    let page = browser
+        .submit(
+            "/login/dev",
+            &[("csrf", &login.csrf()), ("username", "alice")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    page.assert_shows("Too many requests");
+}
+
+#[test]
+fn startup_refuses_weak_or_inconsistent_configuration() {
+    let refused = |adjust: &dyn Fn(&mut consent_broker::config::Config)| {
+        let mut t = test_config();
+        adjust(&mut t.config);
+        Settings::from_config(&t.config, false)
+            .expect_err("refused")
+            .0
+            .join("\n")
+    };
+    let e = refused(&|c| c.server.public_url = Some("http://broker.example.com/".parse().unwrap()));
+    assert!(e.contains("plain http is only allowed for loopback"), "{e}");
+    let e = refused(&|c| c.server.bind = "0.0.0.0:8080".parse().unwrap());
+    assert!(
+        e.contains("server.public_url: required when the broker listens beyond loopback"),
+        "{e}"
+    );
+    let e = refused(&|c| {
+        let dup = c.services[0].clone();
+        c.services.push(dup);
+    });
+    assert!(
+        e.contains("duplicate service id `svc-a`") && e.contains("two services share one token"),
+        "{e}"
+    );
+    let e = refused(&|c| {
+        c.services[0].allow.insert("nowhere".into(), vec![]);
+    });
+    assert!(
+        e.contains("services[0].allow.nowhere: no provider with id `nowhere`"),
+        "{e}"
+    );
+
+    let mut t = test_config();
+    t.config.server.public_url = Some("http://broker.internal/".parse().unwrap());
+    t.config.server.allow_insecure_public_url = true;
+    assert!(
+        Settings::from_config(&t.config, false).is_ok(),
+        "an explicit override is honoured"
+    );
+    let mut t = test_config();
+    t.config.keyring.keys.clear();
+    let keyring =
+        consent_broker::config::keyring::load(&t.config.keyring, t.data_dir.path(), false);
+    assert!(keyring.err().unwrap().0[0].contains("no keys configured"));
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_host_prefixed_and_secure() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.public_url = Some("https://consent.example.test/".parse().unwrap())
+    })
+    .await;
+    let r = app.api.get(app.url("/login")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-cb_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains("Domain="),
+        "__Host- cookies carry no Domain: {cookie}"
+    );
+}
+
+/// Grants two users the API key; returns (grant id, handle) of each.
+async fn two_grants(app: &TestApp) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for subject in ["alice", "bob"] {
+        let created = app
+            .create_pending(subject, API_KEY_PROVIDER, &["read"])
+            .await;
+        let id = created["id"].as_str().unwrap();
+        let browser = app.browser();
+        let consent = browser
+            .open_as(created["url"].as_str().unwrap(), subject)
+            .await;
+        let form = browser
+            .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+            .await;
+        browser
+            .submit(
+                &format!("/e/{id}/api-key"),
+                &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
+            )
+            .await;
+        let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+        out.push((
+            status["grant_id"].as_str().unwrap().to_owned(),
+            status["handle"].as_str().unwrap().to_owned(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_sealed_record_moved_to_another_grant_or_tampered_with_is_refused_as_corrupt_and_audited()
+{
+    let app = TestApp::spawn().await;
+    let grants = two_grants(&app).await;
+    let store = &app.broker.stores.grants;
+    let load = |id: &str| {
+        let store = store.clone();
+        let id = GrantId::parse(id).unwrap();
+        async move { store.grant(&id).await.unwrap().unwrap() }
+    };
+    let (alice, bob) = (load(&grants[0].0).await, load(&grants[1].0).await);
+
+    // A thief with write access to the store moves bob's sealed record onto alice's grant.
+    let moved = GrantChange::Reseal {
+        expected: alice.sealed.clone(),
+        sealed: bob.sealed.clone(),
+    };
+    store.update_grant(&alice.id, moved).await.unwrap();
+    assert_problem(
+        app.redeem(&app.token, &grants[0].1).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "grant_corrupt",
+    )
+    .await;
+
+    // Or flips one byte of bob's ciphertext.
+    let mut tampered = bob.sealed.clone();
+    let last = tampered.ciphertext.len() - 1;
+    tampered.ciphertext[last] ^= 1;
+    store
+        .update_grant(
+            &bob.id,
+            GrantChange::Reseal {
+                expected: bob.sealed.clone(),
+                sealed: tampered,
+            },
+        )
+        .await
+        .unwrap();
+    let body = assert_problem(
+        app.redeem(&app.token, &grants[1].1).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "grant_corrupt",
+    )
+    .await;
+    assert!(!body.to_string().contains(GOOD_KEY));
+
+    let corrupt = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, o)| a == "grant_redeemed" && o == "failure")
+        .count();
+    assert_eq!(corrupt, 2, "both refusals are in the audit trail");
+}
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        ".{0,40}".prop_map(Value::String),
+        Just(json!("\u{0}\u{202e}../../etc/passwd%00")),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::hash_map(
+                prop_oneof![
+                    Just("subject".to_owned()),
+                    Just("provider".to_owned()),
+                    Just("scopes".to_owned()),
+                    Just("message".to_owned()),
+                    Just("handle".to_owned()),
+                    ".{0,8}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Never a 5xx, never a non-problem error body, whatever the JSON, query or path.
+#[test]
+fn hostile_api_input_always_gets_a_problem_never_a_server_error() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = Arc::new(runtime.block_on(TestApp::spawn_with(|c| c.limits.api_burst = 100_000)));
+    let config = ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(body in any_json(), path in "[^/?#]{0,40}", wait in ".{0,12}")| {
+        let app = app.clone();
+        runtime.block_on(async move {
+            for (method, url, json_body) in [
+                ("POST", app.url("/v1/elicitations"), Some(body.clone())),
+                ("POST", app.url("/v1/redeem"), Some(body.clone())),
+                ("POST", app.url("/v1/revoke"), Some(body.clone())),
+                ("GET", format!("{}/v1/elicitations/{}?wait={}", app.base, urlencode(&path), urlencode(&wait)), None),
+                ("DELETE", format!("{}/v1/grants/{}", app.base, urlencode(&path)), None),
+            ] {
+                let mut request = app.api.request(method.parse().unwrap(), &url).bearer_auth(&app.token);
+                if let Some(b) = json_body {
+                    request = request.json(&b);
+                }
+                let r = request.send().await.unwrap();
+                let status = r.status();
+                prop_assert!(!status.is_server_error(), "{method} {url} {body} answered {status}");
+                if status.is_client_error() {
+                    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                    prop_assert_eq!(ct, "application/problem+json", "{} {} answered {}", method, url, status);
+                }
+            }
+            Ok(())
+        })?;
+    });
+}
+
+/// Never a 5xx for any form field on any page form.
+#[test]
+fn hostile_form_input_never_gets_a_server_error() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(TestApp::spawn_with(|c| {
+        c.limits.browser_posts_burst = 100_000
+    }));
+    let created = runtime.block_on(app.create_pending("alice", TERMS_PROVIDER, &[]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let browser = app.browser();
+    let csrf = runtime
+        .block_on(browser.open_as(&format!("/e/{id}"), "alice"))
+        .csrf();
+    let config = ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(field in ".{0,64}", name in "[a-z_]{0,10}", use_csrf in any::<bool>())| {
+        runtime.block_on(async {
+            let token = if use_csrf { csrf.as_str() } else { field.as_str() };
+            for path in ["/login/dev", "/logout", &format!("/e/{id}/deny?x=1"), &format!("/e/{id}/api-key"), "/e/..%2f/approve"] {
+                let r = browser.client.post(app.url(path)).form(&[("csrf", token), ("username", &field), ("api_key", &field), (name.as_str(), &field), ("return_to", &field)]).send().await.unwrap();
+                prop_assert!(!r.status().is_server_error(), "POST {path} answered {}", r.status());
+            }
+            Ok(())
+        })?;
+    });
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
