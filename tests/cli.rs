@@ -4,74 +4,19 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_consent-broker");
-
-struct Served {
-    child: Child,
-    base: String,
-    token: String,
-    stdout: Vec<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// Starts `consent-broker serve --dev --bind 127.0.0.1:0` with debug logging and reads
-/// its ready line and quick start.
-fn serve_dev(data_dir: &std::path::Path) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut token, mut stdout) = (None, None, Vec::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // The quick start ends with the line that says what to open.
-    while !stdout
-        .last()
-        .is_some_and(|l: &String| l.starts_with("Open the"))
-        && Instant::now() < deadline
-    {
-        let Some(Ok(line)) = lines.next() else { break };
-        if let Some(rest) = line.strip_prefix("consent-broker listening on ") {
-            base = Some(format!(
-                "http://{}",
-                rest.split_whitespace().next().unwrap()
-            ));
-        }
-        if let Some(t) = line.trim().strip_prefix("export BROKER_TOKEN=") {
-            token = Some(t.to_owned());
-        }
-        stdout.push(line);
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Served {
-        child,
-        base: base.expect("ready line printed"),
-        token: token.expect("demo token printed"),
-        stdout,
-    }
-}
+use common::binary::BIN;
 
 #[tokio::test]
 async fn serve_dev_runs_the_quick_start_and_its_logs_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = serve_dev(dir.path());
+    let mut served =
+        common::binary::Served::dev(dir.path(), &[("RUST_LOG", "debug")], Stdio::piped());
     assert!(
         served.stdout.iter().any(|l| l.contains("curl -s -X POST")),
         "quick start printed"

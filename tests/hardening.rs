@@ -326,3 +326,203 @@ fn hostile_form_input_never_gets_a_server_error() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_gets_a_timely_retryable_error_not_a_hung_request() {
+    // An authorization server that sends the browser straight back, then never answers
+    // the token request: a fault no real server makes on purpose.
+    let fake = axum::Router::new()
+        .route(
+            "/authorize",
+            axum::routing::get(
+                |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| async move {
+                    let back = format!(
+                        "{}?code=opaque-code&state={}",
+                        q["redirect_uri"], q["state"]
+                    );
+                    axum::response::Redirect::to(&back)
+                },
+            ),
+        )
+        .route(
+            "/token",
+            axum::routing::post(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                "too late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, fake).into_future());
+    let app = TestApp::spawn_with(|c| {
+        c.tokens.upstream_timeout_seconds = 1;
+        c.providers
+            .push(consent_broker::config::ProviderConfig::Oauth2 {
+                id: "hanging".into(),
+                name: "Hanging Corp".into(),
+                issuer: None,
+                authorization_endpoint: Some(format!("{origin}/authorize").parse().unwrap()),
+                token_endpoint: Some(format!("{origin}/token").parse().unwrap()),
+                revocation_endpoint: None,
+                client_id: "broker".into(),
+                client_secret: Some("s".to_owned().into()),
+                client_secret_file: None,
+                resource: None,
+                scopes: Default::default(),
+            });
+        c.services[0].allow.insert("hanging".into(), vec![]);
+    })
+    .await;
+    let created = app.create_pending("alice", "hanging", &[]).await;
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "alice")
+        .await;
+    let started = std::time::Instant::now();
+    let page = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    page.assert_shows("Hanging Corp did not answer");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "answered, not hung"
+    );
+    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    assert_eq!(
+        status["status"], "pending",
+        "a transient failure settles nothing: the user may try again"
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_every_acknowledged_grant_through_a_kill_9_mid_load() {
+    use common::binary::Served;
+    let dir = tempfile::tempdir().unwrap();
+    let unlimited = [("BROKER_LIMITS__BROWSER_POSTS_BURST", "1000000")];
+    let served = Served::dev(dir.path(), &unlimited, std::process::Stdio::null());
+
+    // Consent journeys back to back, each by a new user; a grant counts once the API says
+    // it is completed.
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let load = {
+        let (acknowledged, base, token) = (
+            acknowledged.clone(),
+            served.base.clone(),
+            served.token.clone(),
+        );
+        tokio::spawn(async move {
+            let api = reqwest::Client::new();
+            for i in 0..10_000 {
+                let user = format!("user{i}");
+                let browser = common::Browser::new(&base);
+                let Ok(r) = api
+                    .post(format!("{base}/v1/elicitations"))
+                    .bearer_auth(&token)
+                    .json(&json!({"subject": user, "provider": "example-terms"}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(created) = r.json::<Value>().await else {
+                    return;
+                };
+                let Some(id) = created["id"].as_str() else {
+                    return;
+                };
+                let Ok(login) = browser.client.get(format!("{base}/login")).send().await else {
+                    return;
+                };
+                let Ok(html) = login.text().await else { return };
+                let Some(csrf) = html
+                    .split("name=\"csrf\" value=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                else {
+                    return;
+                };
+                let form = [
+                    ("csrf", csrf),
+                    ("username", user.as_str()),
+                    ("return_to", "/"),
+                ];
+                if browser
+                    .client
+                    .post(format!("{base}/login/dev"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if browser
+                    .client
+                    .post(format!("{base}/e/{id}/approve"))
+                    .form(&[("csrf", csrf)])
+                    .send()
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let Ok(r) = api
+                    .get(format!("{base}/v1/elicitations/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(status) = r.json::<Value>().await else {
+                    return;
+                };
+                if let Some(handle) = status["handle"].as_str() {
+                    acknowledged.lock().unwrap().push(handle.to_owned());
+                }
+            }
+        })
+    };
+    // Let some grants land, then pull the plug mid-load.
+    for _ in 0..200 {
+        if acknowledged.lock().unwrap().len() >= 25 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut served = served;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let _ = load.await;
+    let handles = acknowledged.lock().unwrap().clone();
+    assert!(
+        handles.len() >= 25,
+        "the load ran: {} grants",
+        handles.len()
+    );
+
+    let restarted = Served::dev(dir.path(), &[], std::process::Stdio::null());
+    let api = reqwest::Client::new();
+    for handle in &handles {
+        let r = api
+            .post(format!("{}/v1/redeem", restarted.base))
+            .bearer_auth(&restarted.token)
+            .json(&json!({ "handle": handle }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "an acknowledged grant was lost or damaged"
+        );
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["credential"]["type"],
+            "terms"
+        );
+    }
+}

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use consent_broker::config::ProviderConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_consent-broker");
+use common::binary::BIN;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn deploy(path: &str) -> PathBuf {
@@ -454,8 +454,9 @@ async fn every_response_carries_a_request_id_the_callers_when_usable() {
 // ---------------------------------------------------------------------------------------
 // The binary: JSON logs and shutdown
 
+/// The binary with JSON logs, its stderr lines collected as they arrive.
 struct Served {
-    child: Child,
+    inner: common::binary::Served,
     base: String,
     token: String,
     /// Every stderr line so far, as it arrives.
@@ -463,25 +464,13 @@ struct Served {
     seen: Vec<String>,
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 impl Served {
     /// `serve --dev` on a free port with JSON logs and the given extra environment.
     fn start(data_dir: &Path, env: &[(&str, &str)]) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("BROKER_TELEMETRY__LOG_FORMAT", "json")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
-        let stderr = child.stderr.take().unwrap();
+        let mut env = env.to_vec();
+        env.push(("BROKER_TELEMETRY__LOG_FORMAT", "json"));
+        let mut inner = common::binary::Served::dev(data_dir, &env, Stdio::piped());
+        let stderr = inner.child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -491,25 +480,10 @@ impl Served {
                 }
             }
         });
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut base, mut token) = (None, None);
-        while token.is_none() {
-            let Some(Ok(line)) = out.next() else { break };
-            if let Some(rest) = line.strip_prefix("consent-broker listening on ") {
-                base = Some(format!(
-                    "http://{}",
-                    rest.split_whitespace().next().unwrap()
-                ));
-            }
-            if let Some(t) = line.trim().strip_prefix("export BROKER_TOKEN=") {
-                token = Some(t.to_owned());
-            }
-        }
-        std::thread::spawn(move || out.for_each(drop));
         Served {
-            child,
-            base: base.expect("ready line printed"),
-            token: token.expect("demo token printed"),
+            base: inner.base.clone(),
+            token: inner.token.clone(),
+            inner,
             lines,
             seen: Vec::new(),
         }
@@ -535,7 +509,7 @@ impl Served {
 
     fn sigterm(&self) {
         let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.inner.child.id().to_string()])
             .status()
             .unwrap()
             .success();
@@ -544,7 +518,7 @@ impl Served {
 
     /// Waits for the process to end; returns its exit code and every stderr line.
     fn finish(mut self) -> (Option<i32>, Vec<String>) {
-        let status = self.child.wait().unwrap();
+        let status = self.inner.child.wait().unwrap();
         let mut all = std::mem::take(&mut self.seen);
         // The reader thread ends at EOF, closing the channel.
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(30)) {

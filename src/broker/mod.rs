@@ -27,7 +27,7 @@ pub struct Broker {
     pub public_url: Url,
     pub stores: Stores,
     pub vault: Vault,
-    /// Outbound HTTP (API-key verification): no redirects, bounded time.
+    /// Outbound HTTP (OAuth servers, API-key checks): no redirects, bounded time.
     pub http: reqwest::Client,
     /// Woken whenever an elicitation settles, so long-polls answer at once.
     changes: Notify,
@@ -50,8 +50,8 @@ impl Broker {
     ) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+            .connect_timeout(settings.upstream_timeout.min(Duration::from_secs(5)))
+            .timeout(settings.upstream_timeout)
             .user_agent(concat!("consent-broker/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;

@@ -246,6 +246,8 @@ pub struct TokensConfig {
     pub refresh_skew_seconds: u32,
     /// Attempts per token when revoking upstream (RFC 7009).
     pub revocation_attempts: u32,
+    /// Longest wait for any upstream HTTP answer (token, discovery, revocation, key check).
+    pub upstream_timeout_seconds: u32,
 }
 
 impl Default for TokensConfig {
@@ -253,6 +255,7 @@ impl Default for TokensConfig {
         Self {
             refresh_skew_seconds: 60,
             revocation_attempts: 3,
+            upstream_timeout_seconds: 10,
         }
     }
 }

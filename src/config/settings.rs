@@ -26,6 +26,8 @@ pub struct Settings {
     /// Refresh upstream tokens expiring within this (capped at half their lifetime).
     pub refresh_skew: Duration,
     pub revocation_attempts: u32,
+    /// Longest wait for an upstream HTTP answer.
+    pub upstream_timeout: Duration,
     pub limits: super::LimitsConfig,
     pub session_idle: Duration,
     /// Development mode: dev sign-in, plain-http public URL, generated keyring.
@@ -366,6 +368,9 @@ impl Settings {
             elicitation_ttl: Duration::from_secs(config.elicitation.ttl_seconds.into()),
             refresh_skew: Duration::from_secs(config.tokens.refresh_skew_seconds.into()),
             revocation_attempts: config.tokens.revocation_attempts.clamp(1, 10),
+            upstream_timeout: Duration::from_secs(
+                config.tokens.upstream_timeout_seconds.clamp(1, 120).into(),
+            ),
             limits: config.limits.clone(),
             session_idle: Duration::from_secs(u64::from(config.identity.session_idle_minutes) * 60),
             dev,
