@@ -33,6 +33,7 @@ async fn access_token(r: reqwest::Response) -> String {
 
 #[tokio::test]
 async fn an_access_token_due_for_refresh_is_refreshed_at_redemption_and_works_upstream() {
+    common::logs::capture();
     let world = OAuthWorld::start_custom(TTL, |_| {}).await;
     let app = &world.app;
     let status = world.connect("alice").await;
@@ -115,6 +116,7 @@ async fn fifty_concurrent_redemptions_on_two_instances_cause_exactly_one_refresh
 
 #[tokio::test]
 async fn revoking_disables_the_grant_and_both_tokens_upstream() {
+    common::logs::capture();
     let world = OAuthWorld::start().await;
     let app = &world.app;
     let status = world.connect("alice").await;

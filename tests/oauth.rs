@@ -467,3 +467,43 @@ async fn sign_in_takes_the_subject_and_admin_role_from_the_verified_id_token() {
         "alice is not in the admin group"
     );
 }
+
+#[tokio::test]
+async fn a_callback_naming_another_issuer_is_refused_as_a_mix_up() {
+    let world = OAuthWorld::start().await;
+    let app = &world.app;
+    let created = app
+        .create_pending("alice", OAUTH_PROVIDER, &["api:read"])
+        .await;
+    let browser = app.browser();
+    let callback = approve_until_callback(&world, &browser, &created, "alice").await;
+    let mut forged = callback.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if k == "iss" {
+                "https://attacker.example".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = browser.open(forged.as_str()).await;
+    page.assert_shows("The connection failed");
+    let status: Value = app
+        .status(&app.token, created["id"].as_str().unwrap(), 0)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (status["status"].as_str(), status["reason"].as_str()),
+        (Some("failed"), Some("issuer_mismatch"))
+    );
+    assert!(
+        status.get("handle").is_none(),
+        "the code was never exchanged"
+    );
+}

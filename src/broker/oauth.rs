@@ -140,11 +140,8 @@ impl Broker {
             (None, _) => !metadata.authorization_response_iss_parameter_supported,
         };
         if !iss_ok {
-            return Err(self
-                .fail(user, &opened, "issuer_mismatch")
-                .await
-                .err()
-                .unwrap_or(Error::FlowStateRejected));
+            // The code may come from another server: never exchange it.
+            return self.fail(user, &opened, "issuer_mismatch").await;
         }
         if let Some(error) = callback.error.as_deref() {
             let error = safe_code(error);
