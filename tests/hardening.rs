@@ -148,21 +148,7 @@ async fn two_grants(app: &TestApp) -> Vec<(String, String)> {
         let created = app
             .create_pending(subject, API_KEY_PROVIDER, &["read"])
             .await;
-        let id = created["id"].as_str().unwrap();
-        let browser = app.browser();
-        let consent = browser
-            .open_as(created["url"].as_str().unwrap(), subject)
-            .await;
-        let form = browser
-            .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-            .await;
-        browser
-            .submit(
-                &format!("/e/{id}/api-key"),
-                &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-            )
-            .await;
-        let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+        let status = app.consent_api_key(&created, subject, GOOD_KEY).await;
         out.push((
             status["grant_id"].as_str().unwrap().to_owned(),
             status["handle"].as_str().unwrap().to_owned(),

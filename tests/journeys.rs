@@ -12,26 +12,7 @@ async fn approve_api_key(app: &TestApp, subject: &str, key: &str) -> Value {
     let created = app
         .create_pending(subject, API_KEY_PROVIDER, &["read"])
         .await;
-    let id = created["id"].as_str().unwrap();
-    let browser = app.browser();
-    let consent = browser
-        .open_as(created["url"].as_str().unwrap(), subject)
-        .await;
-    assert_eq!(consent.status, StatusCode::OK);
-    consent.assert_shows("Service A");
-    let form = browser
-        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    assert_eq!(form.path, format!("/e/{id}/api-key"));
-    let done = browser
-        .submit(
-            &format!("/e/{id}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", key)],
-        )
-        .await;
-    done.assert_shows("Connected");
-    assert!(!done.html.contains(key), "the key is never echoed");
-    app.status(&app.token, id, 0).await.json().await.unwrap()
+    app.consent_api_key(&created, subject, key).await
 }
 
 #[tokio::test]

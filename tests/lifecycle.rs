@@ -272,30 +272,11 @@ async fn an_upstream_outage_during_refresh_is_retryable_and_leaves_the_grant_alo
     );
 }
 
-/// Runs the API-key consent for a pending elicitation in a fresh browser.
-async fn approve_key(app: &TestApp, created: &Value, subject: &str) -> Value {
-    let id = created["id"].as_str().unwrap();
-    let browser = app.browser();
-    let consent = browser
-        .open_as(created["url"].as_str().unwrap(), subject)
-        .await;
-    let form = browser
-        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    browser
-        .submit(
-            &format!("/e/{id}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
-        .await;
-    app.status(&app.token, id, 0).await.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_scope_upgrade_asks_for_the_union_and_the_new_grant_replaces_the_old() {
     let app = TestApp::spawn().await;
     let read = app.create_pending("bob", API_KEY_PROVIDER, &["read"]).await;
-    let old = approve_key(&app, &read, "bob").await;
+    let old = app.consent_api_key(&read, "bob", GOOD_KEY).await;
     let old_handle = old["handle"].as_str().unwrap();
 
     let upgrade = app
@@ -311,7 +292,7 @@ async fn a_scope_upgrade_asks_for_the_union_and_the_new_grant_replaces_the_old()
         json!(["read", "write"]),
         "consent covers what was granted and what is asked"
     );
-    let new = approve_key(&app, &upgrade, "bob").await;
+    let new = app.consent_api_key(&upgrade, "bob", GOOD_KEY).await;
 
     assert_problem(
         app.redeem(&app.token, old_handle).await,

@@ -251,6 +251,30 @@ impl TestApp {
             .await
     }
 
+    /// Consents to the API-key elicitation `created` in a fresh browser, signed in as
+    /// `subject`, entering `key`; returns the elicitation's status JSON afterwards.
+    pub async fn consent_api_key(&self, created: &Value, subject: &str, key: &str) -> Value {
+        let id = created["id"].as_str().unwrap();
+        let browser = self.browser();
+        let consent = browser
+            .open_as(created["url"].as_str().unwrap(), subject)
+            .await;
+        assert_eq!(consent.status, StatusCode::OK, "{}", consent.html);
+        let form = browser
+            .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+            .await;
+        assert_eq!(form.path, format!("/e/{id}/api-key"));
+        let done = browser
+            .submit(
+                &format!("/e/{id}/api-key"),
+                &[("csrf", &form.csrf()), ("api_key", key)],
+            )
+            .await;
+        done.assert_shows("Connected");
+        assert!(!done.html.contains(key), "the key is never echoed");
+        self.status(&self.token, id, 0).await.json().await.unwrap()
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(&self.base)
     }
