@@ -66,6 +66,12 @@ pub enum Command {
 pub enum KeysCommand {
     /// Print a new 256-bit key as a keyring entry.
     Generate,
+    /// Add a new key to a keyring file and make it the active one (older keys stay).
+    Rotate {
+        /// The keyring file (`active = …` and a `[keys]` table); rewritten atomically.
+        #[arg(long)]
+        keyring: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +102,22 @@ pub async fn run(cli: Cli) -> u8 {
             println!("{id} = \"{}\"", key.as_str());
             0
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { keyring },
+        } => match crate::config::keyring::rotate_file(&keyring) {
+            Ok(id) => {
+                println!("{}: `{id}` is now the active key; older keys stay for reading.", keyring.display());
+                println!(
+                    "Roll the file out to every instance and restart them; each broker then re-seals \
+                     grants under `{id}` in the background (`keys status` shows the progress)."
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("keys rotate: {e}");
+                2
+            }
+        },
         Command::Healthcheck { url } => healthcheck(url).await,
         Command::ServiceToken {
             command: TokenCommand::Generate,

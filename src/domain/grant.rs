@@ -85,6 +85,10 @@ pub struct Grant {
 pub enum GrantChange {
     /// New sealed credentials (a token refresh), if the record still holds `expected`.
     Reseal { expected: Sealed, sealed: Sealed },
+    /// The same secret with its data key sealed under another key (key rotation), if the
+    /// record still holds `expected`. Any status: revoked grants rotate too, so that an old
+    /// key can be retired.
+    Rewrap { expected: Sealed, sealed: Sealed },
     /// The upstream no longer honours the grant; `elicitation` asks the user again.
     NeedsReauth { elicitation: super::ElicitationId },
     /// Replaced by a newer grant: disabled now.
@@ -100,6 +104,12 @@ impl GrantChange {
         match self {
             Self::Reseal { expected, sealed } => {
                 if grant.status != GrantStatus::Active || grant.sealed != *expected {
+                    return false;
+                }
+                grant.sealed = sealed.clone();
+            }
+            Self::Rewrap { expected, sealed } => {
+                if grant.sealed != *expected {
                     return false;
                 }
                 grant.sealed = sealed.clone();
