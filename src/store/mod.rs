@@ -19,6 +19,7 @@ use crate::domain::{
     Timestamp,
 };
 
+pub mod admin;
 pub mod embedded;
 pub mod local_locks;
 pub mod redis;
@@ -154,6 +155,8 @@ pub struct Stores {
     pub health: Arc<dyn Health>,
     pub locks: Arc<dyn Locks>,
     pub sessions: sessions::SharedSessionStore,
+    /// The admin console's queries (grants by filter, counts, audit pages).
+    pub admin: Arc<dyn admin::AdminQueries>,
 }
 
 impl Stores {
@@ -166,6 +169,7 @@ impl Stores {
             + AuditLog
             + Health
             + Locks
+            + admin::AdminQueries
             + tower_sessions::SessionStore
             + 'static,
     {
@@ -176,6 +180,7 @@ impl Stores {
             audit: backend.clone(),
             health: backend.clone(),
             locks: backend.clone(),
+            admin: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),
         }
     }
