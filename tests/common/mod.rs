@@ -3,6 +3,7 @@
 //! with a bearer token, and a person with a cookie-keeping browser-like client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod idp;
 pub mod logs;
 pub mod redis;
