@@ -106,7 +106,10 @@ pub async fn run(cli: Cli) -> u8 {
             command: KeysCommand::Rotate { keyring },
         } => match crate::config::keyring::rotate_file(&keyring) {
             Ok(id) => {
-                println!("{}: `{id}` is now the active key; older keys stay for reading.", keyring.display());
+                println!(
+                    "{}: `{id}` is now the active key; older keys stay for reading.",
+                    keyring.display()
+                );
                 println!(
                     "Roll the file out to every instance and restart them; each broker then re-seals \
                      grants under `{id}` in the background (`keys status` shows the progress)."

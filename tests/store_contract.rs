@@ -14,6 +14,7 @@ use consent_broker::domain::{
     Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
     GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId, Subject,
 };
+use consent_broker::store::admin::{AuditFilter, GrantFilter, created_ms};
 use consent_broker::store::redis::RedisStore;
 use consent_broker::store::{LockToken, Settled, Settlement, Stores};
 use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
@@ -504,6 +505,236 @@ pub async fn concurrent_takes_of_one_flow_let_exactly_one_win(s: Stores) {
     assert_eq!(winners, 1);
 }
 
+/// Stores a completed grant of `subject` for `provider` and `service`.
+async fn stored_grant(s: &Stores, subject: &str, provider: &str, service: &str) -> Grant {
+    let mut e = elicitation(subject, Duration::minutes(10));
+    e.provider = ProviderId::parse(provider).unwrap();
+    e.service = ServiceId::parse(service).unwrap();
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (grant, _) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    let settled = s
+        .elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(grant.clone())), now)
+        .await
+        .unwrap();
+    assert!(matches!(settled, Settled::Now(_)));
+    grant
+}
+
+/// Every grant matching `filter`, page by page of `limit`.
+async fn all_pages(s: &Stores, filter: &GrantFilter, limit: usize) -> Vec<Grant> {
+    let (mut out, mut after) = (Vec::new(), None);
+    for _ in 0..100 {
+        let page = s
+            .admin
+            .list_grants(filter, after.as_ref(), limit)
+            .await
+            .unwrap();
+        assert!(page.grants.len() <= limit);
+        out.extend(page.grants);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("paging never ended");
+}
+
+fn ids(grants: &[Grant]) -> Vec<GrantId> {
+    grants.iter().map(|g| g.id.clone()).collect()
+}
+
+pub async fn admin_pages_list_each_matching_grant_once_newest_first(s: Stores) {
+    let mut made = Vec::new();
+    for (subject, provider, service) in [
+        ("alice", "acme", "svc"),
+        ("bob", "acme", "svc-2"),
+        ("alice", "other", "svc"),
+        ("alice", "acme", "svc"),
+        ("bob", "acme", "svc-2"),
+        ("alice", "other", "svc"),
+        ("alice", "acme", "svc"),
+    ] {
+        made.push(stored_grant(&s, subject, provider, service).await);
+    }
+    s.grants
+        .revoke_grant(&made[3].id, consent_broker::domain::now())
+        .await
+        .unwrap();
+
+    let everything = all_pages(&s, &GrantFilter::default(), 3).await;
+    let mut seen = ids(&everything);
+    assert_eq!(seen.len(), made.len(), "each grant once");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), made.len(), "no grant twice");
+    let times: Vec<i64> = everything.iter().map(created_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(
+        ids(&everything),
+        ids(&all_pages(&s, &GrantFilter::default(), 100).await),
+        "one page or many, the same order"
+    );
+
+    let count = |filter: GrantFilter| {
+        let s = s.clone();
+        async move { all_pages(&s, &filter, 2).await }
+    };
+    let alice = Subject::parse("alice").unwrap();
+    let of_alice = count(GrantFilter {
+        subject: Some(alice.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_alice.len(), 5);
+    assert!(of_alice.iter().all(|g| g.subject == alice));
+    let other = ProviderId::parse("other").unwrap();
+    assert_eq!(
+        count(GrantFilter {
+            provider: Some(other.clone()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        count(GrantFilter {
+            service: Some(ServiceId::parse("svc-2").unwrap()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    let revoked = count(GrantFilter {
+        status: Some(GrantStatus::Revoked),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&revoked), vec![made[3].id.clone()]);
+    assert_eq!(revoked[0].status, GrantStatus::Revoked);
+    assert_eq!(
+        count(GrantFilter {
+            subject: Some(alice.clone()),
+            provider: Some(ProviderId::parse("acme").unwrap()),
+            status: Some(GrantStatus::Active),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert!(
+        count(GrantFilter {
+            subject: Some(Subject::parse("nobody").unwrap()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+pub async fn grant_counts_follow_creation_and_revocation(s: Stores) {
+    let a = stored_grant(&s, "alice", "acme", "svc").await;
+    stored_grant(&s, "bob", "acme", "svc").await;
+    stored_grant(&s, "bob", "other", "svc-2").await;
+    let now = consent_broker::domain::now();
+    s.grants.revoke_grant(&a.id, now).await.unwrap();
+    s.grants.revoke_grant(&a.id, now).await.unwrap();
+    let mut counts: Vec<(String, String, String, u64)> = s
+        .admin
+        .count_grants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.status.as_str().to_owned(),
+                c.provider.to_string(),
+                c.service.to_string(),
+                c.count,
+            )
+        })
+        .collect();
+    counts.sort();
+    let row = |st: &str, p: &str, sv: &str, n| (st.to_owned(), p.to_owned(), sv.to_owned(), n);
+    assert_eq!(
+        counts,
+        vec![
+            row("active", "acme", "svc", 1),
+            row("active", "other", "svc-2", 1),
+            row("revoked", "acme", "svc", 1),
+        ],
+        "revoking twice moves the count once"
+    );
+}
+
+pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
+    let g1 = stored_grant(&s, "alice", "acme", "svc").await;
+    let g2 = stored_grant(&s, "bob", "acme", "svc").await;
+    let actions = [
+        ("grant_created", Some(&g1)),
+        ("grant_created", Some(&g2)),
+        ("something_else", None),
+        ("grant_redeemed", Some(&g1)),
+        ("grant_redeemed", Some(&g2)),
+        ("grant_revoked", Some(&g1)),
+    ];
+    for (action, grant) in actions {
+        let mut e = AuditEvent::new(Actor::System, action, Outcome::Success);
+        if let Some(g) = grant {
+            e = e.grant(g);
+        }
+        s.audit.append(&e).await.unwrap();
+    }
+    let trail: Vec<String> = s
+        .admin
+        .audit_of_grant(&g1.id, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(trail, ["grant_revoked", "grant_redeemed", "grant_created"]);
+    assert_eq!(s.admin.audit_of_grant(&g1.id, 1).await.unwrap().len(), 1);
+    assert!(
+        s.admin
+            .audit_of_grant(&GrantId::generate(), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let filter = AuditFilter {
+        subject: Some(Subject::parse("bob").unwrap()),
+        ..Default::default()
+    };
+    let (mut found, mut before) = (Vec::new(), None);
+    for _ in 0..10 {
+        let page = s
+            .admin
+            .audit_page(&filter, before.as_ref(), 1)
+            .await
+            .unwrap();
+        found.extend(page.events.into_iter().map(|e| e.action));
+        match page.next {
+            Some(c) => before = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(found, ["grant_redeemed", "grant_created"]);
+    let all = s
+        .admin
+        .audit_page(&AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.events.len(), 6);
+    assert_eq!(all.events[0].action, "grant_revoked");
+    assert!(all.next.is_none());
+}
+
 macro_rules! contract_tests {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -524,6 +755,9 @@ macro_rules! contract_tests {
                 concurrent_lock_attempts_let_exactly_one_win,
                 a_flow_is_taken_once_and_not_after_it_expires,
                 concurrent_takes_of_one_flow_let_exactly_one_win,
+                admin_pages_list_each_matching_grant_once_newest_first,
+                grant_counts_follow_creation_and_revocation,
+                a_grants_audit_trail_and_audit_pages_come_newest_first,
                 health_answers
             );
         }

@@ -13,6 +13,7 @@ use crate::domain::{AuditEvent, ElicitationId};
 use crate::store::Stores;
 use crate::vault::Vault;
 
+mod admin;
 mod consent;
 mod elicitations;
 mod grants;

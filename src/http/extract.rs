@@ -1,6 +1,7 @@
 //! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
 //! valid service token; one that takes [`SignedIn`] cannot run without a signed-in user
-//! (the browser is sent to sign in and brought back).
+//! (the browser is sent to sign in and brought back); one that takes [`AdminUser`] cannot run
+//! without a signed-in admin (anyone else signed in gets a 403 page).
 
 use std::sync::Arc;
 
@@ -95,5 +96,59 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
                 Err(SignInRejection::SignIn(back))
             }
         }
+    }
+}
+
+/// A signed-in administrator. Not signed in: sent to sign in, as for [`SignedIn`]. Signed
+/// in without the admin role: a 403 page, whatever the route.
+pub struct AdminUser {
+    pub user: SessionUser,
+    pub session: Session,
+}
+
+pub enum AdminRejection {
+    SignIn(SignInRejection),
+    NotAdmin(Response),
+}
+
+impl IntoResponse for AdminRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn(r) => r.into_response(),
+            Self::NotAdmin(r) => r,
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Broker>> for AdminUser {
+    type Rejection = AdminRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        broker: &Arc<Broker>,
+    ) -> Result<Self, AdminRejection> {
+        let me = SignedIn::from_request_parts(parts, broker)
+            .await
+            .map_err(AdminRejection::SignIn)?;
+        if me.user.admin {
+            return Ok(Self {
+                user: me.user,
+                session: me.session,
+            });
+        }
+        let page = match super::pages::chrome(broker, &me.session).await {
+            Ok(chrome) => {
+                let page = super::pages::views::MessagePage::new(
+                    chrome,
+                    super::pages::views::Tone::Error,
+                    "Administrators only",
+                    "The admin console is only for administrators of this broker. You can see and \
+                     revoke what you granted under Your connections.",
+                );
+                (axum::http::StatusCode::FORBIDDEN, page).into_response()
+            }
+            Err(e) => PageError(e).into_response(),
+        };
+        Err(AdminRejection::NotAdmin(page))
     }
 }

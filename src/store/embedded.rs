@@ -5,7 +5,8 @@
 //! committed durably before the call returns, so an acknowledged grant survives a crash.
 //! Expiry lives in the record and is enforced on read and by sweeps. Locks are kept in
 //! process ([`LocalLocks`]): redb lets only one process open the file, so there is no
-//! second broker instance to exclude.
+//! second broker instance to exclude. The admin console's indexes and counts (module
+//! [`admin`]) are written in the same transactions as the records they describe.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ const SUBJECT_GRANTS: TableDefinition<&str, ()> = TableDefinition::new("subject_
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
+
+mod admin;
 
 /// Separates subject and grant id in index keys; subjects cannot contain control characters.
 const SEP: char = '\u{1f}';
@@ -105,6 +108,7 @@ impl EmbeddedStore {
             tx.open_table(AUDIT)?;
             tx.open_table(SESSIONS)?;
             tx.open_table(FLOWS)?;
+            admin::create_tables(&tx)?;
             tx.commit()?;
             Ok(db)
         };
@@ -226,6 +230,7 @@ impl ElicitationStore for EmbeddedStore {
                                     subject_key(grant.subject.as_str(), gid).as_str(),
                                     (),
                                 )?;
+                                admin::index_new_grant(&tx, &grant)?;
                                 e.status = ElicitationStatus::Completed;
                                 e.grant_id = Some(grant.id.clone());
                             }
@@ -334,11 +339,27 @@ impl GrantStore for EmbeddedStore {
     }
 
     async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
-        self.modify_grant(id, move |g| {
-            if g.status != GrantStatus::Revoked {
-                g.status = GrantStatus::Revoked;
-                g.revoked_at = Some(at);
-            }
+        let id = id.as_str().to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let updated = {
+                let mut t = tx.open_table(GRANTS)?;
+                let current: Option<Grant> =
+                    t.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
+                match current {
+                    Some(mut grant) if grant.status != GrantStatus::Revoked => {
+                        let before = grant.status;
+                        grant.status = GrantStatus::Revoked;
+                        grant.revoked_at = Some(at);
+                        t.insert(id.as_str(), encode(&grant).as_slice())?;
+                        admin::recount(&tx, &grant, before)?;
+                        Some(grant)
+                    }
+                    other => other,
+                }
+            };
+            tx.commit()?;
+            Ok(updated)
         })
         .await
     }
@@ -354,8 +375,12 @@ impl GrantStore for EmbeddedStore {
                 match current {
                     None => Updated::NotFound,
                     Some(mut grant) => {
+                        let before = grant.status;
                         if change.apply(&mut grant) {
                             t.insert(id.as_str(), encode(&grant).as_slice())?;
+                            if grant.status != before {
+                                admin::recount(&tx, &grant, before)?;
+                            }
                             Updated::Applied(grant)
                         } else {
                             Updated::Unchanged(grant)
@@ -431,12 +456,14 @@ impl FlowStore for EmbeddedStore {
 impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         let value = encode(event);
+        let grant = event.grant.as_ref().map(|g| g.as_str().to_owned());
         self.run(move |db| {
             let tx = db.begin_write()?;
             {
                 let mut t = tx.open_table(AUDIT)?;
                 let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
                 t.insert(next, value.as_slice())?;
+                admin::index_audit_event(&tx, grant.as_deref(), next)?;
             }
             tx.commit()?;
             Ok(())

@@ -19,6 +19,7 @@ use crate::domain::{
     Subject, Timestamp,
 };
 
+pub mod admin;
 pub mod embedded;
 pub mod local_locks;
 pub mod redis;
@@ -173,6 +174,8 @@ pub struct Stores {
     pub health: Arc<dyn Health>,
     pub locks: Arc<dyn Locks>,
     pub sessions: sessions::SharedSessionStore,
+    /// The admin console's queries (grants by filter, counts, audit pages).
+    pub admin: Arc<dyn admin::AdminQueries>,
 }
 
 impl Stores {
@@ -185,6 +188,7 @@ impl Stores {
             + AuditLog
             + Health
             + Locks
+            + admin::AdminQueries
             + tower_sessions::SessionStore
             + 'static,
     {
@@ -195,6 +199,7 @@ impl Stores {
             audit: backend.clone(),
             health: backend.clone(),
             locks: backend.clone(),
+            admin: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),
         }
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod browser;
 pub mod idp;
 pub mod logs;
 pub mod redis;

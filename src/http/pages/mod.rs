@@ -1,4 +1,4 @@
-//! Browser pages: sign-in and consent. Server-rendered, no JavaScript, every form a POST
+//! Browser pages: sign-in, consent, the user's connections and the admin console. Server-rendered, no JavaScript, every form a POST
 //! with a CSRF token. Errors render as a readable page with the right status.
 
 use std::sync::Arc;
@@ -13,7 +13,11 @@ use crate::Error;
 use crate::broker::Broker;
 use crate::identity::SessionUser;
 
+mod admin;
+mod connections;
 mod consent;
+mod flash;
+pub mod grant_view;
 mod login;
 pub mod views;
 
@@ -35,6 +39,9 @@ pub fn router() -> Router<Arc<Broker>> {
             "/e/{id}/api-key",
             get(consent::api_key_form).post(consent::submit_api_key),
         )
+        .route("/connections", get(connections::show))
+        .route("/connections/{id}/revoke", post(connections::revoke))
+        .merge(admin::router())
 }
 
 /// Limits browser form posts (sign-in, approve, deny, key) per client address.

@@ -60,6 +60,9 @@ impl ElicitationStore for RedisStore {
         {
             self.remove_pointers(id, grant).await;
         }
+        if let (Settlement::Completed(grant), Ok(Settled::Now(_))) = (&settlement, &result) {
+            self.count_new_grant(grant).await;
+        }
         result
     }
 
@@ -187,7 +190,7 @@ impl RedisStore {
                 .arg(subject_member(id, &grant.id)),
         )
         .await?;
-        Ok(())
+        self.write_admin_index(id, grant).await
     }
 
     /// Best effort: a pointer left behind leads to nothing readers accept.
@@ -209,5 +212,6 @@ impl RedisStore {
                 tracing::warn!(error = %e, "could not remove the lookup keys of an unstored grant");
             }
         }
+        self.remove_admin_index(id, grant).await;
     }
 }

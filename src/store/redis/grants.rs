@@ -15,9 +15,9 @@ use crate::store::{GrantStore, StoreError, StoreResult, Updated};
 
 /// A grant as read: the stored `record` bytes (for compare-and-set) and the grant with
 /// its use counters applied.
-struct Read {
+pub(super) struct Read {
     record: Vec<u8>,
-    grant: Grant,
+    pub(super) grant: Grant,
 }
 
 impl RedisStore {
@@ -26,7 +26,7 @@ impl RedisStore {
         self.query(redis::cmd("GET").arg(pointer)).await
     }
 
-    async fn read_grant(&self, elicitation: &str) -> StoreResult<Option<Read>> {
+    pub(super) async fn read_grant(&self, elicitation: &str) -> StoreResult<Option<Read>> {
         let mut fields: HashMap<String, Vec<u8>> = self
             .query(redis::cmd("HGETALL").arg(self.keys.grant(elicitation)))
             .await?;
@@ -106,6 +106,7 @@ impl GrantStore for RedisStore {
                 return Ok(None);
             };
             let mut grant = read.grant;
+            let before = grant.status;
             if grant.status == GrantStatus::Revoked {
                 return Ok(Some(grant));
             }
@@ -122,6 +123,7 @@ impl GrantStore for RedisStore {
             if written == 1 {
                 grant.status = GrantStatus::Revoked;
                 grant.revoked_at = Some(at);
+                self.recount(&grant, before).await;
                 return Ok(Some(grant));
             }
         }
@@ -148,7 +150,9 @@ impl GrantStore for RedisStore {
                 )
                 .await?;
             if written == 1 {
+                let before = grant.status;
                 change.apply(&mut grant);
+                self.recount(&grant, before).await;
                 return Ok(Updated::Applied(grant));
             }
         }

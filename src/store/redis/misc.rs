@@ -30,8 +30,8 @@ impl AuditLog for RedisStore {
                 .arg("e")
                 .arg(encode(event)),
         )
-        .await
-        .map(drop)
+        .await?;
+        self.index_audit_event(event).await
     }
 
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {

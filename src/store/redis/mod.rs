@@ -15,6 +15,11 @@
 //! | `Paudit` | stream | field `e` = event JSON | `MAXLEN ~ store.audit_max_len` |
 //! | `Psession:<id>` | string | tower-sessions record JSON | until the session's expiry |
 //! | `Plock:<name>` | string | holder's random token | the lock's ttl (`PX`) |
+//! | `Pgrants:{all,subject:<sha256>,provider:<id>,service:<id>}` | zset | `g.e` members, score = created ms | kept |
+//! | `Pgrant-counts` | hash | `status\|provider\|service` → count | kept |
+//! | `Paudit-of:<grant id>` | list | that grant's event JSON, newest first | trimmed to 1000 |
+//!
+//! The admin console's keys are described in `admin.rs`.
 //!
 //! Invariants and how they are kept:
 //! - **Settling is atomic with storing the grant.** An elicitation and its grant share the
@@ -50,6 +55,7 @@ use redis::Script;
 use super::{StoreError, StoreResult};
 use crate::config::settings::{RedisSettings, RedisTarget};
 
+mod admin;
 mod conn;
 mod elicitations;
 mod grants;

@@ -1,0 +1,87 @@
+//! "Your connections": the signed-in user's own grants, and revoking one of them. A user
+//! only ever reaches their own grants: another user's grant id answers exactly like an
+//! unknown one (404), and revocation goes through `Broker::revoke_own`, which checks the
+//! owner before it calls `Broker::revoke`.
+
+use std::sync::Arc;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::grant_view::GrantView;
+use super::login::CsrfForm;
+use super::views::{Chrome, MessagePage, Tone};
+use super::{PageError, chrome, flash};
+use crate::broker::Broker;
+use crate::http::csrf;
+use crate::http::extract::SignedIn;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "connections.html")]
+pub struct ConnectionsPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub flash: Option<String>,
+    pub active: Vec<GrantView>,
+    pub ended: Vec<GrantView>,
+}
+
+pub async fn show(
+    State(broker): State<Arc<Broker>>,
+    me: SignedIn,
+) -> Result<ConnectionsPage, PageError> {
+    let grants = broker
+        .stores
+        .grants
+        .grants_of_subject(&me.user.subject)
+        .await?;
+    let (active, ended): (Vec<GrantView>, Vec<GrantView>) = grants
+        .iter()
+        .map(|g| GrantView::new(&broker.settings, g))
+        .partition(|g| g.revocable);
+    Ok(ConnectionsPage {
+        chrome: chrome(&broker, &me.session).await?,
+        title: "Your connections".into(),
+        flash: flash::take(&me.session).await?,
+        active,
+        ended,
+    })
+}
+
+pub async fn revoke(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    me: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    csrf::verify(&me.session, &form.csrf).await?;
+    match broker.revoke_own(&me.user, &id).await? {
+        Some(g) => {
+            let view = GrantView::new(&broker.settings, &g);
+            flash::set(
+                &me.session,
+                &format!(
+                    "Revoked: {} can no longer use your {} access.",
+                    view.service_name, view.provider_name
+                ),
+            )
+            .await?;
+            Ok(Redirect::to("/connections").into_response())
+        }
+        None => Ok(not_found(&broker, &me).await?),
+    }
+}
+
+async fn not_found(broker: &Broker, me: &SignedIn) -> Result<Response, PageError> {
+    let page = MessagePage::new(
+        chrome(broker, &me.session).await?,
+        Tone::Warning,
+        "Connection not found",
+        "There is no such connection among yours. It may have been removed; see Your connections.",
+    );
+    Ok((StatusCode::NOT_FOUND, page).into_response())
+}

@@ -1,0 +1,140 @@
+//! How a grant and an audit event read on a page: names from the config instead of ids,
+//! times in UTC, never the sealed secret or the handle digest (only metadata is copied).
+
+use crate::config::Settings;
+use crate::domain::{Actor, AuditEvent, Grant, GrantStatus, Outcome, Timestamp};
+
+pub struct GrantView {
+    pub id: String,
+    pub subject: String,
+    pub service_id: String,
+    pub service_name: String,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub kind: String,
+    pub scopes: Vec<String>,
+    /// `active`, `revoked` or `needs_reauth` (for CSS and tests).
+    pub status: String,
+    /// The status in words.
+    pub status_label: String,
+    pub created: String,
+    pub last_used: String,
+    pub use_count: u64,
+    pub revoked: Option<String>,
+    pub terms_version: Option<String>,
+    pub key_id: String,
+    pub revocable: bool,
+}
+
+impl GrantView {
+    pub fn new(settings: &Settings, g: &Grant) -> Self {
+        Self {
+            id: g.id.to_string(),
+            subject: g.subject.to_string(),
+            service_id: g.service.to_string(),
+            service_name: settings
+                .service(&g.service)
+                .map_or_else(|| g.service.to_string(), |s| s.name.clone()),
+            provider_id: g.provider.to_string(),
+            provider_name: settings
+                .provider(&g.provider)
+                .map_or_else(|| g.provider.to_string(), |p| p.name.clone()),
+            kind: kind_label(g.kind.as_str()).to_owned(),
+            scopes: g.scopes.iter().map(|s| s.to_string()).collect(),
+            status: g.status.as_str().to_owned(),
+            status_label: status_label(g.status).to_owned(),
+            created: format_time(g.created_at),
+            last_used: g
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), format_time),
+            use_count: g.use_count,
+            revoked: g.revoked_at.map(format_time),
+            terms_version: g.terms_version.clone(),
+            key_id: g.sealed.key_id.to_string(),
+            revocable: g.status != GrantStatus::Revoked,
+        }
+    }
+}
+
+pub fn status_label(s: GrantStatus) -> &'static str {
+    match s {
+        GrantStatus::Active => "Active",
+        GrantStatus::Revoked => "Revoked",
+        GrantStatus::NeedsReauth => "Needs sign-in again",
+    }
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "oauth2" => "OAuth 2",
+        "api_key" => "API key",
+        _ => "Terms",
+    }
+}
+
+pub struct EventView {
+    pub at: String,
+    pub actor_kind: String,
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub subject: String,
+    pub service: String,
+    pub provider: String,
+    pub grant: Option<String>,
+    pub reason: String,
+}
+
+impl EventView {
+    pub fn new(e: &AuditEvent) -> Self {
+        let (actor_kind, actor) = match &e.actor {
+            Actor::Service(s) => ("service", s.to_string()),
+            Actor::User(s) => ("user", s.to_string()),
+            Actor::Admin(s) => ("admin", s.to_string()),
+            Actor::System => ("system", String::new()),
+        };
+        Self {
+            at: format_time_seconds(e.at),
+            actor_kind: actor_kind.to_owned(),
+            actor,
+            action: e.action.clone(),
+            outcome: match e.outcome {
+                Outcome::Success => "success",
+                Outcome::Denied => "denied",
+                Outcome::Failure => "failure",
+            }
+            .to_owned(),
+            subject: e
+                .subject
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            service: e
+                .service
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            provider: e
+                .provider
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            grant: e.grant.as_ref().map(ToString::to_string),
+            reason: e.reason.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub fn format_time(t: Timestamp) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+fn format_time_seconds(t: Timestamp) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
