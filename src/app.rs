@@ -57,37 +57,7 @@ impl App {
         listener: Option<std::net::TcpListener>,
     ) -> Result<App, StartError> {
         let settings = Settings::from_config(config, dev)?;
-        let (keyring, source) =
-            crate::config::keyring::load(&config.keyring, &settings.data_dir, dev)?;
-        if let KeyringSource::GeneratedDev(path) = source {
-            tracing::warn!(
-                path = %path.display(),
-                "generated a DEVELOPMENT keyring (mode 0600); grants sealed with it are only as safe as this file. \
-                 Never use --dev in production."
-            );
-        }
-        let stores = match &settings.store {
-            StoreSettings::Embedded {
-                path,
-                audit_max_len,
-            } => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StartError::Other(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
-                Stores::from_backend(Arc::new(
-                    EmbeddedStore::open(path)?.with_audit_cap(*audit_max_len),
-                ))
-            }
-            StoreSettings::Redis(redis) => {
-                let store = RedisStore::connect(redis).await?;
-                if let Err(e) = crate::store::Health::ping(&store).await {
-                    tracing::warn!(error = %e, "redis does not answer yet; /readyz says 503 until it does");
-                }
-                Stores::from_backend(Arc::new(store))
-            }
-        };
+        let (stores, vault) = open_store_and_vault(config, &settings, dev).await?;
         let bind_error = |e| StartError::Bind(settings.bind, e);
         let listener = match listener {
             Some(l) => l
@@ -104,7 +74,7 @@ impl App {
             None => Url::parse(&format!("http://{bound}/"))
                 .map_err(|e| StartError::Other(e.to_string()))?,
         };
-        let broker = Broker::new(settings, public_url, stores, Vault::new(keyring))
+        let broker = Broker::new(settings, public_url, stores, vault)
             .map_err(|e| StartError::Other(e.to_string()))?;
         Ok(App {
             listener,
@@ -135,6 +105,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let rewrap = tokio::spawn(rewrap_in_background(self.broker.clone()));
         let grace = self.broker.settings.shutdown_timeout;
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -164,10 +135,79 @@ impl App {
                 Ok(())
             }
         };
-        sweeper.abort();
-        // Wait for it to go, so that nothing holds the store once `run` returns.
-        let _ = sweeper.await;
+        // Stop the background work and wait for it to go, so that nothing holds the store
+        // once `run` returns.
+        for task in [sweeper, rewrap] {
+            task.abort();
+            let _ = task.await;
+        }
         result
+    }
+}
+
+/// The keyring and the configured store, opened (the store's directory created).
+async fn open_store_and_vault(
+    config: &Config,
+    settings: &Settings,
+    dev: bool,
+) -> Result<(Stores, Vault), StartError> {
+    let (keyring, source) = crate::config::keyring::load(&config.keyring, &settings.data_dir, dev)?;
+    if let KeyringSource::GeneratedDev(path) = source {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a DEVELOPMENT keyring (mode 0600); grants sealed with it are only as safe as this file. \
+             Never use --dev in production."
+        );
+    }
+    let stores = match &settings.store {
+        StoreSettings::Embedded {
+            path,
+            audit_max_len,
+        } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StartError::Other(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            Stores::from_backend(Arc::new(
+                EmbeddedStore::open(path)?.with_audit_cap(*audit_max_len),
+            ))
+        }
+        StoreSettings::Redis(redis) => {
+            let store = RedisStore::connect(redis).await?;
+            if let Err(e) = crate::store::Health::ping(&store).await {
+                tracing::warn!(error = %e, "redis does not answer yet; /readyz says 503 until it does");
+            }
+            Stores::from_backend(Arc::new(store))
+        }
+    };
+    Ok((stores, Vault::new(keyring)))
+}
+
+/// A broker on the configured store without a listener, for one-off commands (`keys`).
+pub async fn offline_broker(config: &Config) -> Result<Broker, StartError> {
+    let settings = Settings::from_config(config, false)?;
+    let (stores, vault) = open_store_and_vault(config, &settings, false).await?;
+    let public_url = match &settings.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse("http://localhost/").map_err(|e| StartError::Other(e.to_string()))?,
+    };
+    Broker::new(settings, public_url, stores, vault).map_err(|e| StartError::Other(e.to_string()))
+}
+
+/// After a key rotation, re-seals grants under the new active key while serving. Every
+/// instance may do it at once: the per-grant compare-and-set keeps them from colliding.
+async fn rewrap_in_background(broker: Arc<Broker>) {
+    match broker.rewrap_all().await {
+        Ok(r) if r.rewrapped > 0 => tracing::info!(
+            rewrapped = r.rewrapped,
+            skipped = r.skipped,
+            "grants re-sealed under the active key"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "re-sealing under the active key failed; `keys rewrap` retries")
+        }
     }
 }
 

@@ -72,6 +72,24 @@ pub enum KeysCommand {
         #[arg(long)]
         keyring: PathBuf,
     },
+    /// How many grants each key seals.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Re-seal every grant's data key under the active key (brokers also do it at start).
+    Rewrap {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Remove a key from a keyring file; refused while any grant still uses it.
+    Remove {
+        id: String,
+        #[arg(long)]
+        keyring: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +120,20 @@ pub async fn run(cli: Cli) -> u8 {
             println!("{id} = \"{}\"", key.as_str());
             0
         }
+        Command::Keys {
+            command: KeysCommand::Status { config },
+        } => keys_status(&config).await,
+        Command::Keys {
+            command: KeysCommand::Rewrap { config },
+        } => keys_rewrap(&config).await,
+        Command::Keys {
+            command:
+                KeysCommand::Remove {
+                    id,
+                    keyring,
+                    config,
+                },
+        } => keys_remove(&id, &keyring, &config).await,
         Command::Keys {
             command: KeysCommand::Rotate { keyring },
         } => match crate::config::keyring::rotate_file(&keyring) {
@@ -151,6 +183,116 @@ async fn healthcheck(url: url::Url) -> u8 {
         Err(e) => {
             eprintln!("{url}: {e}");
             1
+        }
+    }
+}
+
+/// The broker on the configured store, for the `keys` commands; prints why not.
+async fn offline(config: &std::path::Path) -> Option<crate::broker::Broker> {
+    let loaded = match Config::load(Some(config)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("invalid configuration:\n  - {}", e.0.join("\n  - "));
+            return None;
+        }
+    };
+    match crate::app::offline_broker(&loaded).await {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("cannot open the store: {e}");
+            eprintln!(
+                "(an embedded store is locked while a broker runs on it; brokers re-seal grants \
+                 themselves at start)"
+            );
+            None
+        }
+    }
+}
+
+async fn keys_status(config: &std::path::Path) -> u8 {
+    let Some(broker) = offline(config).await else {
+        return 2;
+    };
+    let usage = match broker.grants_per_key().await {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("keys status: {e}");
+            return 1;
+        }
+    };
+    let keyring = broker.vault.keyring();
+    println!("{:<32} {:>10}  note", "key id", "grants");
+    for id in keyring.key_ids() {
+        let note = if id == keyring.active_id() {
+            "active"
+        } else {
+            "retired once at 0 (keys rewrap)"
+        };
+        println!(
+            "{:<32} {:>10}  {note}",
+            id.as_str(),
+            usage.get(id.as_str()).copied().unwrap_or(0)
+        );
+    }
+    for (id, count) in usage
+        .iter()
+        .filter(|(id, _)| !keyring.key_ids().any(|k| k.as_str() == id.as_str()))
+    {
+        println!("{id:<32} {count:>10}  MISSING from the keyring: these grants cannot be opened");
+    }
+    0
+}
+
+async fn keys_rewrap(config: &std::path::Path) -> u8 {
+    let Some(broker) = offline(config).await else {
+        return 2;
+    };
+    match broker.rewrap_all().await {
+        Ok(r) => {
+            println!(
+                "re-sealed {} grants under `{}`; {} already were; {} skipped",
+                r.rewrapped,
+                broker.vault.keyring().active_id(),
+                r.current,
+                r.skipped
+            );
+            u8::from(r.skipped > 0)
+        }
+        Err(e) => {
+            eprintln!("keys rewrap: {e}");
+            1
+        }
+    }
+}
+
+async fn keys_remove(id: &str, keyring: &std::path::Path, config: &std::path::Path) -> u8 {
+    let Some(broker) = offline(config).await else {
+        return 2;
+    };
+    let in_use = match broker.grants_per_key().await {
+        Ok(u) => u.get(id).copied().unwrap_or(0),
+        Err(e) => {
+            eprintln!("keys remove: {e}");
+            return 1;
+        }
+    };
+    if in_use > 0 {
+        eprintln!(
+            "keys remove: refused: {in_use} grants are still sealed with `{id}`; run `keys rewrap` first"
+        );
+        return 2;
+    }
+    match crate::config::keyring::remove_from_file(keyring, id) {
+        Ok(()) => {
+            println!(
+                "removed `{id}` from {}; roll the file out to every instance",
+                keyring.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("keys remove: {e}");
+            2
         }
     }
 }

@@ -17,6 +17,7 @@ mod admin;
 mod consent;
 mod elicitations;
 mod grants;
+pub mod keys;
 mod oauth;
 
 pub use elicitations::{Created, NewElicitation};
