@@ -49,6 +49,8 @@ pub enum Error {
     FlowStateRejected,
     #[error("{0}")]
     SignInFailed(String),
+    #[error("The request headers are too large")]
+    HeadersTooLarge,
     #[error("No such page or endpoint")]
     NoSuchRoute,
     #[error("This endpoint does not take that method")]
@@ -81,6 +83,7 @@ impl Error {
             Self::FlowStateRejected | Self::SignInFailed(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NoSuchRoute => StatusCode::NOT_FOUND,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GrantCorrupt | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +115,7 @@ impl Error {
             Self::SignInFailed(_) => "sign_in_failed",
             Self::RateLimited(_) => "rate_limited",
             Self::NoSuchRoute => "not_found",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::StoreUnavailable(_) => "store_unavailable",
             Self::GrantCorrupt => "grant_corrupt",

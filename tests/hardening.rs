@@ -512,3 +512,35 @@ async fn the_embedded_store_keeps_every_acknowledged_grant_through_a_kill_9_mid_
         );
     }
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_with_431() {
+    let app = TestApp::spawn().await;
+    let big = "x".repeat(64 * 1024);
+    let api = app
+        .api
+        .get(app.url("/v1/elicitations/AAAAAAAAAAAAAAAAAAAAAA"))
+        .bearer_auth(&app.token)
+        .header("x-padding", &big)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        api,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    )
+    .await;
+    let page = app
+        .api
+        .get(app.url("/login"))
+        .header("x-padding", &big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(
+        page.text().await.unwrap().contains("<html"),
+        "a readable page for browsers"
+    );
+}

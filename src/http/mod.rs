@@ -69,6 +69,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(limit_header_size))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
@@ -126,4 +127,23 @@ fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Res
     } else {
         pages::PageError(error).into_response()
     }
+}
+
+/// Largest total size of a request's headers (names and values).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits ~400 KB).
+async fn limit_header_size(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return edge_error(request.uri(), crate::Error::HeadersTooLarge);
+    }
+    next.run(request).await
 }
