@@ -135,6 +135,7 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
+        let webhooks = tokio::spawn(self.broker.clone().deliver_webhooks());
         let grace = self.broker.settings.shutdown_timeout;
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -165,8 +166,10 @@ impl App {
             }
         };
         sweeper.abort();
-        // Wait for it to go, so that nothing holds the store once `run` returns.
+        webhooks.abort();
+        // Wait for them to go, so that nothing holds the store once `run` returns.
         let _ = sweeper.await;
+        let _ = webhooks.await;
         result
     }
 }

@@ -17,6 +17,7 @@ mod consent;
 mod elicitations;
 mod grants;
 mod oauth;
+mod webhooks;
 
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
@@ -37,6 +38,8 @@ pub struct Broker {
     pub oidc: Option<crate::identity::oidc::OidcLogin>,
     /// Prometheus metrics; the audit trail feeds the domain counters.
     pub metrics: crate::metrics::Metrics,
+    /// Completion webhooks waiting for delivery.
+    outbox: webhooks::Outbox,
 }
 
 impl Broker {
@@ -68,6 +71,7 @@ impl Broker {
             oauth_metadata: Default::default(),
             oidc,
             metrics,
+            outbox: webhooks::Outbox::new()?,
         })
     }
 
@@ -82,8 +86,9 @@ impl Broker {
         url
     }
 
-    /// Writes an audit event to the store and the log, then counts it in the metrics. A
-    /// failed write fails the operation: nothing happens that the trail does not show.
+    /// Writes an audit event to the store and the log, then counts it in the metrics and,
+    /// when it settles an elicitation, queues the service's completion webhook. A failed
+    /// write fails the operation: nothing happens that the trail does not show.
     pub(crate) async fn audit(&self, event: AuditEvent) -> Result<(), Error> {
         tracing::info!(
             target: "audit",
@@ -97,6 +102,7 @@ impl Broker {
         );
         self.stores.audit.append(&event).await?;
         self.metrics.record_audit(&event);
+        self.queue_webhook(&event);
         Ok(())
     }
 
