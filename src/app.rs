@@ -106,6 +106,7 @@ impl App {
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
         let rewrap = tokio::spawn(rewrap_in_background(self.broker.clone()));
+        let webhooks = tokio::spawn(self.broker.clone().deliver_webhooks());
         let grace = self.broker.settings.shutdown_timeout;
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -137,7 +138,7 @@ impl App {
         };
         // Stop the background work and wait for it to go, so that nothing holds the store
         // once `run` returns.
-        for task in [sweeper, rewrap] {
+        for task in [sweeper, rewrap, webhooks] {
             task.abort();
             let _ = task.await;
         }

@@ -19,6 +19,7 @@ mod elicitations;
 mod grants;
 pub mod keys;
 mod oauth;
+mod webhooks;
 
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
@@ -41,6 +42,8 @@ pub struct Broker {
     pub metrics: crate::metrics::Metrics,
     /// Rate limits per service and per client address.
     pub limits: crate::limits::Limits,
+    /// Completion webhooks waiting for delivery.
+    outbox: webhooks::Outbox,
 }
 
 impl Broker {
@@ -74,6 +77,7 @@ impl Broker {
             oidc,
             limits,
             metrics,
+            outbox: webhooks::Outbox::new()?,
         })
     }
 
@@ -88,8 +92,9 @@ impl Broker {
         url
     }
 
-    /// Writes an audit event to the store and the log, then counts it in the metrics. A
-    /// failed write fails the operation: nothing happens that the trail does not show.
+    /// Writes an audit event to the store and the log, then counts it in the metrics and,
+    /// when it settles an elicitation, queues the service's completion webhook. A failed
+    /// write fails the operation: nothing happens that the trail does not show.
     pub(crate) async fn audit(&self, event: AuditEvent) -> Result<(), Error> {
         tracing::info!(
             target: "audit",
@@ -103,6 +108,7 @@ impl Broker {
         );
         self.stores.audit.append(&event).await?;
         self.metrics.record_audit(&event);
+        self.queue_webhook(&event);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -122,6 +122,8 @@ pub struct Service {
     /// Provider → the scopes this service may request from it.
     pub allow: BTreeMap<ProviderId, BTreeSet<Scope>>,
     pub webhook_url: Option<Url>,
+    /// Signs completion webhooks; set exactly when `webhook_url` is.
+    pub webhook_key: Option<crate::domain::WebhookKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -679,6 +681,20 @@ fn services(
                 at("webhook_url")
             ));
         }
+        if let Some(url) = &s.webhook_url {
+            check_http_url(url, &at("webhook_url"), errors);
+            if url.scheme() == "http" && !is_loopback(url) {
+                errors.push(format!(
+                    "{}: plain http is only allowed for loopback addresses",
+                    at("webhook_url")
+                ));
+            }
+        }
+        let webhook_key = s.webhook_secret.as_ref().and_then(|secret| {
+            crate::domain::WebhookKey::parse(secret.expose_secret())
+                .map_err(|e| errors.push(format!("{}: {e}", at("webhook_secret"))))
+                .ok()
+        });
         let Ok(id) = id else { continue };
         if out.iter().any(|o| o.id == id) {
             errors.push(format!("{}: duplicate service id `{id}`", at("id")));
@@ -695,6 +711,7 @@ fn services(
             token_sha256,
             allow,
             webhook_url: s.webhook_url.clone(),
+            webhook_key,
         });
     }
     out

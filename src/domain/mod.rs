@@ -9,6 +9,7 @@ pub mod grant;
 pub mod handle;
 pub mod ids;
 pub mod scope;
+pub mod webhook;
 
 pub use audit::{Actor, AuditEvent, Outcome};
 pub use elicitation::{Elicitation, ElicitationStatus};
@@ -17,6 +18,7 @@ pub use grant::{Credential, Grant, GrantChange, GrantSecret, GrantStatus, Provid
 pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};
 pub use scope::{Scope, Scopes};
+pub use webhook::WebhookKey;
 
 /// Wall-clock instants; stored and sent as RFC 3339 in UTC.
 pub type Timestamp = time::OffsetDateTime;

@@ -6,25 +6,22 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use consent_broker_api::ElicitationView;
+pub use consent_broker_api::{PROBLEM_TYPE_PREFIX, Problem};
 
 use crate::Error;
-
-/// Prefix of every problem `type`; the suffix is [`Error::kind`].
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:consent-broker:problem:";
 
 /// An error on its way to a service.
 #[derive(Debug)]
 pub struct ApiError {
     error: Error,
     /// For `reauthorization_required`: the elicitation to hand to the MCP client.
-    elicitation: Option<serde_json::Value>,
+    elicitation: Option<ElicitationView>,
 }
 
 impl ApiError {
     /// The problem with a ready elicitation attached (see [`Problem::elicitation`]).
-    pub fn with_elicitation(error: Error, elicitation: serde_json::Value) -> Self {
+    pub fn with_elicitation(error: Error, elicitation: ElicitationView) -> Self {
         Self {
             error,
             elicitation: Some(elicitation),
@@ -39,23 +36,6 @@ impl<E: Into<Error>> From<E> for ApiError {
             elicitation: None,
         }
     }
-}
-
-/// RFC 9457 problem details.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// `urn:consent-broker:problem:<code>`
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The stable suffix of `type`, for easy matching.
-    pub code: String,
-    /// With `reauthorization_required`: a new pending elicitation for the same user,
-    /// provider and scopes (same shape as `GET /v1/elicitations/{id}`), ready to pass on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub elicitation: Option<serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
@@ -73,7 +53,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: e.public_detail(),
             code: e.kind().to_owned(),
-            elicitation: self.elicitation,
+            elicitation: self.elicitation.map(Box::new),
         };
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();

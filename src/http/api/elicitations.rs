@@ -7,8 +7,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use consent_broker_api::{
+    CreateElicitation, ElicitationStatus as ApiStatus, ElicitationView, McpElicitations,
+    McpUrlElicitation, McpUrlElicitationRequired, ReadyView, Secret, URL_ELICITATION_REQUIRED,
+    UrlMode,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::Error;
 use crate::broker::{Broker, Created, NewElicitation};
@@ -16,123 +21,54 @@ use crate::domain::{Elicitation, ElicitationStatus, ProviderId, Scope, Scopes, S
 use crate::http::extract::ServiceCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiQuery, Problem};
 
+/// The API word for a domain status.
+fn api_status(s: ElicitationStatus) -> ApiStatus {
+    match s {
+        ElicitationStatus::Pending => ApiStatus::Pending,
+        ElicitationStatus::Completed => ApiStatus::Completed,
+        ElicitationStatus::Declined => ApiStatus::Declined,
+        ElicitationStatus::Expired => ApiStatus::Expired,
+        ElicitationStatus::Failed => ApiStatus::Failed,
+    }
+}
+
 /// Longest `message`, in characters.
 const MAX_MESSAGE_CHARS: usize = 500;
 /// Longest long-poll, in seconds.
 const MAX_WAIT_SECS: u64 = 60;
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateElicitation {
-    /// The user, as the MCP service knows them from MCP authorization (the token's `sub`).
-    pub subject: String,
-    /// A provider id from the broker's config.
-    pub provider: String,
-    /// Scopes to ask for; must be allowed for this service and provider.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Shown to the user on the consent page, attributed to the service (max 500 characters).
-    pub message: Option<String>,
-}
-
-impl CreateElicitation {
-    fn parse(self) -> Result<NewElicitation, Error> {
-        let invalid =
-            |field: &str, e: &dyn std::fmt::Display| Error::InvalidRequest(format!("{field}: {e}"));
-        let scopes: Vec<Scope> = self
-            .scopes
-            .into_iter()
-            .map(Scope::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|e| invalid("scopes", &e))?;
-        let message = match self.message {
-            Some(m) if m.chars().count() > MAX_MESSAGE_CHARS => {
-                return Err(invalid(
-                    "message",
-                    &format!("at most {MAX_MESSAGE_CHARS} characters"),
-                ));
-            }
-            Some(m) if m.chars().any(|c| c.is_control() && c != '\n') => {
-                return Err(invalid(
-                    "message",
-                    &"control characters other than newline are not allowed",
-                ));
-            }
-            Some(m) if m.trim().is_empty() => None,
-            other => other,
-        };
-        Ok(NewElicitation {
-            subject: Subject::parse(self.subject).map_err(|e| invalid("subject", &e))?,
-            provider: ProviderId::parse(self.provider).map_err(|e| invalid("provider", &e))?,
-            scopes: Scopes::try_from(scopes).map_err(|e| invalid("scopes", &e))?,
-            message,
-        })
-    }
-}
-
-/// The `params` of an MCP `elicitation/create` request in URL mode (MCP 2025-11-25).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct McpUrlElicitation {
-    /// Always `url`.
-    pub mode: &'static str,
-    pub elicitation_id: String,
-    pub url: String,
-    pub message: String,
-}
-
-/// The JSON-RPC error an MCP server may return instead (code -32042, URL elicitation required).
-#[derive(Serialize, ToSchema)]
-pub struct McpUrlElicitationRequired {
-    pub code: i32,
-    pub message: &'static str,
-    pub data: McpElicitations,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct McpElicitations {
-    pub elicitations: Vec<McpUrlElicitation>,
-}
-
-/// An elicitation as its service sees it.
-#[derive(Serialize, ToSchema)]
-pub struct ElicitationView {
-    pub id: String,
-    /// `pending`, `completed`, `declined`, `expired` or `failed`.
-    pub status: String,
-    pub subject: String,
-    pub provider: String,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-    pub expires_at: String,
-    /// The consent page, while pending. Holds only the opaque id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Ready to pass to the MCP client unchanged, while pending.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp: Option<McpUrlElicitation>,
-    /// The same as a JSON-RPC error body, for servers that prefer the error form.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp_error: Option<McpUrlElicitationRequired>,
-    /// When completed: the grant and its handle, for this service only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grant_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub handle: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// An active grant already covers the request: no user interaction needed.
-#[derive(Serialize, ToSchema)]
-pub struct ReadyView {
-    /// Always `ready`.
-    pub status: &'static str,
-    pub grant_id: String,
-    pub handle: String,
-    pub subject: String,
-    pub provider: String,
-    pub scopes: Vec<String>,
+/// Parses a create request into domain types: the edge's one check of its fields.
+fn parse(body: CreateElicitation) -> Result<NewElicitation, Error> {
+    let invalid =
+        |field: &str, e: &dyn std::fmt::Display| Error::InvalidRequest(format!("{field}: {e}"));
+    let scopes: Vec<Scope> = body
+        .scopes
+        .into_iter()
+        .map(Scope::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid("scopes", &e))?;
+    let message = match body.message {
+        Some(m) if m.chars().count() > MAX_MESSAGE_CHARS => {
+            return Err(invalid(
+                "message",
+                &format!("at most {MAX_MESSAGE_CHARS} characters"),
+            ));
+        }
+        Some(m) if m.chars().any(|c| c.is_control() && c != '\n') => {
+            return Err(invalid(
+                "message",
+                &"control characters other than newline are not allowed",
+            ));
+        }
+        Some(m) if m.trim().is_empty() => None,
+        other => other,
+    };
+    Ok(NewElicitation {
+        subject: Subject::parse(body.subject).map_err(|e| invalid("subject", &e))?,
+        provider: ProviderId::parse(body.provider).map_err(|e| invalid("provider", &e))?,
+        scopes: Scopes::try_from(scopes).map_err(|e| invalid("scopes", &e))?,
+        message,
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -156,7 +92,7 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
     let status = e.status_at(crate::domain::now());
     let mut v = ElicitationView {
         id: e.id.to_string(),
-        status: status.as_str().to_owned(),
+        status: api_status(status),
         subject: e.subject.to_string(),
         provider: e.provider.to_string(),
         scopes: strings(e.scopes.iter()),
@@ -177,14 +113,15 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
                 .clone()
                 .unwrap_or_else(|| default_message(broker, &e));
             let mcp = || McpUrlElicitation {
-                mode: "url",
+                mode: UrlMode::Url,
                 elicitation_id: e.id.to_string(),
                 url: url.clone(),
                 message: message.clone(),
             };
             v.mcp_error = Some(McpUrlElicitationRequired {
-                code: -32042,
-                message: "This request requires the user to complete an action in the browser.",
+                code: URL_ELICITATION_REQUIRED,
+                message: "This request requires the user to complete an action in the browser."
+                    .to_owned(),
                 data: McpElicitations {
                     elicitations: vec![mcp()],
                 },
@@ -196,7 +133,7 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
             if let Some(gid) = &e.grant_id
                 && let Some(grant) = broker.stores.grants.grant(gid).await?
             {
-                v.handle = Some(broker.handle_of(&grant)?.expose().to_owned());
+                v.handle = Some(Secret::new(broker.handle_of(&grant)?.expose()));
                 v.grant_id = Some(gid.to_string());
             }
         }
@@ -230,12 +167,12 @@ pub async fn create(
     ServiceCaller(service): ServiceCaller,
     ApiJson(body): ApiJson<CreateElicitation>,
 ) -> Result<Response, ApiError> {
-    let request = body.parse()?;
+    let request = parse(body)?;
     Ok(match broker.create_elicitation(&service, request).await? {
         Created::Ready { grant, handle } => Json(ReadyView {
-            status: "ready",
+            status: consent_broker_api::ReadyStatus::Ready,
             grant_id: grant.id.to_string(),
-            handle: handle.expose().to_owned(),
+            handle: Secret::new(handle.expose()),
             subject: grant.subject.to_string(),
             provider: grant.provider.to_string(),
             scopes: strings(grant.scopes.iter()),

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use consent_broker_api::{CredentialView, GrantView, HandleBody, RedeemedView, Secret};
 
 use super::elicitations::rfc3339;
 use crate::Error;
@@ -16,67 +15,15 @@ use crate::domain::{Credential, Grant};
 use crate::http::extract::ServiceCaller;
 use crate::http::problem::{ApiError, ApiJson, Problem};
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HandleBody {
-    /// A grant handle (`cbh_…`) this service received.
-    pub handle: String,
-}
-
-/// What a redemption returns: grant metadata and the credential.
-#[derive(Serialize, ToSchema)]
-pub struct RedeemedView {
-    pub grant_id: String,
-    pub subject: String,
-    pub provider: String,
-    /// `api_key` or `terms`.
-    pub kind: String,
-    pub scopes: Vec<String>,
-    pub credential: CredentialView,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum CredentialView {
-    /// Send `api_key` in the `header` header upstream.
-    ApiKey { api_key: String, header: String },
-    /// The user accepted `version` (text digest `text_sha256`) at `accepted_at`.
-    Terms {
-        version: String,
-        text_sha256: String,
-        accepted_at: String,
-    },
-    /// Send `Authorization: <token_type> <access_token>` upstream until `expires_at`.
-    Oauth2 {
-        access_token: String,
-        token_type: String,
-        expires_at: Option<String>,
-        scopes: Vec<String>,
-    },
-}
-
-/// A grant's public metadata.
-#[derive(Serialize, ToSchema)]
-pub struct GrantView {
-    pub grant_id: String,
-    pub status: String,
-    pub subject: String,
-    pub provider: String,
-    pub revoked_at: Option<String>,
-    /// Outcome of revoking the upstream tokens: `revoked`, `failed` or `not_supported`.
-    pub upstream_revocation: Option<String>,
-}
-
-impl From<&Grant> for GrantView {
-    fn from(g: &Grant) -> Self {
-        Self {
-            grant_id: g.id.to_string(),
-            status: g.status.as_str().to_owned(),
-            subject: g.subject.to_string(),
-            provider: g.provider.to_string(),
-            revoked_at: g.revoked_at.map(rfc3339),
-            upstream_revocation: g.upstream_revocation.clone(),
-        }
+/// A grant's public metadata, as the API shows it.
+fn grant_view(g: &Grant) -> GrantView {
+    GrantView {
+        grant_id: g.id.to_string(),
+        status: g.status.as_str().to_owned(),
+        subject: g.subject.to_string(),
+        provider: g.provider.to_string(),
+        revoked_at: g.revoked_at.map(rfc3339),
+        upstream_revocation: g.upstream_revocation.clone(),
     }
 }
 
@@ -95,11 +42,10 @@ pub async fn redeem(
     ServiceCaller(service): ServiceCaller,
     ApiJson(body): ApiJson<HandleBody>,
 ) -> Result<Json<RedeemedView>, ApiError> {
-    let r = match broker.redeem(&service, &body.handle).await {
+    let r = match broker.redeem(&service, body.handle.expose()).await {
         Ok(r) => r,
         Err(Error::ReauthorizationRequired(Some(elicitation))) => {
             let view = super::elicitations::view(&broker, *elicitation).await?;
-            let view = serde_json::to_value(view).map_err(|e| Error::Internal(e.to_string()))?;
             return Err(ApiError::with_elicitation(
                 Error::ReauthorizationRequired(None),
                 view,
@@ -109,7 +55,7 @@ pub async fn redeem(
     };
     let credential = match &r.credential {
         Credential::ApiKey { api_key, header } => CredentialView::ApiKey {
-            api_key: api_key.clone(),
+            api_key: Secret::new(api_key.as_str()),
             header: header.clone(),
         },
         Credential::Terms {
@@ -127,7 +73,7 @@ pub async fn redeem(
             scopes,
             ..
         } => CredentialView::Oauth2 {
-            access_token: access_token.clone(),
+            access_token: Secret::new(access_token.as_str()),
             token_type: token_type.clone(),
             expires_at: expires_at
                 .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
@@ -155,9 +101,9 @@ pub async fn revoke_by_handle(
     ApiJson(body): ApiJson<HandleBody>,
 ) -> Result<Json<GrantView>, ApiError> {
     let g = broker
-        .revoke_for_service(&service, RevokeTarget::Handle(&body.handle))
+        .revoke_for_service(&service, RevokeTarget::Handle(body.handle.expose()))
         .await?;
-    Ok(Json(GrantView::from(&g)))
+    Ok(Json(grant_view(&g)))
 }
 
 /// Revoke one of this service's grants by grant id.
@@ -172,5 +118,5 @@ pub async fn revoke_by_id(
     let g = broker
         .revoke_for_service(&service, RevokeTarget::Id(&id))
         .await?;
-    Ok((StatusCode::OK, Json(GrantView::from(&g))))
+    Ok((StatusCode::OK, Json(grant_view(&g))))
 }
