@@ -91,6 +91,8 @@ pub enum GrantChange {
     Rewrap { expected: Sealed, sealed: Sealed },
     /// The upstream no longer honours the grant; `elicitation` asks the user again.
     NeedsReauth { elicitation: super::ElicitationId },
+    /// Disabled now (by its service, its user or an admin).
+    Revoke { at: Timestamp },
     /// Replaced by a newer grant: disabled now.
     Superseded { by: GrantId, at: Timestamp },
     /// Records the outcome of revoking the upstream tokens.
@@ -120,6 +122,13 @@ impl GrantChange {
                 }
                 grant.status = GrantStatus::NeedsReauth;
                 grant.reauth_elicitation = Some(elicitation.clone());
+            }
+            Self::Revoke { at } => {
+                if grant.status == GrantStatus::Revoked {
+                    return false;
+                }
+                grant.status = GrantStatus::Revoked;
+                grant.revoked_at = Some(*at);
             }
             Self::Superseded { by, at } => {
                 if grant.status == GrantStatus::Revoked {

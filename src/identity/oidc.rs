@@ -84,6 +84,29 @@ impl OidcLogin {
         Ok(metadata)
     }
 
+    /// The broker's client at the IdP, as the metadata describes it.
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+        redirect: &Url,
+    ) -> CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            Some(ClientSecret::new(
+                self.settings.client_secret.expose_secret().to_owned(),
+            )),
+        )
+        .set_redirect_uri(RedirectUrl::from_url(redirect.clone()))
+    }
+
     /// The IdP authorization URL to send the browser to, and what to keep in its session.
     pub async fn start(
         &self,
@@ -92,14 +115,7 @@ impl OidcLogin {
         return_to: String,
     ) -> Result<(Url, PendingSignIn), Error> {
         let metadata = self.provider_metadata(http).await?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.settings.client_id.clone()),
-            Some(ClientSecret::new(
-                self.settings.client_secret.expose_secret().to_owned(),
-            )),
-        )
-        .set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+        let client = self.client(metadata, redirect);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -166,14 +182,7 @@ impl OidcLogin {
         let code = callback
             .code
             .ok_or_else(|| Error::SignInFailed("The sign-in response had no code".into()))?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.settings.client_id.clone()),
-            Some(ClientSecret::new(
-                self.settings.client_secret.expose_secret().to_owned(),
-            )),
-        )
-        .set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+        let client = self.client(metadata, redirect);
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|_| Error::SignInFailed("The sign-in service has no token endpoint".into()))?

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::domain::{
     AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantChange,
-    GrantId, GrantStatus, HandleDigest, Subject, Timestamp,
+    GrantId, HandleDigest, Subject, Timestamp,
 };
 
 const ELICITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("elicitations");
@@ -334,32 +334,6 @@ impl GrantStore for EmbeddedStore {
             }
             out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
             Ok(out)
-        })
-        .await
-    }
-
-    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
-        let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            let updated = {
-                let mut t = tx.open_table(GRANTS)?;
-                let current: Option<Grant> =
-                    t.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
-                match current {
-                    Some(mut grant) if grant.status != GrantStatus::Revoked => {
-                        let before = grant.status;
-                        grant.status = GrantStatus::Revoked;
-                        grant.revoked_at = Some(at);
-                        t.insert(id.as_str(), encode(&grant).as_slice())?;
-                        admin::recount(&tx, &grant, before)?;
-                        Some(grant)
-                    }
-                    other => other,
-                }
-            };
-            tx.commit()?;
-            Ok(updated)
         })
         .await
     }

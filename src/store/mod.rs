@@ -83,7 +83,14 @@ pub trait GrantStore: Send + Sync {
     /// Every grant of a user, any status, newest first.
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>>;
     /// Marks a grant revoked unless it already is; returns the grant as it now stands.
-    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
+        Ok(
+            match self.update_grant(id, GrantChange::Revoke { at }).await? {
+                Updated::Applied(g) | Updated::Unchanged(g) => Some(g),
+                Updated::NotFound => None,
+            },
+        )
+    }
     /// Applies `change` atomically (compare-and-set on the record).
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated>;
     /// Counts one redemption and moves `last_used_at`.

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::keys::parse_subject_member;
 use super::{CAS_ATTEMPTS, RedisStore, decode, encode};
-use crate::domain::{Grant, GrantChange, GrantId, GrantStatus, HandleDigest, Subject, Timestamp};
+use crate::domain::{Grant, GrantChange, GrantId, HandleDigest, Subject, Timestamp};
 use crate::store::{GrantStore, StoreError, StoreResult, Updated};
 
 /// A grant as read: the stored `record` bytes (for compare-and-set) and the grant with
@@ -98,38 +98,6 @@ impl GrantStore for RedisStore {
         }
         out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
         Ok(out)
-    }
-
-    async fn revoke_grant(&self, id: &GrantId, at: Timestamp) -> StoreResult<Option<Grant>> {
-        for _ in 0..CAS_ATTEMPTS {
-            let Some((elicitation, read)) = self.read_grant_by_id(id).await? else {
-                return Ok(None);
-            };
-            let mut grant = read.grant;
-            let before = grant.status;
-            if grant.status == GrantStatus::Revoked {
-                return Ok(Some(grant));
-            }
-            let mut record: Grant = decode("grant", &read.record)?;
-            record.status = GrantStatus::Revoked;
-            record.revoked_at = Some(at);
-            let written: i64 = self
-                .eval(
-                    &self.scripts.replace_grant,
-                    &[&self.keys.grant(&elicitation)],
-                    &[&read.record, &encode(&record)],
-                )
-                .await?;
-            if written == 1 {
-                grant.status = GrantStatus::Revoked;
-                grant.revoked_at = Some(at);
-                self.recount(&grant, before).await;
-                return Ok(Some(grant));
-            }
-        }
-        Err(StoreError::Unavailable(
-            "grant kept changing while revoking".into(),
-        ))
     }
 
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
