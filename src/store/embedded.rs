@@ -1,8 +1,11 @@
 //! The embedded backend: one `redb` file under the data directory. No server to run.
 //!
 //! Records are JSON values keyed by id; two index tables (handle digest → grant id, and
-//! subject + grant id) keep lookups off full scans. Every write is one redb transaction,
-//! committed durably before the call returns, so an acknowledged grant survives a crash.
+//! subject + grant id) keep lookups off full scans. Every write goes through the group
+//! commit writer ([`super::group_commit`]): it runs in a redb transaction that is committed
+//! durably before the call returns, so an acknowledged grant survives a crash; concurrent
+//! writes share one transaction and one fsync. A write closure reads and judges first and
+//! writes last, so a decode failure never leaves a partial write in its batch.
 //! Expiry lives in the record and is enforced on read and by sweeps. Locks are kept in
 //! process ([`LocalLocks`]): redb lets only one process open the file, so there is no
 //! second broker instance to exclude.
@@ -11,16 +14,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
+use super::group_commit::Writer;
 use super::local_locks::LocalLocks;
 use super::{
-    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, Settled,
-    Settlement, StoreError, StoreResult, Updated,
+    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, RedemptionLog,
+    Settled, Settlement, StoreError, StoreResult, Updated,
 };
 use crate::domain::{
     AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantChange,
@@ -41,13 +45,15 @@ const SEP: char = '\u{1f}';
 #[derive(Clone, Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Every write goes through it (group commit).
+    writer: Arc<Writer>,
     locks: Arc<LocalLocks>,
     /// The sweep keeps the newest this many audit events.
     audit_cap: u64,
 }
 
 /// Failures inside a blocking transaction, sorted into the two kinds callers act on.
-enum Fail {
+pub(crate) enum Fail {
     Db(redb::Error),
     Decode(String),
 }
@@ -108,8 +114,10 @@ impl EmbeddedStore {
             tx.commit()?;
             Ok(db)
         };
+        let db = Arc::new(init()?);
         Ok(Self {
-            db: Arc::new(init()?),
+            writer: Arc::new(Writer::start(db.clone())?),
+            db,
             locks: Arc::default(),
             audit_cap: 1_000_000,
         })
@@ -134,6 +142,16 @@ impl EmbeddedStore {
             .map_err(StoreError::from)
     }
 
+    /// Runs `f` in a write transaction shared with concurrent writes; returns once it is
+    /// durable. `f` reads and judges before it writes (see the module header).
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, Fail> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
     /// Reads one JSON record by key from `table`.
     async fn get<T: DeserializeOwned + Send + 'static>(
         &self,
@@ -156,8 +174,7 @@ impl EmbeddedStore {
         change: impl FnOnce(&mut Grant) + Send + 'static,
     ) -> StoreResult<Option<Grant>> {
         let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let updated = {
                 let mut t = tx.open_table(GRANTS)?;
                 let current: Option<Grant> =
@@ -171,7 +188,6 @@ impl EmbeddedStore {
                     }
                 }
             };
-            tx.commit()?;
             Ok(updated)
         })
         .await
@@ -182,11 +198,9 @@ impl EmbeddedStore {
 impl ElicitationStore for EmbeddedStore {
     async fn insert_elicitation(&self, elicitation: &Elicitation) -> StoreResult<()> {
         let (key, value) = (elicitation.id.as_str().to_owned(), encode(elicitation));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(ELICITATIONS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -203,8 +217,7 @@ impl ElicitationStore for EmbeddedStore {
         now: Timestamp,
     ) -> StoreResult<Settled> {
         let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let settled = {
                 let mut elicitations = tx.open_table(ELICITATIONS)?;
                 let current: Option<Elicitation> = elicitations
@@ -240,7 +253,6 @@ impl ElicitationStore for EmbeddedStore {
                     }
                 }
             };
-            tx.commit()?;
             Ok(settled)
         })
         .await
@@ -248,8 +260,7 @@ impl ElicitationStore for EmbeddedStore {
 
     async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize> {
         let audit_cap = self.audit_cap;
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let mut removed = 0;
             {
                 let mut t = tx.open_table(ELICITATIONS)?;
@@ -277,7 +288,6 @@ impl ElicitationStore for EmbeddedStore {
                     serde_json::from_slice::<Record>(v).map_or(true, |r| r.expiry_date > now)
                 })?;
             }
-            tx.commit()?;
             Ok(removed)
         })
         .await
@@ -345,8 +355,7 @@ impl GrantStore for EmbeddedStore {
 
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
         let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let updated = {
                 let mut t = tx.open_table(GRANTS)?;
                 let current: Option<Grant> =
@@ -363,19 +372,14 @@ impl GrantStore for EmbeddedStore {
                     }
                 }
             };
-            tx.commit()?;
             Ok(updated)
         })
         .await
     }
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
-        self.modify_grant(id, move |g| {
-            g.use_count += 1;
-            g.last_used_at = Some(at);
-        })
-        .await
-        .map(drop)
+        let id = id.as_str().to_owned();
+        self.write(move |tx| count_use(tx, &id, at)).await
     }
 
     async fn grants_per_key(&self) -> StoreResult<Option<super::GrantCounts>> {
@@ -401,11 +405,9 @@ impl GrantStore for EmbeddedStore {
 impl FlowStore for EmbeddedStore {
     async fn put_flow(&self, key: &str, flow: &FlowRecord) -> StoreResult<()> {
         let (key, value) = (key.to_owned(), encode(flow));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(FLOWS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -413,14 +415,16 @@ impl FlowStore for EmbeddedStore {
 
     async fn take_flow(&self, key: &str, now: Timestamp) -> StoreResult<Option<FlowRecord>> {
         let key = key.to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            let taken = tx
-                .open_table(FLOWS)?
-                .remove(key.as_str())?
+        self.write(move |tx| {
+            let mut flows = tx.open_table(FLOWS)?;
+            // Decode before removing: an unreadable flow stays for an operator to look at.
+            let taken = flows
+                .get(key.as_str())?
                 .map(|v| decode::<FlowRecord>(v.value()))
                 .transpose()?;
-            tx.commit()?;
+            if taken.is_some() {
+                flows.remove(key.as_str())?;
+            }
             Ok(taken.filter(|f| f.expires_at > now))
         })
         .await
@@ -431,17 +435,7 @@ impl FlowStore for EmbeddedStore {
 impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         let value = encode(event);
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(AUDIT)?;
-                let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
-                t.insert(next, value.as_slice())?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| append_audit(tx, &value)).await
     }
 
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {
@@ -453,6 +447,45 @@ impl AuditLog for EmbeddedStore {
                 out.push(decode(entry?.1.value())?);
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+/// Appends one encoded audit event after the last one.
+fn append_audit(tx: &WriteTransaction, event: &[u8]) -> Result<(), Fail> {
+    let mut t = tx.open_table(AUDIT)?;
+    let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
+    t.insert(next, event)?;
+    Ok(())
+}
+
+/// Counts one use of grant `id` (if it exists); reads and decodes before it writes.
+fn count_use(tx: &WriteTransaction, id: &str, at: Timestamp) -> Result<(), Fail> {
+    let mut t = tx.open_table(GRANTS)?;
+    let current: Option<Grant> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+    if let Some(mut grant) = current {
+        grant.use_count += 1;
+        grant.last_used_at = Some(at);
+        t.insert(id, encode(&grant).as_slice())?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RedemptionLog for EmbeddedStore {
+    /// The use count and the audit event in one transaction (so one commit, shared with
+    /// whatever else is queued).
+    async fn record_redemption(
+        &self,
+        grant: &GrantId,
+        at: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        let (id, value) = (grant.as_str().to_owned(), encode(event));
+        self.write(move |tx| {
+            count_use(tx, &id, at)?;
+            append_audit(tx, &value)
         })
         .await
     }
@@ -494,8 +527,7 @@ impl SessionStore for EmbeddedStore {
         // Draw ids until one is free, in the same transaction as the insert.
         let mut candidate = record.clone();
         let stored = self
-            .run(move |db| {
-                let tx = db.begin_write()?;
+            .write(move |tx| {
                 {
                     let mut t = tx.open_table(SESSIONS)?;
                     while t.get(candidate.id.to_string().as_str())?.is_some() {
@@ -506,7 +538,6 @@ impl SessionStore for EmbeddedStore {
                         encode(&candidate).as_slice(),
                     )?;
                 }
-                tx.commit()?;
                 Ok(candidate)
             })
             .await
@@ -517,11 +548,9 @@ impl SessionStore for EmbeddedStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (key, value) = (record.id.to_string(), encode(record));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(SESSIONS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -538,10 +567,8 @@ impl SessionStore for EmbeddedStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let key = id.to_string();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(SESSIONS)?.remove(key.as_str())?;
-            tx.commit()?;
             Ok(())
         })
         .await
