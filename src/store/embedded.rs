@@ -5,10 +5,11 @@
 //! commit writer ([`super::group_commit`]): it runs in a redb transaction that is committed
 //! durably before the call returns, so an acknowledged grant survives a crash; concurrent
 //! writes share one transaction and one fsync. A write closure reads and judges first and
-//! writes last, so a decode failure never leaves a partial write in its batch.
-//! Expiry lives in the record and is enforced on read and by sweeps. Locks are kept in
-//! process ([`LocalLocks`]): redb lets only one process open the file, so there is no
-//! second broker instance to exclude.
+//! writes last, so a decode failure never leaves a partial write in its batch. Point reads
+//! run inline on the async worker; scans run on the blocking pool. Expiry lives in the
+//! record and is enforced on read and by sweeps. Locks are kept in process
+//! ([`LocalLocks`]): redb lets only one process open the file, so there is no second
+//! broker instance to exclude.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -152,19 +153,25 @@ impl EmbeddedStore {
         self.writer.write(f).await
     }
 
-    /// Reads one JSON record by key from `table`.
-    async fn get<T: DeserializeOwned + Send + 'static>(
+    /// Runs a point read (a few B-tree pages, nearly always in redb's cache) right here
+    /// on the async worker: that takes microseconds, less than handing it to the blocking
+    /// pool and back (two thread switches). Scans and writes never run inline.
+    fn read_now<T>(&self, f: impl FnOnce(&Database) -> Result<T, Fail>) -> StoreResult<T> {
+        f(&self.db).map_err(StoreError::from)
+    }
+
+    /// Reads one JSON record by key from `table` (a point read, inline).
+    fn get<T: DeserializeOwned>(
         &self,
         table: TableDefinition<'static, &'static str, &'static [u8]>,
-        key: String,
+        key: &str,
     ) -> StoreResult<Option<T>> {
-        self.run(move |db| {
+        self.read_now(|db| {
             let tx = db.begin_read()?;
             let t = tx.open_table(table)?;
-            let value = t.get(key.as_str())?;
+            let value = t.get(key)?;
             value.map(|v| decode(v.value())).transpose()
         })
-        .await
     }
 
     /// Applies `change` to a stored grant in one transaction; `None` if absent.
@@ -207,7 +214,7 @@ impl ElicitationStore for EmbeddedStore {
     }
 
     async fn elicitation(&self, id: &ElicitationId) -> StoreResult<Option<Elicitation>> {
-        self.get(ELICITATIONS, id.as_str().to_owned()).await
+        self.get(ELICITATIONS, id.as_str())
     }
 
     async fn settle(
@@ -297,12 +304,12 @@ impl ElicitationStore for EmbeddedStore {
 #[async_trait]
 impl GrantStore for EmbeddedStore {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        self.get(GRANTS, id.as_str().to_owned()).await
+        self.get(GRANTS, id.as_str())
     }
 
     async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>> {
         let key = digest.to_hex();
-        self.run(move |db| {
+        self.read_now(|db| {
             let tx = db.begin_read()?;
             let Some(id) = tx
                 .open_table(HANDLES)?
@@ -318,7 +325,6 @@ impl GrantStore for EmbeddedStore {
                 .transpose()?;
             Ok(grant)
         })
-        .await
     }
 
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>> {
@@ -558,10 +564,7 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let record: Option<Record> = self
-            .get(SESSIONS, id.to_string())
-            .await
-            .map_err(session_error)?;
+        let record: Option<Record> = self.get(SESSIONS, &id.to_string()).map_err(session_error)?;
         Ok(record.filter(|r| r.expiry_date > time::OffsetDateTime::now_utc()))
     }
 
