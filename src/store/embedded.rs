@@ -40,6 +40,11 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
 
+/// redb's own page cache (its default is 1 GiB, which a busy broker fills with written
+/// pages). The operating system's page cache still holds the file; this only bounds what
+/// the broker process keeps resident.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Separates subject and grant id in index keys; subjects cannot contain control characters.
 const SEP: char = '\u{1f}';
 
@@ -103,7 +108,9 @@ impl EmbeddedStore {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let init = || -> Result<Database, Fail> {
-            let db = Database::create(path)?;
+            let db = Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)?;
             let tx = db.begin_write()?;
             tx.open_table(ELICITATIONS)?;
             tx.open_table(GRANTS)?;
