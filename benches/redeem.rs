@@ -12,6 +12,8 @@
 //!    port, `--save "" --appendonly no`, killed at the end), audit on;
 //! 4. `elicit-embedded`: `POST /v1/elicitations` (a new pending request each time) and
 //!    `page-embedded`: `GET /e/{id}`, the consent page with a signed-in session cookie;
+//! 5. `healthz`: `GET /healthz` on the broker, every layer but no store and no vault (the
+//!    floor that the broker's middleware sets);
 //!
 //! and prints requests/s, p50 / p99 / p99.9 and each target's ratio to the ceiling, then
 //! the broker's RSS (`VmRSS`) after seeding `--rss-grants` grants on the embedded store.
@@ -541,6 +543,20 @@ async fn bench(o: Options) {
     let top = ceiling_figures.rps;
     rows.push(ceiling_figures);
 
+    if o.wanted("healthz") {
+        // The broker's own floor: `GET /healthz` passes every layer (request id, span,
+        // metrics, security headers) but touches neither store nor vault.
+        let load = Load {
+            method: hyper::Method::GET,
+            path: "/healthz".into(),
+            auth: None,
+            bodies: Arc::new(vec![Bytes::new()]),
+            expect: hyper::StatusCode::OK,
+        };
+        let f = drive("healthz (broker layers)", embedded.addr, load, &o).await;
+        print_row(&f, Some(top));
+        rows.push(f);
+    }
     if o.wanted("redeem-embedded") {
         let f = drive("redeem embedded", embedded.addr, redeem.clone(), &o).await;
         print_row(&f, Some(top));
