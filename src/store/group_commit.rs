@@ -127,10 +127,9 @@ fn commit_batch(db: &Database, batch: Vec<Op>) {
     let tx = match db.begin_write() {
         Ok(tx) => tx,
         Err(e) => {
-            let e = StoreError::Unavailable(format!("store: {e}"));
-            for op in batch {
-                fail_unrun(op, &e);
-            }
+            // Dropping the operations unrun drops their answer channels: each caller
+            // hears `Unavailable`.
+            tracing::warn!(error = %e, ops = batch.len(), "store writer could not open a transaction");
             return;
         }
     };
@@ -159,17 +158,88 @@ fn commit_batch(db: &Database, batch: Vec<Op>) {
     }
 }
 
-/// Answers an operation that could not run because no transaction could be opened. The
-/// operation is dropped unrun; dropping it drops its answer channel, which its caller
-/// sees as `Unavailable`.
-fn fail_unrun(op: Op, e: &StoreError) {
-    tracing::warn!(error = %e, "store writer could not open a transaction");
-    drop(op);
-}
-
 fn clone_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::TableDefinition;
+
+    use super::*;
+
+    const T: TableDefinition<&str, u64> = TableDefinition::new("t");
+
+    fn writer() -> (Writer, Arc<Database>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
+        (Writer::start(db.clone()).unwrap(), db, dir)
+    }
+
+    fn read(db: &Database, key: &str) -> Option<u64> {
+        use redb::ReadableDatabase;
+        let tx = db.begin_read().unwrap();
+        let t = tx.open_table(T).ok()?;
+        t.get(key).unwrap().map(|v| v.value())
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_are_all_kept_and_readable_once_acknowledged() {
+        let (w, db, _dir) = writer();
+        let w = Arc::new(w);
+        let tasks: Vec<_> = (0..50u64)
+            .map(|i| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.write(move |tx| {
+                        tx.open_table(T)?.insert(format!("k{i}").as_str(), i)?;
+                        Ok(i)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(t.await.unwrap().unwrap(), i);
+            assert_eq!(read(&db, &format!("k{i}")), Some(i));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_fails_on_its_own_leaves_the_others_alone() {
+        let (w, db, _dir) = writer();
+        let refused = w.write(|_| Err::<(), _>(Fail::Decode("unreadable".into())));
+        let kept = w.write(|tx| {
+            tx.open_table(T)?.insert("kept", 1)?;
+            Ok(())
+        });
+        let (refused, kept) = tokio::join!(refused, kept);
+        assert!(matches!(refused, Err(StoreError::Corrupt(_))));
+        kept.unwrap();
+        assert_eq!(read(&db, "kept"), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_operation_is_answered_and_the_writer_carries_on() {
+        let (w, db, _dir) = writer();
+        let failed = w
+            .write(|tx| -> Result<(), Fail> {
+                tx.open_table(T)?.insert("never", 1)?;
+                panic!("a bug in an operation")
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))));
+        assert_eq!(read(&db, "never"), None, "its write was rolled back");
+        w.write(|tx| {
+            tx.open_table(T)?.insert("after", 2)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(read(&db, "after"), Some(2));
     }
 }
