@@ -358,6 +358,56 @@ pub async fn concurrent_uses_are_all_counted(s: Stores) {
     );
 }
 
+pub async fn a_redemption_counts_its_use_and_is_audited_together(s: Stores) {
+    let e = elicitation("lee", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (g, _) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, g) = (s.clone(), g.clone());
+            tokio::spawn(async move {
+                let event =
+                    AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&g);
+                s.redemptions
+                    .record_redemption(&g.id, now, &event)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stored = s.grants.grant(&g.id).await.unwrap().unwrap();
+    assert_eq!((stored.use_count, stored.last_used_at), (20, Some(now)));
+    let audited = s.audit.recent(100).await.unwrap();
+    assert_eq!(
+        audited
+            .iter()
+            .filter(|a| a.action == "grant_redeemed" && a.grant.as_ref() == Some(&g.id))
+            .count(),
+        20,
+        "every redemption is in the audit trail"
+    );
+    // An unknown grant counts nothing, yet its event is still recorded.
+    let (other, _) = grant_for(&elicitation("lee", Duration::minutes(10)));
+    let event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&other);
+    s.redemptions
+        .record_redemption(&other.id, now, &event)
+        .await
+        .unwrap();
+    assert!(s.grants.grant(&other.id).await.unwrap().is_none());
+    assert_eq!(
+        s.audit.recent(1).await.unwrap()[0].grant.as_ref(),
+        Some(&other.id)
+    );
+}
+
 pub async fn a_lock_has_one_holder_until_that_holder_releases_it(s: Stores) {
     let ttl = std::time::Duration::from_secs(60);
     let first = s.locks.try_lock("refresh:g1", ttl).await.unwrap();
@@ -735,6 +785,28 @@ pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
     assert!(all.next.is_none());
 }
 
+pub async fn a_recorded_redemption_counts_the_use_and_files_its_event_under_the_grant(s: Stores) {
+    let e = elicitation("nia", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (g, _) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
+        .await
+        .unwrap();
+    let event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&g);
+    s.redemptions
+        .record_redemption(&g.id, now, &event)
+        .await
+        .unwrap();
+    assert_eq!(s.grants.grant(&g.id).await.unwrap().unwrap().use_count, 1);
+    let trail = s.admin.audit_of_grant(&g.id, 10).await.unwrap();
+    assert!(
+        trail.iter().any(|ev| ev.action == "grant_redeemed"),
+        "the admin trail shows the redemption"
+    );
+}
+
 macro_rules! contract_tests {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -750,10 +822,12 @@ macro_rules! contract_tests {
                 audit_events_come_back_newest_first,
                 concurrent_settlements_let_exactly_one_win,
                 concurrent_uses_are_all_counted,
+                a_redemption_counts_its_use_and_is_audited_together,
                 a_lock_has_one_holder_until_that_holder_releases_it,
                 a_lapsed_lock_is_free_and_its_old_token_cannot_release_it,
                 concurrent_lock_attempts_let_exactly_one_win,
                 a_flow_is_taken_once_and_not_after_it_expires,
+                a_recorded_redemption_counts_the_use_and_files_its_event_under_the_grant,
                 concurrent_takes_of_one_flow_let_exactly_one_win,
                 admin_pages_list_each_matching_grant_once_newest_first,
                 grant_counts_follow_creation_and_revocation,

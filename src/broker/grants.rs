@@ -62,11 +62,9 @@ impl Broker {
         } else {
             (grant, secret.credential.clone())
         };
-        self.stores
-            .grants
-            .record_use(&grant.id, crate::domain::now())
-            .await?;
-        self.audit(
+        // The use count and the audit event in one write: durable before the answer.
+        self.audit_redemption(
+            &grant.id,
             AuditEvent::new(
                 Actor::Service(service.id.clone()),
                 "grant_redeemed",

@@ -1,27 +1,32 @@
 //! The embedded backend: one `redb` file under the data directory. No server to run.
 //!
 //! Records are JSON values keyed by id; two index tables (handle digest → grant id, and
-//! subject + grant id) keep lookups off full scans. Every write is one redb transaction,
-//! committed durably before the call returns, so an acknowledged grant survives a crash.
-//! Expiry lives in the record and is enforced on read and by sweeps. Locks are kept in
-//! process ([`LocalLocks`]): redb lets only one process open the file, so there is no
-//! second broker instance to exclude. The admin console's indexes and counts (module
+//! subject + grant id) keep lookups off full scans. Every write goes through the group
+//! commit writer ([`super::group_commit`]): it runs in a redb transaction that is committed
+//! durably before the call returns, so an acknowledged grant survives a crash; concurrent
+//! writes share one transaction and one fsync. A write closure reads and judges first and
+//! writes last, so a decode failure never leaves a partial write in its batch. Point reads
+//! run inline on the async worker; scans run on the blocking pool. Expiry lives in the
+//! record and is enforced on read and by sweeps. Locks are kept in process
+//! ([`LocalLocks`]): redb lets only one process open the file, so there is no second
+//! broker instance to exclude. The admin console's indexes and counts (module
 //! [`admin`]) are written in the same transactions as the records they describe.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
+use super::group_commit::Writer;
 use super::local_locks::LocalLocks;
 use super::{
-    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, Settled,
-    Settlement, StoreError, StoreResult, Updated,
+    AuditLog, ElicitationStore, FlowStore, GrantStore, Health, LockToken, Locks, RedemptionLog,
+    Settled, Settlement, StoreError, StoreResult, Updated,
 };
 use crate::domain::{
     AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantChange,
@@ -37,6 +42,10 @@ const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
 
 mod admin;
+/// redb's own page cache (its default is 1 GiB, which a busy broker fills with written
+/// pages). The operating system's page cache still holds the file; this only bounds what
+/// the broker process keeps resident.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Separates subject and grant id in index keys; subjects cannot contain control characters.
 const SEP: char = '\u{1f}';
@@ -44,13 +53,15 @@ const SEP: char = '\u{1f}';
 #[derive(Clone, Debug)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Every write goes through it (group commit).
+    writer: Arc<Writer>,
     locks: Arc<LocalLocks>,
     /// The sweep keeps the newest this many audit events.
     audit_cap: u64,
 }
 
 /// Failures inside a blocking transaction, sorted into the two kinds callers act on.
-enum Fail {
+pub(crate) enum Fail {
     Db(redb::Error),
     Decode(String),
 }
@@ -99,7 +110,9 @@ impl EmbeddedStore {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let init = || -> Result<Database, Fail> {
-            let db = Database::create(path)?;
+            let db = Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)?;
             let tx = db.begin_write()?;
             tx.open_table(ELICITATIONS)?;
             tx.open_table(GRANTS)?;
@@ -112,8 +125,10 @@ impl EmbeddedStore {
             tx.commit()?;
             Ok(db)
         };
+        let db = Arc::new(init()?);
         Ok(Self {
-            db: Arc::new(init()?),
+            writer: Arc::new(Writer::start(db.clone())?),
+            db,
             locks: Arc::default(),
             audit_cap: 1_000_000,
         })
@@ -138,47 +153,35 @@ impl EmbeddedStore {
             .map_err(StoreError::from)
     }
 
-    /// Reads one JSON record by key from `table`.
-    async fn get<T: DeserializeOwned + Send + 'static>(
-        &self,
-        table: TableDefinition<'static, &'static str, &'static [u8]>,
-        key: String,
-    ) -> StoreResult<Option<T>> {
-        self.run(move |db| {
-            let tx = db.begin_read()?;
-            let t = tx.open_table(table)?;
-            let value = t.get(key.as_str())?;
-            value.map(|v| decode(v.value())).transpose()
-        })
-        .await
+    /// Runs `f` in a write transaction shared with concurrent writes; returns once it is
+    /// durable. `f` reads and judges before it writes (see the module header).
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, Fail> + Send + 'static,
+    {
+        self.writer.write(f).await
     }
 
-    /// Applies `change` to a stored grant in one transaction; `None` if absent.
-    async fn modify_grant(
+    /// Runs a point read (a few B-tree pages, nearly always in redb's cache) right here
+    /// on the async worker: that takes microseconds, less than handing it to the blocking
+    /// pool and back (two thread switches). Scans and writes never run inline.
+    fn read_now<T>(&self, f: impl FnOnce(&Database) -> Result<T, Fail>) -> StoreResult<T> {
+        f(&self.db).map_err(StoreError::from)
+    }
+
+    /// Reads one JSON record by key from `table` (a point read, inline).
+    fn get<T: DeserializeOwned>(
         &self,
-        id: &GrantId,
-        change: impl FnOnce(&mut Grant) + Send + 'static,
-    ) -> StoreResult<Option<Grant>> {
-        let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            let updated = {
-                let mut t = tx.open_table(GRANTS)?;
-                let current: Option<Grant> =
-                    t.get(id.as_str())?.map(|v| decode(v.value())).transpose()?;
-                match current {
-                    None => None,
-                    Some(mut grant) => {
-                        change(&mut grant);
-                        t.insert(id.as_str(), encode(&grant).as_slice())?;
-                        Some(grant)
-                    }
-                }
-            };
-            tx.commit()?;
-            Ok(updated)
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: &str,
+    ) -> StoreResult<Option<T>> {
+        self.read_now(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(table)?;
+            let value = t.get(key)?;
+            value.map(|v| decode(v.value())).transpose()
         })
-        .await
     }
 }
 
@@ -186,18 +189,16 @@ impl EmbeddedStore {
 impl ElicitationStore for EmbeddedStore {
     async fn insert_elicitation(&self, elicitation: &Elicitation) -> StoreResult<()> {
         let (key, value) = (elicitation.id.as_str().to_owned(), encode(elicitation));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(ELICITATIONS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn elicitation(&self, id: &ElicitationId) -> StoreResult<Option<Elicitation>> {
-        self.get(ELICITATIONS, id.as_str().to_owned()).await
+        self.get(ELICITATIONS, id.as_str())
     }
 
     async fn settle(
@@ -207,8 +208,7 @@ impl ElicitationStore for EmbeddedStore {
         now: Timestamp,
     ) -> StoreResult<Settled> {
         let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let settled = {
                 let mut elicitations = tx.open_table(ELICITATIONS)?;
                 let current: Option<Elicitation> = elicitations
@@ -245,7 +245,6 @@ impl ElicitationStore for EmbeddedStore {
                     }
                 }
             };
-            tx.commit()?;
             Ok(settled)
         })
         .await
@@ -253,8 +252,7 @@ impl ElicitationStore for EmbeddedStore {
 
     async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize> {
         let audit_cap = self.audit_cap;
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let mut removed = 0;
             {
                 let mut t = tx.open_table(ELICITATIONS)?;
@@ -282,7 +280,6 @@ impl ElicitationStore for EmbeddedStore {
                     serde_json::from_slice::<Record>(v).map_or(true, |r| r.expiry_date > now)
                 })?;
             }
-            tx.commit()?;
             Ok(removed)
         })
         .await
@@ -292,12 +289,12 @@ impl ElicitationStore for EmbeddedStore {
 #[async_trait]
 impl GrantStore for EmbeddedStore {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
-        self.get(GRANTS, id.as_str().to_owned()).await
+        self.get(GRANTS, id.as_str())
     }
 
     async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>> {
         let key = digest.to_hex();
-        self.run(move |db| {
+        self.read_now(|db| {
             let tx = db.begin_read()?;
             let Some(id) = tx
                 .open_table(HANDLES)?
@@ -313,7 +310,6 @@ impl GrantStore for EmbeddedStore {
                 .transpose()?;
             Ok(grant)
         })
-        .await
     }
 
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>> {
@@ -340,8 +336,7 @@ impl GrantStore for EmbeddedStore {
 
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
         let id = id.as_str().to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             let updated = {
                 let mut t = tx.open_table(GRANTS)?;
                 let current: Option<Grant> =
@@ -362,19 +357,14 @@ impl GrantStore for EmbeddedStore {
                     }
                 }
             };
-            tx.commit()?;
             Ok(updated)
         })
         .await
     }
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
-        self.modify_grant(id, move |g| {
-            g.use_count += 1;
-            g.last_used_at = Some(at);
-        })
-        .await
-        .map(drop)
+        let id = id.as_str().to_owned();
+        self.write(move |tx| count_use(tx, &id, at)).await
     }
 
     async fn grants_per_key(&self) -> StoreResult<Option<super::GrantCounts>> {
@@ -400,11 +390,9 @@ impl GrantStore for EmbeddedStore {
 impl FlowStore for EmbeddedStore {
     async fn put_flow(&self, key: &str, flow: &FlowRecord) -> StoreResult<()> {
         let (key, value) = (key.to_owned(), encode(flow));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(FLOWS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -412,14 +400,16 @@ impl FlowStore for EmbeddedStore {
 
     async fn take_flow(&self, key: &str, now: Timestamp) -> StoreResult<Option<FlowRecord>> {
         let key = key.to_owned();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            let taken = tx
-                .open_table(FLOWS)?
-                .remove(key.as_str())?
+        self.write(move |tx| {
+            let mut flows = tx.open_table(FLOWS)?;
+            // Decode before removing: an unreadable flow stays for an operator to look at.
+            let taken = flows
+                .get(key.as_str())?
                 .map(|v| decode::<FlowRecord>(v.value()))
                 .transpose()?;
-            tx.commit()?;
+            if taken.is_some() {
+                flows.remove(key.as_str())?;
+            }
             Ok(taken.filter(|f| f.expires_at > now))
         })
         .await
@@ -431,18 +421,8 @@ impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         let value = encode(event);
         let grant = event.grant.as_ref().map(|g| g.as_str().to_owned());
-        self.run(move |db| {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(AUDIT)?;
-                let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
-                t.insert(next, value.as_slice())?;
-                admin::index_audit_event(&tx, grant.as_deref(), next)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| append_audit(tx, &value, grant.as_deref()))
+            .await
     }
 
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {
@@ -454,6 +434,50 @@ impl AuditLog for EmbeddedStore {
                 out.push(decode(entry?.1.value())?);
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+/// Appends one encoded audit event after the last one, filed under its grant (if any) for
+/// the admin console's per-grant trail.
+fn append_audit(tx: &WriteTransaction, event: &[u8], grant: Option<&str>) -> Result<(), Fail> {
+    let next = {
+        let mut t = tx.open_table(AUDIT)?;
+        let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
+        t.insert(next, event)?;
+        next
+    };
+    admin::index_audit_event(tx, grant, next)
+}
+
+/// Counts one use of grant `id` (if it exists); reads and decodes before it writes.
+fn count_use(tx: &WriteTransaction, id: &str, at: Timestamp) -> Result<(), Fail> {
+    let mut t = tx.open_table(GRANTS)?;
+    let current: Option<Grant> = t.get(id)?.map(|v| decode(v.value())).transpose()?;
+    if let Some(mut grant) = current {
+        grant.use_count += 1;
+        grant.last_used_at = Some(at);
+        t.insert(id, encode(&grant).as_slice())?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RedemptionLog for EmbeddedStore {
+    /// The use count and the audit event in one transaction (so one commit, shared with
+    /// whatever else is queued).
+    async fn record_redemption(
+        &self,
+        grant: &GrantId,
+        at: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        let (id, value) = (grant.as_str().to_owned(), encode(event));
+        let filed_under = event.grant.as_ref().map(|g| g.as_str().to_owned());
+        self.write(move |tx| {
+            count_use(tx, &id, at)?;
+            append_audit(tx, &value, filed_under.as_deref())
         })
         .await
     }
@@ -495,8 +519,7 @@ impl SessionStore for EmbeddedStore {
         // Draw ids until one is free, in the same transaction as the insert.
         let mut candidate = record.clone();
         let stored = self
-            .run(move |db| {
-                let tx = db.begin_write()?;
+            .write(move |tx| {
                 {
                     let mut t = tx.open_table(SESSIONS)?;
                     while t.get(candidate.id.to_string().as_str())?.is_some() {
@@ -507,7 +530,6 @@ impl SessionStore for EmbeddedStore {
                         encode(&candidate).as_slice(),
                     )?;
                 }
-                tx.commit()?;
                 Ok(candidate)
             })
             .await
@@ -518,11 +540,9 @@ impl SessionStore for EmbeddedStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (key, value) = (record.id.to_string(), encode(record));
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(SESSIONS)?
                 .insert(key.as_str(), value.as_slice())?;
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -530,19 +550,14 @@ impl SessionStore for EmbeddedStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let record: Option<Record> = self
-            .get(SESSIONS, id.to_string())
-            .await
-            .map_err(session_error)?;
+        let record: Option<Record> = self.get(SESSIONS, &id.to_string()).map_err(session_error)?;
         Ok(record.filter(|r| r.expiry_date > time::OffsetDateTime::now_utc()))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let key = id.to_string();
-        self.run(move |db| {
-            let tx = db.begin_write()?;
+        self.write(move |tx| {
             tx.open_table(SESSIONS)?.remove(key.as_str())?;
-            tx.commit()?;
             Ok(())
         })
         .await

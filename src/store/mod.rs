@@ -21,6 +21,7 @@ use crate::domain::{
 
 pub mod admin;
 pub mod embedded;
+mod group_commit;
 pub mod local_locks;
 pub mod redis;
 pub mod sessions;
@@ -121,6 +122,20 @@ pub trait AuditLog: Send + Sync {
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// The writes of a successful redemption, together: one use counted on the grant (as
+/// [`GrantStore::record_use`]) and its audit event appended (as [`AuditLog::append`]).
+/// Both are durable before the call returns; a backend does them in one commit or one
+/// round trip where it can, since this runs on every redemption.
+#[async_trait]
+pub trait RedemptionLog: Send + Sync {
+    async fn record_redemption(
+        &self,
+        grant: &GrantId,
+        at: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()>;
+}
+
 /// Probe used by `/readyz`.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -178,6 +193,7 @@ pub struct Stores {
     pub grants: Arc<dyn GrantStore>,
     pub flows: Arc<dyn FlowStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub redemptions: Arc<dyn RedemptionLog>,
     pub health: Arc<dyn Health>,
     pub locks: Arc<dyn Locks>,
     pub sessions: sessions::SharedSessionStore,
@@ -193,6 +209,7 @@ impl Stores {
             + GrantStore
             + FlowStore
             + AuditLog
+            + RedemptionLog
             + Health
             + Locks
             + admin::AdminQueries
@@ -204,6 +221,7 @@ impl Stores {
             grants: backend.clone(),
             flows: backend.clone(),
             audit: backend.clone(),
+            redemptions: backend.clone(),
             health: backend.clone(),
             locks: backend.clone(),
             admin: backend.clone(),

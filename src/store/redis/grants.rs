@@ -10,8 +10,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::keys::parse_subject_member;
 use super::{CAS_ATTEMPTS, RedisStore, decode, encode};
+use crate::domain::AuditEvent;
 use crate::domain::{Grant, GrantChange, GrantId, HandleDigest, Subject, Timestamp};
-use crate::store::{GrantStore, StoreError, StoreResult, Updated};
+use crate::store::{GrantStore, RedemptionLog, StoreError, StoreResult, Updated};
 
 /// A grant as read: the stored `record` bytes (for compare-and-set) and the grant with
 /// its use counters applied.
@@ -21,9 +22,17 @@ pub(super) struct Read {
 }
 
 impl RedisStore {
-    /// The elicitation id a pointer key names, if any.
+    /// The elicitation id a pointer key names, if any (remembered once found: pointers
+    /// never change, and readers confirm them against the record).
     async fn follow(&self, pointer: String) -> StoreResult<Option<String>> {
-        self.query(redis::cmd("GET").arg(pointer)).await
+        if let Some(known) = self.pointers.get(&pointer) {
+            return Ok(Some(known));
+        }
+        let found: Option<String> = self.query(redis::cmd("GET").arg(&pointer)).await?;
+        if let Some(elicitation) = &found {
+            self.pointers.remember(pointer, elicitation);
+        }
+        Ok(found)
     }
 
     pub(super) async fn read_grant(&self, elicitation: &str) -> StoreResult<Option<Read>> {
@@ -130,6 +139,7 @@ impl GrantStore for RedisStore {
     }
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
+        // Through the pointer memo (no round trip for a grant just read).
         let Some(elicitation) = self.follow(self.keys.grant_pointer(id)).await? else {
             return Ok(());
         };
@@ -143,5 +153,34 @@ impl GrantStore for RedisStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RedemptionLog for RedisStore {
+    /// The use-count script on the grant hash and the audit `XADD` (other slots, so not
+    /// one script), sent together: the connection is multiplexed, so both travel in one
+    /// write and their answers in one read (a cluster sends each to its node at once).
+    /// The per-grant audit index goes alongside. Done when all are.
+    async fn record_redemption(
+        &self,
+        grant: &GrantId,
+        at: Timestamp,
+        event: &AuditEvent,
+    ) -> StoreResult<()> {
+        let audit = self.audit_command(event);
+        let append = self.query::<String>(&audit);
+        // The admin console's per-grant trail, sent alongside.
+        let index = self.index_audit_event(event);
+        let Some(elicitation) = self.follow(self.keys.grant_pointer(grant)).await? else {
+            return tokio::try_join!(append, index).map(drop);
+        };
+        let at = at
+            .format(&Rfc3339)
+            .map_err(|_| StoreError::Corrupt("use time out of range".into()))?;
+        let key = self.keys.grant(&elicitation);
+        let (keys, args) = ([key.as_str()], [at.as_bytes(), grant.as_str().as_bytes()]);
+        let count = self.eval::<i64>(&self.scripts.record_use, &keys, &args);
+        tokio::try_join!(count, append, index).map(drop)
     }
 }

@@ -17,20 +17,25 @@ use crate::store::{AuditLog, FlowStore, Health, LockToken, Locks, StoreResult};
 
 type StreamEntry = (String, Vec<(String, Vec<u8>)>);
 
+impl RedisStore {
+    /// `XADD` of one audit event, trimmed to about the configured length.
+    pub(super) fn audit_command(&self, event: &AuditEvent) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.keys.audit())
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.audit_max_len)
+            .arg("*")
+            .arg("e")
+            .arg(encode(event));
+        cmd
+    }
+}
+
 #[async_trait]
 impl AuditLog for RedisStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.query::<String>(
-            redis::cmd("XADD")
-                .arg(self.keys.audit())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.audit_max_len)
-                .arg("*")
-                .arg("e")
-                .arg(encode(event)),
-        )
-        .await?;
+        self.query::<String>(&self.audit_command(event)).await?;
         self.index_audit_event(event).await
     }
 

@@ -46,6 +46,11 @@
 //! - **Failure**: every call is bounded by connect + response timeout; a Redis that is down
 //!   or slow is `StoreError::Unavailable` (503 at the edge), never a hang or a panic. The
 //!   connection reconnects on its own when Redis is back.
+//! - **Redemptions** cost two round trips: the grant hash (its pointer is remembered in
+//!   process, [`pointers`], once followed), then the use-count script and the audit
+//!   `XADD` sent together on the multiplexed connection. The two keys are in different
+//!   slots, so they are not one script (nor one pipeline in a cluster); the redemption
+//!   answers only when both are done.
 //! - No handle, credential or password reaches a key, a log line or an error.
 
 use std::time::Duration;
@@ -61,6 +66,7 @@ mod elicitations;
 mod grants;
 mod keys;
 mod misc;
+mod pointers;
 mod scripts;
 mod sessions;
 
@@ -75,6 +81,7 @@ pub struct RedisStore {
     keys: Keys,
     audit_max_len: u64,
     scripts: scripts::Scripts,
+    pointers: std::sync::Arc<pointers::Pointers>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -98,6 +105,7 @@ impl RedisStore {
             keys: Keys::new(&settings.key_prefix),
             audit_max_len: settings.audit_max_len,
             scripts: scripts::Scripts::new(),
+            pointers: Default::default(),
         })
     }
 
