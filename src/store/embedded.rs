@@ -230,7 +230,7 @@ impl ElicitationStore for EmbeddedStore {
                                     subject_key(grant.subject.as_str(), gid).as_str(),
                                     (),
                                 )?;
-                                admin::index_new_grant(&tx, &grant)?;
+                                admin::index_new_grant(tx, &grant)?;
                                 e.status = ElicitationStatus::Completed;
                                 e.grant_id = Some(grant.id.clone());
                             }
@@ -348,7 +348,7 @@ impl GrantStore for EmbeddedStore {
                         if change.apply(&mut grant) {
                             t.insert(id.as_str(), encode(&grant).as_slice())?;
                             if grant.status != before {
-                                admin::recount(&tx, &grant, before)?;
+                                admin::recount(tx, &grant, before)?;
                             }
                             Updated::Applied(grant)
                         } else {
