@@ -33,7 +33,7 @@ async fn grant_key(world: &OAuthWorld, browser: &Browser, login: &str) -> (Strin
         )
         .await;
     done.assert_shows("Connected");
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     (
         status["grant_id"].as_str().unwrap().to_owned(),
         status["handle"].as_str().unwrap().to_owned(),
@@ -51,7 +51,7 @@ async fn accept_terms(world: &OAuthWorld, browser: &Browser, login: &str) -> (St
         .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
         .await
         .assert_shows("Connected");
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     (
         status["grant_id"].as_str().unwrap().to_owned(),
         status["handle"].as_str().unwrap().to_owned(),

@@ -377,7 +377,7 @@ async fn a_hanging_token_endpoint_gets_a_timely_retryable_error_not_a_hung_reque
         started.elapsed() < std::time::Duration::from_secs(30),
         "answered, not hung"
     );
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     assert_eq!(
         status["status"], "pending",
         "a transient failure settles nothing: the user may try again"

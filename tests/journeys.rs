@@ -64,7 +64,7 @@ async fn an_api_key_granted_in_the_browser_is_redeemed_by_handle_and_reused_with
     assert_eq!(done.status, StatusCode::OK);
     done.assert_shows("Connected");
 
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     assert_eq!(status["status"], "completed");
     assert!(
         status.get("url").is_none(),
@@ -135,7 +135,7 @@ async fn accepting_terms_records_the_version_and_text_digest() {
         .await;
     done.assert_shows("Connected");
 
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     assert_eq!(status["status"], "completed");
     let redeemed: Value = app
         .redeem(&app.token, status["handle"].as_str().unwrap())
@@ -167,7 +167,7 @@ async fn denying_declines_the_elicitation_and_stores_nothing() {
         .await;
     done.assert_shows("declined");
 
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     assert_eq!(status["status"], "declined");
     assert!(status.get("handle").is_none());
     let subject = consent_broker::domain::Subject::parse("dave").unwrap();
@@ -356,14 +356,7 @@ async fn a_key_the_provider_rejects_is_refused_on_the_form_and_nothing_is_stored
         )
         .await;
     malformed.assert_shows("does not look like a valid Acme API key");
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "pending"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "pending");
 
     let done = browser
         .submit(
@@ -372,12 +365,5 @@ async fn a_key_the_provider_rejects_is_refused_on_the_form_and_nothing_is_stored
         )
         .await;
     done.assert_shows("Connected");
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "completed"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "completed");
 }

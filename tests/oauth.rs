@@ -236,14 +236,7 @@ async fn a_callback_from_another_browser_session_is_refused() {
         alice.open(callback.as_str()).await.status,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "pending"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "pending");
 }
 
 #[tokio::test]
@@ -331,7 +324,7 @@ async fn an_authorization_code_cannot_be_used_twice() {
     forged.query_pairs_mut().clear().extend_pairs(pairs);
     let page = browser.open(forged.as_str()).await;
     page.assert_shows("The connection failed");
-    let status: Value = app.status(&app.token, id2, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id2).await;
     assert_eq!(status["status"], "failed");
     assert_eq!(status["reason"], "invalid_grant");
     assert!(status.get("handle").is_none());
@@ -382,14 +375,7 @@ async fn denying_at_the_upstream_declines_the_request() {
         .await;
     assert_eq!(declined.path, format!("/e/{id}"));
     declined.assert_shows("Request declined");
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "declined"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "declined");
 }
 
 #[tokio::test]
@@ -445,7 +431,7 @@ async fn an_authorization_server_without_pkce_s256_is_refused_before_any_redirec
     let page = step.page();
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
     page.assert_shows("does not support PKCE with S256");
-    let status: Value = app.status(&app.token, id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(id).await;
     assert_eq!(
         (status["status"].as_str(), status["reason"].as_str()),
         (Some("failed"), Some("provider_unsupported"))

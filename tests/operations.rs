@@ -257,7 +257,7 @@ async fn grant_api_key(app: &TestApp, subject: &str) -> (String, String) {
         )
         .await
         .assert_shows("Connected");
-    let status: Value = app.status(&app.token, &id, 0).await.json().await.unwrap();
+    let status: Value = app.elicitation(&id).await;
     (id, status["handle"].as_str().unwrap().to_owned())
 }
 

@@ -31,7 +31,7 @@ async fn approve_key(browser: &Browser, app: &TestApp, id: &str) -> Value {
         )
         .await;
     done.assert_shows("Connected");
-    app.status(&app.token, id, 0).await.json().await.unwrap()
+    app.elicitation(id).await
 }
 
 /// Polls `probe` until it yields a value, for at most 20 s.
@@ -77,11 +77,7 @@ async fn a_flow_started_on_one_instance_is_finished_redeemed_and_revoked_across_
     assert_eq!(completed["status"], "completed");
     let handle = completed["handle"].as_str().unwrap().to_owned();
     assert_eq!(
-        a.status(&a.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
+        a.elicitation(id).await["status"],
         "completed",
         "A sees what B settled"
     );

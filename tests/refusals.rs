@@ -39,14 +39,7 @@ async fn a_link_opened_by_another_user_is_refused_and_audited() {
         .submit(&format!("/e/{id}/deny"), &[("csrf", &page.csrf())])
         .await;
     assert_eq!(deny.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "pending"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "pending");
     let mismatches = app
         .audit_actions()
         .await
@@ -70,14 +63,7 @@ async fn a_form_without_the_csrf_token_is_refused() {
         assert_eq!(page.status, StatusCode::FORBIDDEN);
         page.assert_shows("csrf_rejected");
     }
-    assert_eq!(
-        app.status(&app.token, id, 0)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"],
-        "pending"
-    );
+    assert_eq!(app.elicitation(id).await["status"], "pending");
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ async fn a_completed_elicitation_is_pushed_signed_and_without_any_secret() {
     assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
     let text = String::from_utf8_lossy(&d.body);
     assert!(!text.contains("cbh_") && !text.contains(GOOD_KEY), "{text}");
-    let status: serde_json::Value = app.status(&app.token, &id, 0).await.json().await.unwrap();
+    let status: serde_json::Value = app.elicitation(&id).await;
     assert!(!text.contains(status["handle"].as_str().unwrap()));
 
     // The same delivery fails with a tampered body, another secret, or too late.

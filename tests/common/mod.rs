@@ -247,6 +247,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The elicitation as its creating service (svc-a) sees it now.
+    pub async fn elicitation(&self, id: &str) -> Value {
+        self.status(&self.token, id, 0).await.json().await.unwrap()
+    }
+
     pub async fn redeem(&self, token: &str, handle: &str) -> reqwest::Response {
         self.post_json(token, "/v1/redeem", json!({ "handle": handle }))
             .await
