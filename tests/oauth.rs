@@ -11,6 +11,24 @@ use common::{Browser, assert_problem};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// `url` with the query parameter `name` set to `value` (a forged callback).
+fn with_param(url: &reqwest::Url, name: &str, value: &str) -> reqwest::Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut forged = url.clone();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    forged
+}
+
 /// Signs `login` in at the IdP, approves the elicitation and signs in at the upstream too;
 /// stops just before the upstream's redirect reaches the broker's callback.
 async fn approve_until_callback(
@@ -309,19 +327,7 @@ async fn an_authorization_code_cannot_be_used_twice() {
             .await
             .stopped(),
     };
-    let mut forged = callback2.clone();
-    let pairs: Vec<(String, String)> = callback2
-        .query_pairs()
-        .map(|(k, v)| {
-            let value = if k == "code" {
-                code.clone()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), value)
-        })
-        .collect();
-    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let forged = with_param(&callback2, "code", &code);
     let page = browser.open(forged.as_str()).await;
     page.assert_shows("The connection failed");
     let status: Value = app.elicitation(id2).await;
@@ -463,19 +469,7 @@ async fn a_callback_naming_another_issuer_is_refused_as_a_mix_up() {
         .await;
     let browser = app.browser();
     let callback = approve_until_callback(&world, &browser, &created, "alice").await;
-    let mut forged = callback.clone();
-    let pairs: Vec<(String, String)> = callback
-        .query_pairs()
-        .map(|(k, v)| {
-            let value = if k == "iss" {
-                "https://attacker.example".to_owned()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), value)
-        })
-        .collect();
-    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let forged = with_param(&callback, "iss", "https://attacker.example");
     let page = browser.open(forged.as_str()).await;
     page.assert_shows("The connection failed");
     let status: Value = app
