@@ -164,6 +164,10 @@ impl Target {
             webhook_url: None,
             webhook_secret: None,
         }];
+        // The per-service rate limit guards against runaway clients; here it would measure
+        // the limiter's refusals instead of the path.
+        config.limits.api_per_second = 1e9;
+        config.limits.api_burst = u32::MAX;
         store(&mut config);
         // Dev mode for the dev sign-in (the consent page needs a signed-in session).
         let app = App::build(&config, true).await.expect("broker starts");
@@ -246,7 +250,12 @@ impl Target {
                             .json()
                             .await
                             .expect("status JSON");
-                        handles.push(status["handle"].as_str().expect("handle").to_owned());
+                        handles.push(
+                            status["handle"]
+                                .as_str()
+                                .unwrap_or_else(|| panic!("handle in {status}"))
+                                .to_owned(),
+                        );
                     }
                 })
             })
