@@ -52,6 +52,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
+/// The binary's allocator (`src/main.rs`), so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY: &str = "acme_live_4f9a8b7c6d5e4f3a2b1c";
 /// How many seeding use cases run at once.
 const SEED_CONCURRENCY: usize = 64;
@@ -191,7 +195,7 @@ impl Target {
         }
     }
 
-    fn service(&self) -> consent_broker::config::Service {
+    fn service(&self) -> Arc<consent_broker::config::Service> {
         self.broker.settings.services[0].clone()
     }
 
@@ -201,7 +205,7 @@ impl Target {
     /// service does. Returns the handles.
     async fn seed(&self, n: usize, run: &str) -> Vec<String> {
         let client = reqwest::Client::new();
-        let service = Arc::new(self.service());
+        let service = self.service();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers: Vec<_> = (0..SEED_CONCURRENCY.min(n))
             .map(|_| {

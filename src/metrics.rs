@@ -98,9 +98,9 @@ struct StoreErrorLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
-    route: String,
-    status: String,
+    method: &'static str,
+    route: Arc<str>,
+    status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,6 +141,9 @@ pub struct Metrics {
     revocations: Family<RevocationLabels, Counter>,
     store_errors: Family<StoreErrorLabels, Counter>,
     http: HistogramFamily,
+    /// The route templates seen so far, so that a request's labels allocate nothing. The
+    /// router's templates are a fixed set, so this stays as small as the router.
+    routes: std::sync::RwLock<std::collections::HashSet<Arc<str>>>,
     grants: Family<GrantLabels, Gauge>,
     /// When the grant gauge was last computed; also serialises scrapes.
     grants_counted: tokio::sync::Mutex<Option<Instant>>,
@@ -167,6 +170,7 @@ impl Metrics {
             http: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             grants: Family::default(),
             grants_counted: tokio::sync::Mutex::new(None),
+            routes: Default::default(),
             registry: Registry::default(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -353,16 +357,18 @@ impl Metrics {
         store_failure: Option<StoreFailure>,
     ) {
         let method = match *method {
-            Method::GET | Method::POST | Method::DELETE | Method::HEAD | Method::PUT => {
-                method.as_str().to_owned()
-            }
-            _ => "other".to_owned(),
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            Method::HEAD => "HEAD",
+            Method::PUT => "PUT",
+            _ => "other",
         };
         self.http
             .get_or_create(&HttpLabels {
                 method,
-                route: route.to_owned(),
-                status: status.as_str().to_owned(),
+                route: self.route(route),
+                status: status.as_u16(),
             })
             .observe(latency.as_secs_f64());
         if let Some(StoreFailure(kind)) = store_failure {
@@ -373,6 +379,18 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// `route` as a shared label: a route template (a fixed set) or `unmatched`.
+    fn route(&self, route: &str) -> Arc<str> {
+        if let Some(r) = self.routes.read().ok().and_then(|r| r.get(route).cloned()) {
+            return r;
+        }
+        let r: Arc<str> = route.into();
+        if let Ok(mut routes) = self.routes.write() {
+            routes.insert(r.clone());
+        }
+        r
     }
 
     /// The exposition text, after refreshing the grant gauge when it is stale.

@@ -12,20 +12,15 @@
 //! logged without their query. Log lines carry ids and outcomes only; secrets are held in
 //! types that do not print.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use serde::Deserialize;
-use tower_http::request_id::{MakeRequestId, RequestId};
-use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::broker::Broker;
-use crate::metrics::StoreFailure;
+use crate::metrics::{Metrics, StoreFailure};
 
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -89,76 +84,76 @@ pub fn init(format: LogFormat) {
     }
 }
 
-/// Generates request ids: 96 random bits, URL-safe base64 (16 characters).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NewRequestId;
-
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&crate::random::token::<12>())
-            .ok()
-            .map(RequestId::new)
-    }
+/// A fresh request id: 96 random bits, URL-safe base64 (16 characters).
+pub fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&crate::random::token::<12>())
+        .expect("base64url text is a valid header value")
 }
 
-/// Drops a caller's `x-request-id` that is not a short token of `[A-Za-z0-9._:-]`, so that
-/// a fresh one is generated: what reaches the logs is never arbitrary caller text.
-pub async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response {
-    let usable = request.headers().get(&REQUEST_ID).is_none_or(|v| {
-        let b = v.as_bytes();
-        !b.is_empty()
-            && b.len() <= MAX_REQUEST_ID
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
-    });
-    if !usable {
-        request.headers_mut().remove(&REQUEST_ID);
-    }
-    next.run(request).await
+/// True for a caller's `x-request-id` that is a short token of `[A-Za-z0-9._:-]`; any
+/// other is replaced, so that what reaches the logs is never arbitrary caller text.
+pub fn usable_request_id(id: &HeaderValue) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_REQUEST_ID
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Runs a request in its `request` span, logs how it ended and records its metrics.
-pub async fn observe(State(broker): State<Arc<Broker>>, request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let route = matched.as_deref().unwrap_or("unmatched").to_owned();
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
-    );
-    span.in_scope(|| match matched {
-        Some(_) => tracing::debug!("request started"),
-        // The path only, never the query.
-        None => tracing::debug!(path = request.uri().path(), "request started (no route)"),
-    });
-    let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
-    let latency = started.elapsed();
-    let status = response.status();
-    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if is_probe(&route) {
-            tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
-        } else {
-            tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+/// One request, observed: its `request` span, when it started, and what its metrics
+/// are filed under.
+pub struct Observed {
+    span: tracing::Span,
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl Observed {
+    /// Opens the request's span (id, method, route template) and logs its start.
+    pub fn start(request: &Request, id: &HeaderValue) -> Self {
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let template = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or("-"),
+            method = method.as_str(),
+            route = template,
+        );
+        span.in_scope(|| match route {
+            Some(_) => tracing::debug!("request started"),
+            // The path only, never the query.
+            None => tracing::debug!(path = request.uri().path(), "request started (no route)"),
+        });
+        Self {
+            span,
+            started: Instant::now(),
+            method,
+            route,
         }
-    });
-    let store_failure = response.extensions().get::<StoreFailure>().copied();
-    broker
-        .metrics
-        .record_request(&method, &route, status, latency, store_failure);
-    response
+    }
+
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Logs how the request ended and records its metrics.
+    pub fn finish(self, metrics: &Metrics, response: &Response) {
+        let latency = self.started.elapsed();
+        let status = response.status();
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        self.span.in_scope(|| {
+            if is_probe(route) {
+                tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
+            } else {
+                tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+            }
+        });
+        let store_failure = response.extensions().get::<StoreFailure>().copied();
+        metrics.record_request(&self.method, route, status, latency, store_failure);
+    }
 }
 
 /// Probes and scrapes are logged at debug level only, so they do not drown the log.

@@ -265,6 +265,36 @@ pub async fn revoking_and_using_a_grant_update_it_in_place(s: Stores) {
     );
 }
 
+/// A grant whose record already carries uses (as records written before use counts got
+/// their own table on the embedded store do) keeps counting from them, and a later change
+/// to the grant neither loses nor doubles them.
+pub async fn a_grant_stored_with_uses_keeps_counting_from_them(s: Stores) {
+    let e = elicitation("ivan", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (mut g, _) = grant_for(&e);
+    let now = consent_broker::domain::now();
+    (g.use_count, g.last_used_at) = (7, Some(now - Duration::days(1)));
+    s.elicitations
+        .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
+        .await
+        .unwrap();
+    let stored = s.grants.grant(&g.id).await.unwrap().unwrap();
+    assert_eq!((stored.use_count, stored.last_used_at), (7, g.last_used_at));
+
+    s.grants.record_use(&g.id, now).await.unwrap();
+    let revoked = s.grants.revoke_grant(&g.id, now).await.unwrap().unwrap();
+    assert_eq!((revoked.use_count, revoked.last_used_at), (8, Some(now)));
+    s.grants.record_use(&g.id, now).await.unwrap();
+    let listed = s.grants.grants_of_subject(&g.subject).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|g| (g.use_count, g.last_used_at))
+            .collect::<Vec<_>>(),
+        [(9, Some(now))]
+    );
+}
+
 pub async fn the_sweep_removes_only_what_expired_before_the_cutoff(s: Stores) {
     let old = elicitation("ivan", Duration::minutes(-120));
     let fresh = elicitation("ivan", Duration::minutes(10));
@@ -818,6 +848,7 @@ macro_rules! contract_tests {
                 declining_and_failing_record_the_outcome,
                 grants_are_listed_per_subject_newest_first,
                 revoking_and_using_a_grant_update_it_in_place,
+                a_grant_stored_with_uses_keeps_counting_from_them,
                 the_sweep_removes_only_what_expired_before_the_cutoff,
                 audit_events_come_back_newest_first,
                 concurrent_settlements_let_exactly_one_win,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -32,7 +33,8 @@ pub struct Settings {
     pub session_idle: Duration,
     /// Development mode: dev sign-in, plain-http public URL, generated keyring.
     pub dev: bool,
-    pub services: Vec<Service>,
+    /// Shared, so that an authenticated request holds its service without copying it.
+    pub services: Vec<Arc<Service>>,
     pub providers: BTreeMap<ProviderId, Provider>,
     pub oidc: Option<OidcSettings>,
     /// In-flight requests get this long to finish after a shutdown signal.
@@ -390,7 +392,10 @@ impl Settings {
     }
 
     pub fn service(&self, id: &ServiceId) -> Option<&Service> {
-        self.services.iter().find(|s| &s.id == id)
+        self.services
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|s| &s.id == id)
     }
 }
 
@@ -642,8 +647,8 @@ fn services(
     config: &Config,
     providers: &BTreeMap<ProviderId, Provider>,
     errors: &mut Problems,
-) -> Vec<Service> {
-    let mut out: Vec<Service> = Vec::new();
+) -> Vec<Arc<Service>> {
+    let mut out: Vec<Arc<Service>> = Vec::new();
     for (i, s) in config.services.iter().enumerate() {
         let at = |field: &str| format!("services[{i}].{field}");
         let id =
@@ -705,14 +710,14 @@ fn services(
                 at("token_sha256")
             ));
         }
-        out.push(Service {
+        out.push(Arc::new(Service {
             id,
             name: s.name.clone(),
             token_sha256,
             allow,
             webhook_url: s.webhook_url.clone(),
             webhook_key,
-        });
+        }));
     }
     out
 }

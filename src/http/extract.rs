@@ -18,7 +18,7 @@ use crate::config::Service;
 use crate::identity::{SessionUser, service_token};
 
 /// The MCP service that sent a valid `Authorization: Bearer` token.
-pub struct ServiceCaller(pub Service);
+pub struct ServiceCaller(pub Arc<Service>);
 
 impl FromRequestParts<Arc<Broker>> for ServiceCaller {
     type Rejection = ApiError;

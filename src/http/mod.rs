@@ -5,11 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::header;
 use axum::middleware;
 use axum::routing::get;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -17,22 +15,13 @@ use crate::broker::Broker;
 
 pub mod api;
 pub mod csrf;
+mod edge;
 pub mod extract;
 pub mod ops;
 pub mod pages;
 pub mod problem;
 
-/// Content-Security-Policy for every response: no script at all, styles from us only.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
-
-/// The same policy, with forms also allowed to lead to `origin` (an OAuth server).
-pub fn csp_with_form_action(origin: &str) -> String {
-    CSP.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
-    )
-}
+pub use edge::csp_with_form_action;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url.scheme() == "https";
@@ -69,35 +58,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn(limit_header_size))
-        .layer(header_layer(header::CONTENT_SECURITY_POLICY, CSP))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header_layer(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
-        // Outermost, in request order: vet the caller's request id, set one if absent,
-        // echo it in the response, and run the request in its span (logs and metrics).
-        .layer(middleware::from_fn_with_state(
-            broker.clone(),
-            crate::telemetry::observe,
-        ))
-        .layer(PropagateRequestIdLayer::new(crate::telemetry::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(
-            crate::telemetry::REQUEST_ID,
-            crate::telemetry::NewRequestId,
-        ))
-        .layer(middleware::from_fn(
-            crate::telemetry::drop_unusable_request_id,
-        ))
+        .layer(middleware::from_fn_with_state(broker.clone(), edge::edge))
         .with_state(broker)
-}
-
-fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// The one stylesheet, compiled into the binary so the broker needs no files at run time.
@@ -127,23 +89,4 @@ fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Res
     } else {
         pages::PageError(error).into_response()
     }
-}
-
-/// Largest total size of a request's headers (names and values).
-const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits ~400 KB).
-async fn limit_header_size(
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
-    let size: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if size > MAX_HEADER_BYTES {
-        return edge_error(request.uri(), crate::Error::HeadersTooLarge);
-    }
-    next.run(request).await
 }

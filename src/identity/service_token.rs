@@ -2,6 +2,8 @@
 //! SHA-256 digest; a presented token is hashed and compared in constant time with every
 //! configured digest, so timing says nothing about which service (if any) matched.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -17,7 +19,7 @@ pub fn generate() -> (String, String) {
 }
 
 /// The service whose token this is, if any.
-pub fn authenticate<'a>(services: &'a [Service], presented: &str) -> Option<&'a Service> {
+pub fn authenticate<'a>(services: &'a [Arc<Service>], presented: &str) -> Option<&'a Arc<Service>> {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
     for service in services {

@@ -14,7 +14,7 @@ use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::{AUDIT, EmbeddedStore, Fail, GRANTS, SEP, decode};
+use super::{AUDIT, EmbeddedStore, Fail, GRANT_USES, GRANTS, SEP, decode, read_grant};
 use crate::domain::{AuditEvent, Grant, GrantId, GrantStatus};
 use crate::store::StoreResult;
 use crate::store::admin::{
@@ -144,7 +144,7 @@ impl AdminQueries for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read()?;
             let index = tx.open_table(GRANT_INDEX)?;
-            let grants = tx.open_table(GRANTS)?;
+            let (grants, uses) = (tx.open_table(GRANTS)?, tx.open_table(GRANT_USES)?);
             let start = match &after {
                 Some(pos) => format!("{prefix}{pos}"),
                 None => prefix.clone(),
@@ -166,11 +166,10 @@ impl AdminQueries for EmbeddedStore {
                 let Some(cursor) = parse_position(rest) else {
                     continue;
                 };
-                if let Some(v) = grants.get(cursor.id.as_str())? {
-                    let g: Grant = decode(v.value())?;
-                    if filter.matches(&g) {
-                        out.push(g);
-                    }
+                if let Some(g) = read_grant(&grants, &uses, cursor.id.as_str())?
+                    && filter.matches(&g)
+                {
+                    out.push(g);
                 }
                 last = Some(cursor);
             }

@@ -124,7 +124,7 @@ impl RedisStore {
             }
             let mut next = current;
             let mut keys = vec![key.as_str()];
-            let (mut grant_json, mut grant_id) = (Vec::new(), "");
+            let (mut grant_json, mut grant_id, mut uses) = (Vec::new(), "", String::new());
             match settlement {
                 Settlement::Completed(grant) => {
                     if !progress.pointers_written {
@@ -136,6 +136,7 @@ impl RedisStore {
                     keys.push(grant_key.as_str());
                     grant_json = encode(grant.as_ref());
                     grant_id = grant.id.as_str();
+                    uses = grant.use_count.to_string();
                 }
                 Settlement::Declined => next.status = ElicitationStatus::Declined,
                 Settlement::Failed(reason) => {
@@ -149,7 +150,13 @@ impl RedisStore {
                 .eval(
                     &self.scripts.settle,
                     &keys,
-                    &[&raw, &next_json, &grant_json, grant_id.as_bytes()],
+                    &[
+                        &raw,
+                        &next_json,
+                        &grant_json,
+                        grant_id.as_bytes(),
+                        uses.as_bytes(),
+                    ],
                 )
                 .await?;
             progress.outcome_unknown = false;

@@ -5,14 +5,14 @@ use redis::Script;
 
 /// Settles an elicitation if it still holds exactly the bytes the caller judged pending:
 /// KEYS[1] elicitation, ARGV[1] expected, ARGV[2] settled. With KEYS[2] (the grant hash,
-/// same tag), ARGV[3] (grant JSON) and ARGV[4] (grant id) it also creates the grant; an
-/// existing grant is never overwritten (-1). Returns 1 when written, 0 when the elicitation changed or is gone.
+/// same tag), ARGV[3] (grant JSON), ARGV[4] (grant id) and ARGV[5] (its use count, where
+/// counting starts) it also creates the grant; an existing grant is never overwritten (-1). Returns 1 when written, 0 when the elicitation changed or is gone.
 const SETTLE: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then return 0 end
 if #KEYS > 1 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-  redis.call('HSET', KEYS[2], 'record', ARGV[3], 'id', ARGV[4])
+  redis.call('HSET', KEYS[2], 'record', ARGV[3], 'id', ARGV[4], 'uses', ARGV[5])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1

@@ -1,0 +1,87 @@
+//! The edge: the one middleware every request passes through, outermost. In order, it
+//! - keeps the caller's `x-request-id` when it is a short token, else sets a fresh one,
+//!   and echoes it in the response;
+//! - runs the request in its `request` span, logs how it ended and records its metrics
+//!   ([`crate::telemetry`]);
+//! - refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits
+//!   ~400 KB);
+//! - sets the security headers on every response that did not set its own (a consent
+//!   page that posts to an OAuth server widens `form-action` with [`csp_with_form_action`]).
+//!
+//! One layer rather than a stack of ten: each `tower` layer of the old stack cost a clone
+//! of the service below it and a future per request, and together they took a third of a
+//! bare request's throughput (docs/performance.md).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::broker::Broker;
+use crate::telemetry::{self, REQUEST_ID};
+
+/// Content-Security-Policy for every response: no script at all, styles from us only.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// The same policy, with forms also allowed to lead to `origin` (an OAuth server).
+pub fn csp_with_form_action(origin: &str) -> String {
+    CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    )
+}
+
+/// Set on every response unless the handler set its own.
+const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (header::CONTENT_SECURITY_POLICY, CSP),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// Largest total size of a request's headers (names and values).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next: Next) -> Response {
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(id) if telemetry::usable_request_id(id) => id.clone(),
+        _ => {
+            let id = telemetry::new_request_id();
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let observed = telemetry::Observed::start(&request, &id);
+    let mut response = if headers_size(request.headers()) > MAX_HEADER_BYTES {
+        super::edge_error(request.uri(), crate::Error::HeadersTooLarge)
+    } else {
+        next.run(request).instrument(observed.span().clone()).await
+    };
+    let headers = response.headers_mut();
+    for (name, value) in &SECURITY_HEADERS {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if !headers.contains_key(&REQUEST_ID) {
+        headers.insert(REQUEST_ID, id);
+    }
+    observed.finish(&broker.metrics, &response);
+    response
+}
+
+fn headers_size(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
