@@ -22,6 +22,7 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
+use self::activity::{read_grant, with_uses};
 use super::group_commit::Writer;
 use super::local_locks::LocalLocks;
 use super::{
@@ -37,15 +38,11 @@ const ELICITATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("elicita
 const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("grants");
 const HANDLES: TableDefinition<&str, &str> = TableDefinition::new("grant_handles");
 const SUBJECT_GRANTS: TableDefinition<&str, ()> = TableDefinition::new("subject_grants");
-/// Each grant's use count and last use (unix nanoseconds), kept apart from its record: a
-/// redemption rewrites these few bytes instead of decoding and re-encoding the whole record
-/// (that was a quarter of the writer's time). A grant without an entry has not been used
-/// since this table exists; its record's own counts stand, and its first use starts there.
-const GRANT_USES: TableDefinition<&str, (u64, i128)> = TableDefinition::new("grant_uses");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
 
+mod activity;
 mod admin;
 /// redb's own page cache (its default is 1 GiB, which a busy broker fills with written
 /// pages). The operating system's page cache still holds the file; this only bounds what
@@ -123,11 +120,11 @@ impl EmbeddedStore {
             tx.open_table(GRANTS)?;
             tx.open_table(HANDLES)?;
             tx.open_table(SUBJECT_GRANTS)?;
-            tx.open_table(GRANT_USES)?;
             tx.open_table(AUDIT)?;
             tx.open_table(SESSIONS)?;
             tx.open_table(FLOWS)?;
             admin::create_tables(&tx)?;
+            activity::create_tables(&tx)?;
             tx.commit()?;
             Ok(db)
         };
@@ -280,6 +277,8 @@ impl ElicitationStore for EmbeddedStore {
                 if let Some(last) = last {
                     let keep_from = (last + 1).saturating_sub(audit_cap);
                     audit.retain_in(..keep_from, |_, _| false)?;
+                    tx.open_table(activity::AUDIT_CHAIN)?
+                        .retain_in(..keep_from, |_, _| false)?;
                 }
                 drop(audit);
                 tx.open_table(SESSIONS)?.retain(|_, v| {
@@ -299,7 +298,7 @@ impl GrantStore for EmbeddedStore {
             let tx = db.begin_read()?;
             read_grant(
                 &tx.open_table(GRANTS)?,
-                &tx.open_table(GRANT_USES)?,
+                &activity::open_activity(&tx)?,
                 id.as_str(),
             )
         })
@@ -318,7 +317,7 @@ impl GrantStore for EmbeddedStore {
             };
             read_grant(
                 &tx.open_table(GRANTS)?,
-                &tx.open_table(GRANT_USES)?,
+                &activity::open_activity(&tx)?,
                 id.as_str(),
             )
         })
@@ -329,7 +328,7 @@ impl GrantStore for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read()?;
             let index = tx.open_table(SUBJECT_GRANTS)?;
-            let (grants, uses) = (tx.open_table(GRANTS)?, tx.open_table(GRANT_USES)?);
+            let (grants, uses) = (tx.open_table(GRANTS)?, activity::open_activity(&tx)?);
             let mut out: Vec<Grant> = Vec::new();
             for entry in index.range(prefix.as_str()..)? {
                 let (key, _) = entry?;
@@ -357,7 +356,7 @@ impl GrantStore for EmbeddedStore {
                         let before = grant.status;
                         // The record keeps whatever counts it had; the answer shows the
                         // current ones.
-                        let uses = tx.open_table(GRANT_USES)?;
+                        let uses = activity::open_activity_mut(tx)?;
                         if change.apply(&mut grant) {
                             t.insert(id.as_str(), encode(&grant).as_slice())?;
                             if grant.status != before {
@@ -377,7 +376,7 @@ impl GrantStore for EmbeddedStore {
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
         let id = id.as_str().to_owned();
-        self.write(move |tx| count_use(tx, &id, at)).await
+        self.write(move |tx| activity::count_use(tx, &id, at)).await
     }
 
     async fn grants_per_key(&self) -> StoreResult<Option<super::GrantCounts>> {
@@ -434,7 +433,7 @@ impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         let value = encode(event);
         let grant = event.grant.as_ref().map(|g| g.as_str().to_owned());
-        self.write(move |tx| append_audit(tx, &value, grant.as_deref()))
+        self.write(move |tx| append_audit(tx, &value, grant.as_deref(), None))
             .await
     }
 
@@ -452,57 +451,24 @@ impl AuditLog for EmbeddedStore {
     }
 }
 
-/// Appends one encoded audit event after the last one, filed under its grant (if any) for
-/// the admin console's per-grant trail.
-fn append_audit(tx: &WriteTransaction, event: &[u8], grant: Option<&str>) -> Result<(), Fail> {
-    let next = {
+/// Appends one encoded audit event after the last one and files it in its grant's trail
+/// (if it has a grant); `used_at` also counts a use of that grant (a redemption).
+fn append_audit(
+    tx: &WriteTransaction,
+    event: &[u8],
+    grant: Option<&str>,
+    used_at: Option<Timestamp>,
+) -> Result<(), Fail> {
+    let seq = {
         let mut t = tx.open_table(AUDIT)?;
-        let next = t.last()?.map_or(0, |(k, _)| k.value() + 1);
-        t.insert(next, event)?;
-        next
+        let seq = t.last()?.map_or(0, |(k, _)| k.value() + 1);
+        t.insert(seq, event)?;
+        seq
     };
-    admin::index_audit_event(tx, grant, next)
-}
-
-/// Counts one use of grant `id` (if it exists) in [`GRANT_USES`]; reads and decodes
-/// before it writes. Only a grant's first use here reads its record.
-fn count_use(tx: &WriteTransaction, id: &str, at: Timestamp) -> Result<(), Fail> {
-    let mut uses = tx.open_table(GRANT_USES)?;
-    let counted = uses.get(id)?.map(|v| v.value().0);
-    let before = match counted {
-        Some(n) => n,
-        None => match tx.open_table(GRANTS)?.get(id)? {
-            Some(v) => decode::<Grant>(v.value())?.use_count,
-            None => return Ok(()),
-        },
-    };
-    uses.insert(id, (before + 1, at.unix_timestamp_nanos()))?;
-    Ok(())
-}
-
-/// Grant `id` with its current use count and last use, if it exists.
-fn read_grant(
-    grants: &impl ReadableTable<&'static str, &'static [u8]>,
-    uses: &impl ReadableTable<&'static str, (u64, i128)>,
-    id: &str,
-) -> Result<Option<Grant>, Fail> {
-    match grants.get(id)? {
-        Some(v) => Ok(Some(with_uses(uses, decode(v.value())?)?)),
-        None => Ok(None),
+    match grant {
+        Some(g) => activity::file_event(tx, g, seq, used_at),
+        None => Ok(()),
     }
-}
-
-/// `grant` with the use count and last use from [`GRANT_USES`], where it has an entry.
-fn with_uses(
-    uses: &impl ReadableTable<&'static str, (u64, i128)>,
-    mut grant: Grant,
-) -> Result<Grant, Fail> {
-    if let Some(v) = uses.get(grant.id.as_str())? {
-        let (count, at) = v.value();
-        grant.use_count = count;
-        grant.last_used_at = time::OffsetDateTime::from_unix_timestamp_nanos(at).ok();
-    }
-    Ok(grant)
 }
 
 #[async_trait]
@@ -518,8 +484,13 @@ impl RedemptionLog for EmbeddedStore {
         let (id, value) = (grant.as_str().to_owned(), encode(event));
         let filed_under = event.grant.as_ref().map(|g| g.as_str().to_owned());
         self.write(move |tx| {
-            count_use(tx, &id, at)?;
-            append_audit(tx, &value, filed_under.as_deref())
+            // The event is the grant's own (always, from the broker): one entry written.
+            if filed_under.as_deref() == Some(id.as_str()) {
+                append_audit(tx, &value, Some(&id), Some(at))
+            } else {
+                activity::count_use(tx, &id, at)?;
+                append_audit(tx, &value, filed_under.as_deref(), None)
+            }
         })
         .await
     }

@@ -14,7 +14,8 @@ use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::{AUDIT, EmbeddedStore, Fail, GRANT_USES, GRANTS, SEP, decode, read_grant};
+use super::activity::{open_activity, read_grant};
+use super::{AUDIT, EmbeddedStore, Fail, GRANTS, SEP, decode};
 use crate::domain::{AuditEvent, Grant, GrantId, GrantStatus};
 use crate::store::StoreResult;
 use crate::store::admin::{
@@ -25,13 +26,11 @@ use crate::store::admin::{
 
 const GRANT_INDEX: TableDefinition<&str, ()> = TableDefinition::new("grant_index");
 const GRANT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("grant_counts");
-const AUDIT_BY_GRANT: TableDefinition<&str, ()> = TableDefinition::new("audit_by_grant");
 
 /// Creates the tables; indexes every grant once if the index is new.
 pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), Fail> {
     let fresh = tx.open_table(GRANT_INDEX)?.is_empty()?;
     tx.open_table(GRANT_COUNTS)?;
-    tx.open_table(AUDIT_BY_GRANT)?;
     if fresh {
         let grants: Vec<Grant> = {
             let t = tx.open_table(GRANTS)?;
@@ -117,19 +116,6 @@ fn add_count(tx: &WriteTransaction, key: &str, delta: i64) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Files audit event `seq` under its grant, if it has one.
-pub(super) fn index_audit_event(
-    tx: &WriteTransaction,
-    grant: Option<&str>,
-    seq: u64,
-) -> Result<(), Fail> {
-    if let Some(g) = grant {
-        tx.open_table(AUDIT_BY_GRANT)?
-            .insert(format!("{g}{SEP}{seq:020}").as_str(), ())?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl AdminQueries for EmbeddedStore {
     async fn list_grants(
@@ -144,7 +130,7 @@ impl AdminQueries for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read()?;
             let index = tx.open_table(GRANT_INDEX)?;
-            let (grants, uses) = (tx.open_table(GRANTS)?, tx.open_table(GRANT_USES)?);
+            let (grants, uses) = (tx.open_table(GRANTS)?, open_activity(&tx)?);
             let start = match &after {
                 Some(pos) => format!("{prefix}{pos}"),
                 None => prefix.clone(),
@@ -197,33 +183,9 @@ impl AdminQueries for EmbeddedStore {
     }
 
     async fn audit_of_grant(&self, id: &GrantId, limit: usize) -> StoreResult<Vec<AuditEvent>> {
-        let prefix = format!("{}{SEP}", id.as_str());
-        let limit = limit.min(AUDIT_PER_GRANT);
-        self.run(move |db| {
-            let tx = db.begin_read()?;
-            let index = tx.open_table(AUDIT_BY_GRANT)?;
-            let audit = tx.open_table(AUDIT)?;
-            let end = format!("{prefix}~");
-            let mut out = Vec::new();
-            for entry in index.range(prefix.as_str()..end.as_str())?.rev() {
-                if out.len() >= limit {
-                    break;
-                }
-                let (key, _) = entry?;
-                let Some(seq) = key
-                    .value()
-                    .strip_prefix(prefix.as_str())
-                    .and_then(|s| s.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                if let Some(v) = audit.get(seq)? {
-                    out.push(decode(v.value())?);
-                }
-            }
-            Ok(out)
-        })
-        .await
+        let (id, limit) = (id.as_str().to_owned(), limit.min(AUDIT_PER_GRANT));
+        self.run(move |db| super::activity::trail(&db.begin_read()?, &id, limit))
+            .await
     }
 
     async fn audit_page(

@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use redis::Script;
 use sha2::{Digest, Sha256};
 
 use super::{RedisStore, decode, encode, ms};
@@ -28,14 +27,6 @@ use crate::store::admin::{
     GrantCount, GrantCursor, GrantFilter, GrantPage, IndexChoice, SCAN_BUDGET, count_key,
     parse_count_key,
 };
-
-/// Pushes one event on a grant's list and trims it: KEYS[1] list, ARGV[1] event, ARGV[2]
-/// how many to keep.
-const PUSH_TRIMMED: &str = r"
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-return 1
-";
 
 /// Index entries read per round trip.
 const BATCH: usize = 200;
@@ -135,14 +126,16 @@ impl RedisStore {
         let Some(grant) = &event.grant else {
             return Ok(());
         };
-        let keep = AUDIT_PER_GRANT.to_string();
-        self.eval::<i64>(
-            &Script::new(PUSH_TRIMMED),
-            &[&self.grant_audit_key(grant.as_str())],
-            &[&encode(event), keep.as_bytes()],
-        )
-        .await
-        .map(drop)
+        // One key, so one slot: a plain pipeline (no script to run on the server).
+        let key = self.grant_audit_key(grant.as_str());
+        let mut pipe = redis::pipe();
+        pipe.cmd("LPUSH").arg(&key).arg(encode(event)).ignore();
+        pipe.cmd("LTRIM")
+            .arg(&key)
+            .arg(0)
+            .arg(AUDIT_PER_GRANT - 1)
+            .ignore();
+        self.pipeline::<()>(&pipe).await
     }
 }
 

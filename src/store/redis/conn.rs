@@ -71,6 +71,12 @@ impl Conn {
         self.bounded(cmd.query_async(&mut link)).await
     }
 
+    /// Sends `pipe` in one write; its commands must all name keys of one hash slot.
+    pub(super) async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> StoreResult<T> {
+        let mut link = self.link.clone();
+        self.bounded(pipe.query_async(&mut link)).await
+    }
+
     pub(super) async fn eval<T: FromRedisValue>(
         &self,
         script: &Script,

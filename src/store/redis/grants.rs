@@ -178,9 +178,18 @@ impl RedemptionLog for RedisStore {
         let at = at
             .format(&Rfc3339)
             .map_err(|_| StoreError::Corrupt("use time out of range".into()))?;
+        // The grant was just read from this hash, and grant hashes are never deleted or
+        // reused, so plain commands can count (no script, whose check `record_use` needs).
         let key = self.keys.grant(&elicitation);
-        let (keys, args) = ([key.as_str()], [at.as_bytes(), grant.as_str().as_bytes()]);
-        let count = self.eval::<i64>(&self.scripts.record_use, &keys, &args);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HINCRBY")
+            .arg(&key)
+            .arg("uses")
+            .arg(1)
+            .ignore();
+        pipe.cmd("HSET").arg(&key).arg("last_used").arg(at).ignore();
+        let count = self.pipeline::<()>(&pipe);
         tokio::try_join!(count, append, index).map(drop)
     }
 }

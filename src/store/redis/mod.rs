@@ -113,6 +113,10 @@ impl RedisStore {
         self.conn.query(cmd).await
     }
 
+    async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> StoreResult<T> {
+        self.conn.pipeline(pipe).await
+    }
+
     async fn eval<T: redis::FromRedisValue>(
         &self,
         script: &Script,
