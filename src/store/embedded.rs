@@ -10,7 +10,9 @@
 //! record and is enforced on read and by sweeps. Locks are kept in process
 //! ([`LocalLocks`]): redb lets only one process open the file, so there is no second
 //! broker instance to exclude. The admin console's indexes and counts (module
-//! [`admin`]) are written in the same transactions as the records they describe.
+//! [`admin`]) are written in the same transactions as the records they describe; so are
+//! each grant's use count, last use and audit trail (module [`activity`]), which live
+//! apart from its record so that a redemption rewrites a few bytes, not the record.
 
 use std::path::Path;
 use std::sync::Arc;
