@@ -199,7 +199,8 @@ impl OidcLogin {
         id_token
             .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
             .map_err(|e| {
-                tracing::warn!(error = %e, "ID token verification failed");
+                // The kind only: the library's messages quote claim values from the token.
+                tracing::warn!(reason = rejected_claims(&e), "ID token verification failed");
                 Error::SignInFailed("The sign-in service's ID token did not verify".into())
             })?;
         // Verified above: reading the same token's payload for the configured claims is safe.
@@ -259,4 +260,45 @@ pub fn safe_code(raw: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)
         .collect()
+}
+
+/// Why an ID token was refused, as a fixed word (never the claim values the library's
+/// message quotes).
+fn rejected_claims(e: &openidconnect::ClaimsVerificationError) -> &'static str {
+    use openidconnect::ClaimsVerificationError as E;
+    match e {
+        E::Expired(_) => "expired",
+        E::InvalidAudience(_) => "audience",
+        E::InvalidAuthContext(_) => "auth_context",
+        E::InvalidAuthTime(_) => "auth_time",
+        E::InvalidIssuer(_) => "issuer",
+        E::InvalidNonce(_) => "nonce",
+        E::InvalidSubject(_) => "subject",
+        E::SignatureVerification(_) => "signature",
+        E::Unsupported(_) => "unsupported",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openidconnect::ClaimsVerificationError as E;
+
+    use super::rejected_claims;
+
+    #[test]
+    fn a_refused_id_token_is_logged_by_kind_without_its_claim_values() {
+        let refused = [
+            (
+                E::InvalidIssuer("https://idp.evil.example".into()),
+                "issuer",
+            ),
+            (E::InvalidAudience("alice@corp.example".into()), "audience"),
+            (E::InvalidNonce("n-0123456789".into()), "nonce"),
+            (E::Expired("2026-11-26T10:00:00Z".into()), "expired"),
+        ];
+        for (error, kind) in refused {
+            assert_eq!(rejected_claims(&error), kind, "{error}");
+        }
+    }
 }
