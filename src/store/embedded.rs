@@ -454,21 +454,25 @@ impl AuditLog for EmbeddedStore {
 }
 
 /// Appends one encoded audit event after the last one and files it in its grant's trail
-/// (if it has a grant); `used_at` also counts a use of that grant (a redemption).
+/// (if it has a grant); `used_at` also counts a use of that grant (a redemption). Reads
+/// the grant's activity before it writes anything (see the module header).
 fn append_audit(
     tx: &WriteTransaction,
     event: &[u8],
     grant: Option<&str>,
     used_at: Option<Timestamp>,
 ) -> Result<(), Fail> {
+    let before = grant
+        .map(|g| activity::before_event(tx, g).map(|a| (g, a)))
+        .transpose()?;
     let seq = {
         let mut t = tx.open_table(AUDIT)?;
         let seq = t.last()?.map_or(0, |(k, _)| k.value() + 1);
         t.insert(seq, event)?;
         seq
     };
-    match grant {
-        Some(g) => activity::file_event(tx, g, seq, used_at),
+    match before {
+        Some((g, a)) => activity::file_event(tx, g, a, seq, used_at),
         None => Ok(()),
     }
 }
@@ -490,6 +494,11 @@ impl RedemptionLog for EmbeddedStore {
             if filed_under.as_deref() == Some(id.as_str()) {
                 append_audit(tx, &value, Some(&id), Some(at))
             } else {
+                // Every read before the first write (see the module header): the event's
+                // grant's activity decodes now, so it decodes again in `append_audit`.
+                if let Some(g) = filed_under.as_deref() {
+                    activity::before_event(tx, g)?;
+                }
                 activity::count_use(tx, &id, at)?;
                 append_audit(tx, &value, filed_under.as_deref(), None)
             }

@@ -27,7 +27,7 @@ const LEGACY_AUDIT_BY_GRANT: TableDefinition<&str, ()> = TableDefinition::new("a
 
 /// One grant's activity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Activity {
+pub(super) struct Activity {
     uses: u64,
     last_used: Option<i128>,
     last_event: Option<u64>,
@@ -81,7 +81,8 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), Fail> {
     };
     // Sorted by grant, then by sequence: each grant's events link up in order.
     for (grant, seq) in legacy {
-        file_event(tx, &grant, seq, None)?;
+        let before = before_event(tx, &grant)?;
+        file_event(tx, &grant, before, seq, None)?;
     }
     tx.delete_table(LEGACY_AUDIT_BY_GRANT)?;
     Ok(())
@@ -121,15 +122,22 @@ pub(super) fn count_use(tx: &WriteTransaction, id: &str, at: Timestamp) -> Resul
     Ok(())
 }
 
-/// Links audit event `seq`, just appended, into grant `grant`'s trail; with `used_at`
-/// (a redemption) also counts the use, in the same entry. Reads before it writes.
+/// Grant `grant`'s activity before an event about it is appended: the read half of
+/// [`file_event`], done before anything is written (it may fail to decode).
+pub(super) fn before_event(tx: &WriteTransaction, grant: &str) -> Result<Activity, Fail> {
+    Ok(load(tx, grant)?.unwrap_or_default())
+}
+
+/// Links audit event `seq`, just appended, into grant `grant`'s trail (its activity read
+/// by [`before_event`]); with `used_at` (a redemption) also counts the use, in the same
+/// entry. Only writes: it cannot fail to decode.
 pub(super) fn file_event(
     tx: &WriteTransaction,
     grant: &str,
+    mut a: Activity,
     seq: u64,
     used_at: Option<Timestamp>,
 ) -> Result<(), Fail> {
-    let mut a = load(tx, grant)?.unwrap_or_default();
     if let Some(at) = used_at {
         a.uses += 1;
         a.last_used = Some(at.unix_timestamp_nanos());
@@ -239,6 +247,44 @@ mod tests {
             assert_eq!(Activity::from_bytes(&a.to_bytes()).ok(), Some(a));
         }
         assert!(Activity::from_bytes(&[0; 31]).is_err());
+    }
+
+    /// An unreadable activity entry refuses the redemption before anything is written:
+    /// no audit event, no link, and the entry is left for an operator to look at.
+    #[tokio::test]
+    async fn an_unreadable_activity_entry_refuses_the_redemption_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("t.redb")).unwrap();
+        let grant = GrantId::generate();
+        {
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(GRANT_ACTIVITY)
+                .unwrap()
+                .insert(grant.as_str(), [1u8; 5].as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let mut event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success);
+        event.grant = Some(grant.clone());
+        let refused = crate::store::RedemptionLog::record_redemption(
+            &store,
+            &grant,
+            crate::domain::now(),
+            &event,
+        )
+        .await;
+        assert!(matches!(refused, Err(crate::store::StoreError::Corrupt(_))));
+        let recent = crate::store::AuditLog::recent(&store, 10).await.unwrap();
+        assert!(recent.is_empty(), "{recent:?}");
+        let tx = store.db.begin_read().unwrap();
+        assert_eq!(
+            tx.open_table(GRANT_ACTIVITY)
+                .unwrap()
+                .get(grant.as_str())
+                .unwrap()
+                .map(|v| v.value().len()),
+            Some(5)
+        );
     }
 
     /// A database written before this module, with its trail in the former per-grant
