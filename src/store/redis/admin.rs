@@ -123,19 +123,32 @@ impl RedisStore {
 
     /// Files an event under its grant, if it has one.
     pub(super) async fn index_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
-        let Some(grant) = &event.grant else {
+        if event.grant.is_none() {
             return Ok(());
-        };
-        // One key, so one slot: a plain pipeline (no script to run on the server).
-        let key = self.grant_audit_key(grant.as_str());
+        }
         let mut pipe = redis::pipe();
-        pipe.cmd("LPUSH").arg(&key).arg(encode(event)).ignore();
+        self.push_grant_audit(&mut pipe, event, &encode(event));
+        self.pipeline::<()>(&pipe).await
+    }
+
+    /// Adds to `pipe` the commands that file `event` (encoded) on its grant's list, if it
+    /// has a grant: one key, so one slot.
+    pub(super) fn push_grant_audit(
+        &self,
+        pipe: &mut redis::Pipeline,
+        event: &AuditEvent,
+        encoded: &[u8],
+    ) {
+        let Some(grant) = &event.grant else {
+            return;
+        };
+        let key = self.grant_audit_key(grant.as_str());
+        pipe.cmd("LPUSH").arg(&key).arg(encoded).ignore();
         pipe.cmd("LTRIM")
             .arg(&key)
             .arg(0)
             .arg(AUDIT_PER_GRANT - 1)
             .ignore();
-        self.pipeline::<()>(&pipe).await
     }
 }
 

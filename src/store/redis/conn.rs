@@ -71,6 +71,11 @@ impl Conn {
         self.bounded(cmd.query_async(&mut link)).await
     }
 
+    /// True for a single server (one connection), where any keys may share a pipeline.
+    pub(super) fn is_single(&self) -> bool {
+        matches!(self.link, Link::Single(_))
+    }
+
     /// Sends `pipe` in one write; its commands must all name keys of one hash slot.
     pub(super) async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> StoreResult<T> {
         let mut link = self.link.clone();

@@ -158,38 +158,56 @@ impl GrantStore for RedisStore {
 
 #[async_trait]
 impl RedemptionLog for RedisStore {
-    /// The use-count script on the grant hash and the audit `XADD` (other slots, so not
-    /// one script), sent together: the connection is multiplexed, so both travel in one
-    /// write and their answers in one read (a cluster sends each to its node at once).
-    /// The per-grant audit index goes alongside. Done when all are.
+    /// The use count (grant hash), the audit `XADD` (stream) and the grant's audit list.
+    /// On one server they are one `MULTI` transaction in one write; in a cluster they
+    /// live in three slots, so they go out together, each to its node. Done when all are.
     async fn record_redemption(
         &self,
         grant: &GrantId,
         at: Timestamp,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        let audit = self.audit_command(event);
-        let append = self.query::<String>(&audit);
-        // The admin console's per-grant trail, sent alongside.
-        let index = self.index_audit_event(event);
-        let Some(elicitation) = self.follow(self.keys.grant_pointer(grant)).await? else {
-            return tokio::try_join!(append, index).map(drop);
-        };
+        let elicitation = self.follow(self.keys.grant_pointer(grant)).await?;
         let at = at
             .format(&Rfc3339)
             .map_err(|_| StoreError::Corrupt("use time out of range".into()))?;
+        let encoded = encode(event);
         // The grant was just read from this hash, and grant hashes are never deleted or
         // reused, so plain commands can count (no script, whose check `record_use` needs).
-        let key = self.keys.grant(&elicitation);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HINCRBY")
-            .arg(&key)
-            .arg("uses")
-            .arg(1)
-            .ignore();
-        pipe.cmd("HSET").arg(&key).arg("last_used").arg(at).ignore();
-        let count = self.pipeline::<()>(&pipe);
-        tokio::try_join!(count, append, index).map(drop)
+        let count = |pipe: &mut redis::Pipeline| {
+            if let Some(e) = &elicitation {
+                let key = self.keys.grant(e);
+                pipe.cmd("HINCRBY").arg(&key).arg("uses").arg(1).ignore();
+                pipe.cmd("HSET")
+                    .arg(&key)
+                    .arg("last_used")
+                    .arg(&at)
+                    .ignore();
+            }
+        };
+        if self.conn.is_single() {
+            // One server: everything in one transaction, one write, one answer.
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            count(&mut pipe);
+            pipe.add_command(self.audit_command(&encoded)).ignore();
+            self.push_grant_audit(&mut pipe, event, &encoded);
+            return self.pipeline::<()>(&pipe).await;
+        }
+        // A cluster: the grant hash, the audit stream and the grant's list live in other
+        // slots; the three go out together, each to its node.
+        let mut counting = redis::pipe();
+        counting.atomic();
+        count(&mut counting);
+        let mut filing = redis::pipe();
+        self.push_grant_audit(&mut filing, event, &encoded);
+        let sent = |pipe: redis::Pipeline| async move {
+            if pipe.is_empty() {
+                return Ok(());
+            }
+            self.pipeline::<()>(&pipe).await
+        };
+        let audit = self.audit_command(&encoded);
+        tokio::try_join!(sent(counting), self.query::<String>(&audit), sent(filing)).map(drop)
     }
 }

@@ -18,8 +18,8 @@ use crate::store::{AuditLog, FlowStore, Health, LockToken, Locks, StoreResult};
 type StreamEntry = (String, Vec<(String, Vec<u8>)>);
 
 impl RedisStore {
-    /// `XADD` of one audit event, trimmed to about the configured length.
-    pub(super) fn audit_command(&self, event: &AuditEvent) -> redis::Cmd {
+    /// `XADD` of one audit event (encoded), trimmed to about the configured length.
+    pub(super) fn audit_command(&self, event: &[u8]) -> redis::Cmd {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.keys.audit())
             .arg("MAXLEN")
@@ -27,7 +27,7 @@ impl RedisStore {
             .arg(self.audit_max_len)
             .arg("*")
             .arg("e")
-            .arg(encode(event));
+            .arg(event);
         cmd
     }
 }
@@ -35,7 +35,8 @@ impl RedisStore {
 #[async_trait]
 impl AuditLog for RedisStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.query::<String>(&self.audit_command(event)).await?;
+        self.query::<String>(&self.audit_command(&encode(event)))
+            .await?;
         self.index_audit_event(event).await
     }
 
