@@ -76,7 +76,8 @@ impl Conn {
         matches!(self.link, Link::Single(_))
     }
 
-    /// Sends `pipe` in one write; its commands must all name keys of one hash slot.
+    /// Sends `pipe` in one write. In a cluster its commands must all name keys of one
+    /// hash slot; a single server takes any keys.
     pub(super) async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> StoreResult<T> {
         let mut link = self.link.clone();
         self.bounded(pipe.query_async(&mut link)).await

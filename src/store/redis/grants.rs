@@ -1,6 +1,7 @@
 //! Grants on Redis. A grant is a hash under its elicitation's tag: `record` (the grant
-//! JSON), `id` (its grant id, for scripts to check), plus `uses` and `last_used`, which redemptions update in one script without
-//! touching `record` (so redemptions never contend with each other or with a revocation).
+//! JSON), `id` (its grant id, for scripts to check), plus `uses` and `last_used`, which
+//! redemptions update without touching `record` (so redemptions never contend with each
+//! other or with a revocation).
 //! Lookups go through pointer keys and are trusted only when the grant confirms them.
 
 use std::collections::HashMap;
