@@ -50,16 +50,12 @@ async fn serve_dev_runs_the_quick_start_and_its_logs_hold_no_secret() {
     );
 
     // The quick start, as printed.
-    let created: Value = api
-        .post(format!("{}/v1/elicitations", served.base))
-        .bearer_auth(&served.token)
-        .json(&json!({"subject": "alice", "provider": "example-api-key", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::binary::create_elicitation(
+        &served.base,
+        &served.token,
+        json!({"subject": "alice", "provider": "example-api-key", "scopes": ["read"]}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap();
     let browser = common::Browser::new(&served.base);
     let consent = browser

@@ -24,16 +24,12 @@ fn keys(args: &[&str]) -> (i32, String) {
 /// Accepts the demo terms as `user` on a running `serve --dev`; returns the handle.
 async fn accept_terms(served: &Served, user: &str) -> String {
     let api = reqwest::Client::new();
-    let created: Value = api
-        .post(format!("{}/v1/elicitations", served.base))
-        .bearer_auth(&served.token)
-        .json(&json!({"subject": user, "provider": "example-terms"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::binary::create_elicitation(
+        &served.base,
+        &served.token,
+        json!({"subject": user, "provider": "example-terms"}),
+    )
+    .await;
     let browser = common::Browser::new(&served.base);
     let consent = browser
         .open_as(created["url"].as_str().unwrap(), user)

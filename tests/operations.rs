@@ -242,23 +242,11 @@ async fn grant_api_key(app: &TestApp, subject: &str) -> (String, String) {
     let created = app
         .create_pending(subject, API_KEY_PROVIDER, &["read"])
         .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let browser = app.browser();
-    let consent = browser
-        .open_as(created["url"].as_str().unwrap(), subject)
-        .await;
-    let form = browser
-        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    browser
-        .submit(
-            &format!("/e/{id}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
-        .await
-        .assert_shows("Connected");
-    let status: Value = app.elicitation(&id).await;
-    (id, status["handle"].as_str().unwrap().to_owned())
+    let status = app.consent_api_key(&created, subject, GOOD_KEY).await;
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        status["handle"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn scrape(app: &TestApp) -> String {
@@ -666,16 +654,12 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().unwrap();
     let mut served = Served::start(dir.path(), &[("RUST_LOG", "info,consent_broker=debug")]);
     let api = reqwest::Client::new();
-    let created: Value = api
-        .post(format!("{}/v1/elicitations", served.base))
-        .bearer_auth(&served.token)
-        .json(&json!({"subject": "alice", "provider": "example-api-key"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::binary::create_elicitation(
+        &served.base,
+        &served.token,
+        json!({"subject": "alice", "provider": "example-api-key"}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
     // A long-poll of 2 s, well inside the default 20 s shutdown timeout.
     let poll = tokio::spawn(
@@ -714,16 +698,12 @@ async fn sigterm_stops_waiting_for_requests_after_the_shutdown_timeout() {
         ],
     );
     let api = reqwest::Client::new();
-    let created: Value = api
-        .post(format!("{}/v1/elicitations", served.base))
-        .bearer_auth(&served.token)
-        .json(&json!({"subject": "alice", "provider": "example-api-key"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::binary::create_elicitation(
+        &served.base,
+        &served.token,
+        json!({"subject": "alice", "provider": "example-api-key"}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let poll = tokio::spawn(
         api.get(format!("{}/v1/elicitations/{id}?wait=60", served.base))

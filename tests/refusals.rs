@@ -129,25 +129,7 @@ async fn unknown_malformed_and_foreign_handles_get_the_same_answer() {
         .create_pending("alice", API_KEY_PROVIDER, &["read"])
         .await;
     let id = created["id"].as_str().unwrap();
-    let browser = app.browser();
-    let consent = browser
-        .open_as(created["url"].as_str().unwrap(), "alice")
-        .await;
-    let form = browser
-        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    browser
-        .submit(
-            &format!("/e/{id}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
-        .await;
-    let handle = app
-        .status(&app.token, id, 0)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["handle"]
+    let handle = app.consent_api_key(&created, "alice", GOOD_KEY).await["handle"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -59,22 +59,8 @@ async fn approve_api_key(app: &TestApp, subject: &str) -> String {
     let created = app
         .create_pending(subject, API_KEY_PROVIDER, &["read"])
         .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let browser = app.browser();
-    let consent = browser
-        .open_as(created["url"].as_str().unwrap(), subject)
-        .await;
-    let form = browser
-        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    browser
-        .submit(
-            &format!("/e/{id}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
-        .await
-        .assert_shows("Connected");
-    id
+    app.consent_api_key(&created, subject, GOOD_KEY).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 const TOLERANCE: Duration = Duration::from_secs(300);

@@ -64,3 +64,22 @@ impl Served {
         }
     }
 }
+
+/// Asks the broker at `base` for an elicitation as the service holding `token` (`body`
+/// is the request's JSON); returns its answer.
+pub async fn create_elicitation(
+    base: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/elicitations"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
