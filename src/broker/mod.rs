@@ -113,7 +113,7 @@ impl Broker {
         log_audit(&event);
         self.stores
             .redemptions
-            .record_redemption(grant, crate::domain::now(), &event)
+            .record_redemption(grant, event.at, &event)
             .await?;
         self.metrics.record_audit(&event);
         Ok(())

@@ -24,7 +24,7 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 
-use self::activity::{read_grant, with_uses};
+use self::activity::{Activities, View};
 use super::group_commit::Writer;
 use super::local_locks::LocalLocks;
 use super::{
@@ -59,6 +59,8 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
     /// Every write goes through it (group commit).
     writer: Arc<Writer>,
+    /// Grants' use counts, last uses and newest events, written behind the writer.
+    activities: Arc<Activities>,
     locks: Arc<LocalLocks>,
     /// The sweep keeps the newest this many audit events.
     audit_cap: u64,
@@ -131,8 +133,10 @@ impl EmbeddedStore {
             Ok(db)
         };
         let db = Arc::new(init()?);
+        let activities = Arc::new(Activities::default());
         Ok(Self {
-            writer: Arc::new(Writer::start(db.clone())?),
+            writer: Arc::new(Writer::start(db.clone(), activities.clone())?),
+            activities,
             db,
             locks: Arc::default(),
             audit_cap: 1_000_000,
@@ -256,8 +260,10 @@ impl ElicitationStore for EmbeddedStore {
     }
 
     async fn sweep_elicitations(&self, cutoff: Timestamp) -> StoreResult<usize> {
-        let audit_cap = self.audit_cap;
+        let (audit_cap, activities) = (self.audit_cap, self.activities.clone());
         self.write(move |tx| {
+            // No replay may need the events about to go: every entry written first.
+            activities.write_ahead(tx)?;
             let mut removed = 0;
             {
                 let mut t = tx.open_table(ELICITATIONS)?;
@@ -298,11 +304,7 @@ impl GrantStore for EmbeddedStore {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>> {
         self.read_now(|db| {
             let tx = db.begin_read()?;
-            read_grant(
-                &tx.open_table(GRANTS)?,
-                &activity::open_activity(&tx)?,
-                id.as_str(),
-            )
+            View::open(&tx, &self.activities)?.read_grant(&tx.open_table(GRANTS)?, id.as_str())
         })
     }
 
@@ -317,27 +319,24 @@ impl GrantStore for EmbeddedStore {
             else {
                 return Ok(None);
             };
-            read_grant(
-                &tx.open_table(GRANTS)?,
-                &activity::open_activity(&tx)?,
-                id.as_str(),
-            )
+            View::open(&tx, &self.activities)?.read_grant(&tx.open_table(GRANTS)?, id.as_str())
         })
     }
 
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>> {
         let prefix = format!("{}{SEP}", subject.as_str());
+        let activities = self.activities.clone();
         self.run(move |db| {
             let tx = db.begin_read()?;
             let index = tx.open_table(SUBJECT_GRANTS)?;
-            let (grants, uses) = (tx.open_table(GRANTS)?, activity::open_activity(&tx)?);
+            let (grants, uses) = (tx.open_table(GRANTS)?, View::open(&tx, &activities)?);
             let mut out: Vec<Grant> = Vec::new();
             for entry in index.range(prefix.as_str()..)? {
                 let (key, _) = entry?;
                 let Some(gid) = key.value().strip_prefix(prefix.as_str()) else {
                     break;
                 };
-                out.extend(read_grant(&grants, &uses, gid)?);
+                out.extend(uses.read_grant(&grants, gid)?);
             }
             out.sort_by_key(|g| std::cmp::Reverse(g.created_at));
             Ok(out)
@@ -347,7 +346,11 @@ impl GrantStore for EmbeddedStore {
 
     async fn update_grant(&self, id: &GrantId, change: GrantChange) -> StoreResult<Updated> {
         let id = id.as_str().to_owned();
+        let activities = self.activities.clone();
         self.write(move |tx| {
+            // The record keeps whatever counts it had; the answer shows the current ones,
+            // read (like the record) before anything is written.
+            let activity = activities.entry(tx, &id)?;
             let updated = {
                 let mut t = tx.open_table(GRANTS)?;
                 let current: Option<Grant> =
@@ -356,17 +359,14 @@ impl GrantStore for EmbeddedStore {
                     None => Updated::NotFound,
                     Some(mut grant) => {
                         let before = grant.status;
-                        // The record keeps whatever counts it had; the answer shows the
-                        // current ones.
-                        let uses = activity::open_activity_mut(tx)?;
                         if change.apply(&mut grant) {
                             t.insert(id.as_str(), encode(&grant).as_slice())?;
                             if grant.status != before {
                                 admin::recount(tx, &grant, before)?;
                             }
-                            Updated::Applied(with_uses(&uses, grant)?)
+                            Updated::Applied(activity::shown(grant, activity))
                         } else {
-                            Updated::Unchanged(with_uses(&uses, grant)?)
+                            Updated::Unchanged(activity::shown(grant, activity))
                         }
                     }
                 }
@@ -377,8 +377,9 @@ impl GrantStore for EmbeddedStore {
     }
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
-        let id = id.as_str().to_owned();
-        self.write(move |tx| activity::count_use(tx, &id, at)).await
+        let (id, activities) = (id.as_str().to_owned(), self.activities.clone());
+        self.write(move |tx| activities.count_use(tx, &id, at))
+            .await
     }
 
     async fn grants_per_key(&self) -> StoreResult<Option<super::GrantCounts>> {
@@ -433,9 +434,9 @@ impl FlowStore for EmbeddedStore {
 #[async_trait]
 impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
-        let value = encode(event);
-        let grant = event.grant.as_ref().map(|g| g.as_str().to_owned());
-        self.write(move |tx| append_audit(tx, &value, grant.as_deref(), None))
+        let filing = Filing::of(event);
+        let (value, activities) = (encode(event), self.activities.clone());
+        self.write(move |tx| append_audit(tx, &activities, &value, &filing))
             .await
     }
 
@@ -453,17 +454,35 @@ impl AuditLog for EmbeddedStore {
     }
 }
 
-/// Appends one encoded audit event after the last one and files it in its grant's trail
-/// (if it has a grant); `used_at` also counts a use of that grant (a redemption). Reads
-/// the grant's activity before it writes anything (see the module header).
+/// Where an audit event goes in its grant's activity: the grant, and whether (when) it
+/// counts a use of it ([`activity::used_at`], the rule replay applies too).
+struct Filing {
+    grant: Option<String>,
+    used_at: Option<Timestamp>,
+}
+
+impl Filing {
+    fn of(event: &AuditEvent) -> Self {
+        Self {
+            grant: event.grant.as_ref().map(|g| g.as_str().to_owned()),
+            used_at: activity::used_at(event),
+        }
+    }
+}
+
+/// Appends one encoded audit event after the last one and files it in its grant's
+/// activity (if it has a grant). Reads the grant's activity before it writes anything
+/// (see the module header).
 fn append_audit(
     tx: &WriteTransaction,
+    activities: &Activities,
     event: &[u8],
-    grant: Option<&str>,
-    used_at: Option<Timestamp>,
+    filing: &Filing,
 ) -> Result<(), Fail> {
-    let before = grant
-        .map(|g| activity::before_event(tx, g).map(|a| (g, a)))
+    let before = filing
+        .grant
+        .as_deref()
+        .map(|g| activities.before_event(tx, g).map(|a| (g, a)))
         .transpose()?;
     let seq = {
         let mut t = tx.open_table(AUDIT)?;
@@ -472,36 +491,38 @@ fn append_audit(
         seq
     };
     match before {
-        Some((g, a)) => activity::file_event(tx, g, a, seq, used_at),
+        Some((g, a)) => activities.file_event(tx, g, a, seq, filing.used_at),
         None => Ok(()),
     }
 }
 
 #[async_trait]
 impl RedemptionLog for EmbeddedStore {
-    /// The use count and the audit event in one transaction (so one commit, shared with
-    /// whatever else is queued).
+    /// The use and the audit event in one transaction (so one commit, shared with
+    /// whatever else is queued). A successful redemption event about the grant itself
+    /// (always, from the broker) counts the use, by the rule that replays it after a
+    /// crash (which takes the event's time as the use's: the broker passes that as `at`).
     async fn record_redemption(
         &self,
         grant: &GrantId,
         at: Timestamp,
         event: &AuditEvent,
     ) -> StoreResult<()> {
-        let (id, value) = (grant.as_str().to_owned(), encode(event));
-        let filed_under = event.grant.as_ref().map(|g| g.as_str().to_owned());
+        let mut filing = Filing::of(event);
+        filing.used_at = filing.used_at.map(|_| at);
+        let id = grant.as_str().to_owned();
+        let (value, activities) = (encode(event), self.activities.clone());
         self.write(move |tx| {
-            // The event is the grant's own (always, from the broker): one entry written.
-            if filed_under.as_deref() == Some(id.as_str()) {
-                append_audit(tx, &value, Some(&id), Some(at))
-            } else {
-                // Every read before the first write (see the module header): the event's
-                // grant's activity decodes now, so it decodes again in `append_audit`.
-                if let Some(g) = filed_under.as_deref() {
-                    activity::before_event(tx, g)?;
-                }
-                activity::count_use(tx, &id, at)?;
-                append_audit(tx, &value, filed_under.as_deref(), None)
+            if filing.grant.as_deref() == Some(id.as_str()) && filing.used_at.is_some() {
+                return append_audit(tx, &activities, &value, &filing);
             }
+            // Every read before the first write (see the module header): the event's
+            // grant's activity decodes now, so it decodes again in `append_audit`.
+            if let Some(g) = filing.grant.as_deref() {
+                activities.before_event(tx, g)?;
+            }
+            activities.count_use(tx, &id, at)?;
+            append_audit(tx, &activities, &value, &filing)
         })
         .await
     }

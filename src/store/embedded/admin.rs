@@ -14,7 +14,7 @@ use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::activity::{open_activity, read_grant};
+use super::activity::View;
 use super::{AUDIT, EmbeddedStore, Fail, GRANTS, SEP, decode};
 use crate::domain::{AuditEvent, Grant, GrantId, GrantStatus};
 use crate::store::StoreResult;
@@ -127,10 +127,11 @@ impl AdminQueries for EmbeddedStore {
         let filter = filter.clone();
         let prefix = prefix_for(&filter.index());
         let after = after.map(|c| position(c.created_ms, c.id.as_str()));
+        let activities = self.activities.clone();
         self.run(move |db| {
             let tx = db.begin_read()?;
             let index = tx.open_table(GRANT_INDEX)?;
-            let (grants, uses) = (tx.open_table(GRANTS)?, open_activity(&tx)?);
+            let (grants, uses) = (tx.open_table(GRANTS)?, View::open(&tx, &activities)?);
             let start = match &after {
                 Some(pos) => format!("{prefix}{pos}"),
                 None => prefix.clone(),
@@ -152,7 +153,7 @@ impl AdminQueries for EmbeddedStore {
                 let Some(cursor) = parse_position(rest) else {
                     continue;
                 };
-                if let Some(g) = read_grant(&grants, &uses, cursor.id.as_str())?
+                if let Some(g) = uses.read_grant(&grants, cursor.id.as_str())?
                     && filter.matches(&g)
                 {
                     out.push(g);
@@ -184,7 +185,8 @@ impl AdminQueries for EmbeddedStore {
 
     async fn audit_of_grant(&self, id: &GrantId, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let (id, limit) = (id.as_str().to_owned(), limit.min(AUDIT_PER_GRANT));
-        self.run(move |db| super::activity::trail(&db.begin_read()?, &id, limit))
+        let activities = self.activities.clone();
+        self.run(move |db| super::activity::trail(&db.begin_read()?, &activities, &id, limit))
             .await
     }
 
