@@ -6,14 +6,15 @@
 //!   a grant's trail is read newest first by following links from its newest event.
 //!   Written with the event, in the same transaction; only grows at its end.
 //! - [`Activity`] (use count, last use, newest audit event) per grant: [`Activities`]
-//!   holds in memory every entry changed since the database was opened, and is the
-//!   authority for those; [`GRANT_ACTIVITY`] holds the rest and is written behind: each
-//!   batch's transaction also writes a share of the changed entries, consecutive in key
-//!   order (so they share pages), sized to go round them all about once a second; the
-//!   rest goes when the writer is idle and when the store closes. An entry redeemed many
-//!   times a second is written about once a second, not at each use, and no commit
-//!   stalls on a large write. A grant without an entry anywhere has had no activity since
-//!   this table exists: its record's own counts stand, and its first entry starts there.
+//!   holds in memory the entry of every grant used since the database was opened, and
+//!   is the authority for those; [`GRANT_ACTIVITY`] holds the rest. Other events about a
+//!   grant are written through. Uses are written behind: each batch's transaction also
+//!   writes a share of the changed entries, consecutive in key order (so they share
+//!   pages), sized to go round them all about once a second; the rest goes when the
+//!   writer is idle and when the store closes. An entry redeemed many times a second is
+//!   written about once a second, not at each use, and no commit stalls on a large write.
+//!   A grant without an entry anywhere has had no activity since this table exists: its
+//!   record's own counts stand, and its first entry starts there.
 //!
 //! Nothing acknowledged is lost in a crash: an activity is derived from the audit trail,
 //! which is durable before any caller hears back. [`ACTIVITY_STATE`] holds the first
@@ -146,6 +147,10 @@ impl State {
             .or_else(|| self.committed.get(id).copied())
     }
 
+    fn holds(&self, id: &str) -> bool {
+        self.pending.contains_key(id) || self.committed.contains_key(id)
+    }
+
     fn mark_clean(&mut self, id: &str) {
         if let Some(since) = self.dirty.remove(id) {
             self.dirty_since.remove(&(since, id.to_owned()));
@@ -235,6 +240,10 @@ impl Activities {
 
     /// Links audit event `seq`, just appended, into grant `grant`'s trail (its activity
     /// read by [`Self::before_event`]) and counts a use if `used_at`. Only writes.
+    ///
+    /// Only uses are written behind (they are what is frequent); any other event is
+    /// written through, and held in memory only if the grant already is (so memory grows
+    /// with the grants used since opening, not with every grant ever created).
     pub(super) fn file_event(
         &self,
         tx: &WriteTransaction,
@@ -246,7 +255,14 @@ impl Activities {
         if let Some(previous) = before.last_event {
             tx.open_table(AUDIT_CHAIN)?.insert(seq, previous)?;
         }
-        self.stage(grant, before.after(seq, used_at), Some(seq));
+        let after = before.after(seq, used_at);
+        if used_at.is_none() {
+            save(tx, grant, after)?;
+            if !self.lock().holds(grant) {
+                return Ok(());
+            }
+        }
+        self.stage(grant, after, Some(seq));
         Ok(())
     }
 
@@ -262,7 +278,9 @@ impl Activities {
             a.uses += 1;
             a.last_used = Some(at.unix_timestamp_nanos());
             save(tx, id, a)?;
-            self.stage(id, a, None);
+            if self.lock().holds(id) {
+                self.stage(id, a, None);
+            }
         }
         Ok(())
     }
