@@ -10,9 +10,10 @@
 //! record and is enforced on read and by sweeps. Locks are kept in process
 //! ([`LocalLocks`]): redb lets only one process open the file, so there is no second
 //! broker instance to exclude. The admin console's indexes and counts (module
-//! [`admin`]) are written in the same transactions as the records they describe; so are
-//! each grant's use count, last use and audit trail (module [`activity`]), which live
-//! apart from its record so that a redemption rewrites a few bytes, not the record.
+//! [`admin`]) are written in the same transactions as the records they describe; so is
+//! each grant's audit trail (module [`activity`]). A grant's use count and last use live
+//! apart from its record and are written behind the redemptions, recounted from the
+//! audit trail after a crash (same module): a redemption's commit only appends.
 
 use std::path::Path;
 use std::sync::Arc;

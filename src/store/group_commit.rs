@@ -53,7 +53,8 @@ pub(crate) trait Behind: Send + Sync + 'static {
     fn write_behind(&self, db: &Database);
 }
 
-/// Nothing kept beside the database.
+/// Nothing kept beside the database (the writer's own tests).
+#[cfg(test)]
 impl Behind for () {
     fn before_commit(&self, _: &WriteTransaction) -> Result<(), Fail> {
         Ok(())

@@ -115,7 +115,7 @@ pub(super) fn used_at(event: &AuditEvent) -> Option<Timestamp> {
     (event.action == "grant_redeemed" && event.outcome == Outcome::Success).then_some(event.at)
 }
 
-/// The entries changed since the database was opened (see the module header).
+/// The entries of the grants used since the database was opened (see the module header).
 #[derive(Default)]
 pub(crate) struct Activities {
     state: Mutex<State>,
