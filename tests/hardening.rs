@@ -390,16 +390,12 @@ async fn a_hanging_token_endpoint_gets_a_timely_retryable_error_not_a_hung_reque
 async fn terms_grant(base: &str, token: &str, user: &str) -> Option<String> {
     let api = reqwest::Client::new();
     let browser = common::Browser::new(base);
-    let created: Value = api
-        .post(format!("{base}/v1/elicitations"))
-        .bearer_auth(token)
-        .json(&json!({"subject": user, "provider": "example-terms"}))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let created = json_of(
+        api.post(format!("{base}/v1/elicitations"))
+            .bearer_auth(token)
+            .json(&json!({"subject": user, "provider": "example-terms"})),
+    )
+    .await?;
     let id = created["id"].as_str()?;
     let csrf = sign_in_dev(&browser, base, user).await?;
     browser
@@ -409,16 +405,17 @@ async fn terms_grant(base: &str, token: &str, user: &str) -> Option<String> {
         .send()
         .await
         .ok()?;
-    let status: Value = api
-        .get(format!("{base}/v1/elicitations/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let status = json_of(
+        api.get(format!("{base}/v1/elicitations/{id}"))
+            .bearer_auth(token),
+    )
+    .await?;
     status["handle"].as_str().map(str::to_owned)
+}
+
+/// `request`'s JSON answer, or `None` if it could not be sent or read (the broker died).
+async fn json_of(request: reqwest::RequestBuilder) -> Option<Value> {
+    request.send().await.ok()?.json().await.ok()
 }
 
 /// Signs `browser` in as `user` with the dev sign-in; the session's CSRF token.

@@ -93,7 +93,7 @@ impl Activity {
     /// event counts a use, see [`used_at`]). The one rule, live and on replay.
     fn after(mut self, seq: u64, used_at: Option<Timestamp>) -> Self {
         if let Some(at) = used_at {
-            self.uses += 1;
+            self.uses = self.uses.saturating_add(1);
             self.last_used = Some(at.unix_timestamp_nanos());
         }
         self.last_event = Some(seq);
@@ -275,7 +275,7 @@ impl Activities {
         at: Timestamp,
     ) -> Result<(), Fail> {
         if let Some(mut a) = self.current(tx, id)? {
-            a.uses += 1;
+            a.uses = a.uses.saturating_add(1);
             a.last_used = Some(at.unix_timestamp_nanos());
             save(tx, id, a)?;
             if self.lock().holds(id) {
