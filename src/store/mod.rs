@@ -21,7 +21,6 @@ use crate::domain::{
 
 pub mod admin;
 pub mod embedded;
-mod group_commit;
 pub mod local_locks;
 pub mod redis;
 pub mod sessions;

@@ -21,47 +21,18 @@
 //!   `Unavailable`, and the writer carries on.
 //! - The writer holds the database only while a store handle exists: the last handle's
 //!   drop closes the queue and joins the thread, so the file can be opened again at once.
-//! - What the store keeps in memory beside the database ([`Behind`]) writes a share of
-//!   itself into each batch's transaction, hears how the batch ended before any caller in
-//!   it is answered, and writes the rest when the writer is idle and when it stops.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::sync::mpsc;
 
 use redb::{Database, WriteTransaction};
 
-use super::embedded::Fail;
-use super::{StoreError, StoreResult};
+use super::tables::Fail;
+use crate::store::{StoreError, StoreResult};
 
 /// Most operations in one transaction; more wait for the next one.
 const MAX_BATCH: usize = 1024;
-/// After this long with nothing queued the writer counts as idle.
-const IDLE: Duration = Duration::from_millis(100);
-
-/// State a store keeps in memory beside the database and writes behind it, a share with
-/// each batch and the rest when the writer is idle or stops.
-pub(crate) trait Behind: Send + Sync + 'static {
-    /// In the batch's transaction, after its operations ran and before it commits (only
-    /// if none failed at the database level): writes the share now due. Only writes.
-    fn before_commit(&self, tx: &WriteTransaction) -> Result<(), Fail>;
-    /// The batch just run was committed (`true`) or rolled back (`false`).
-    fn settle(&self, committed: bool);
-    /// Nothing is queued (or the writer stops): writes all the rest, in its own
-    /// transaction.
-    fn write_behind(&self, db: &Database);
-}
-
-/// Nothing kept beside the database (the writer's own tests).
-#[cfg(test)]
-impl Behind for () {
-    fn before_commit(&self, _: &WriteTransaction) -> Result<(), Fail> {
-        Ok(())
-    }
-    fn settle(&self, _: bool) {}
-    fn write_behind(&self, _: &Database) {}
-}
 
 /// What an operation hands back once it ran: whether it poisoned the transaction (a
 /// database error), and how to answer its caller given the commit's outcome.
@@ -69,7 +40,7 @@ type Ran = (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
 type Op = Box<dyn FnOnce(&WriteTransaction) -> Ran + Send>;
 
 /// The queue to the writer thread. Dropping the last clone stops the thread.
-pub(crate) struct Writer {
+pub(super) struct Writer {
     queue: Option<mpsc::Sender<Op>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -81,11 +52,11 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(db: Arc<Database>, behind: Arc<dyn Behind>) -> StoreResult<Self> {
+    pub(super) fn start(db: Arc<Database>) -> StoreResult<Self> {
         let (queue, ops) = mpsc::channel::<Op>();
         let thread = std::thread::Builder::new()
             .name("redb-writer".into())
-            .spawn(move || write_forever(&db, &ops, behind.as_ref()))
+            .spawn(move || write_forever(&db, &ops))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             queue: Some(queue),
@@ -95,7 +66,7 @@ impl Writer {
 
     /// Runs `f` in the next batch's transaction; returns its result once that batch is
     /// durable. `f` must not fail with `Fail::Decode` after it wrote anything.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, Fail> + Send + 'static,
@@ -138,16 +109,9 @@ impl Drop for Writer {
     }
 }
 
-fn write_forever(db: &Database, ops: &mpsc::Receiver<Op>, behind: &dyn Behind) {
-    loop {
-        let first = match ops.recv_timeout(IDLE) {
-            Ok(op) => op,
-            Err(RecvTimeoutError::Timeout) => {
-                behind.write_behind(db);
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
+fn write_forever(db: &Database, ops: &mpsc::Receiver<Op>) {
+    // Ends once every sender is gone and what they queued is answered.
+    while let Ok(first) = ops.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match ops.try_recv() {
@@ -155,17 +119,15 @@ fn write_forever(db: &Database, ops: &mpsc::Receiver<Op>, behind: &dyn Behind) {
                 Err(_) => break,
             }
         }
-        commit_batch(db, batch, behind);
+        commit_batch(db, batch);
     }
-    behind.write_behind(db);
 }
 
 /// One transaction for the whole batch; every caller is answered after the commit.
-fn commit_batch(db: &Database, batch: Vec<Op>, behind: &dyn Behind) {
+fn commit_batch(db: &Database, batch: Vec<Op>) {
     let tx = match db.begin_write() {
         Ok(tx) => tx,
         Err(e) => {
-            behind.settle(false);
             // Dropping the operations unrun drops their answer channels: each caller
             // hears `Unavailable`.
             tracing::warn!(error = %e, ops = batch.len(), "store writer could not open a transaction");
@@ -183,10 +145,6 @@ fn commit_batch(db: &Database, batch: Vec<Op>, behind: &dyn Behind) {
             Err(_) => poisoned = true,
         }
     }
-    if !poisoned {
-        let share = catch_unwind(AssertUnwindSafe(|| behind.before_commit(&tx)));
-        poisoned = !matches!(share, Ok(Ok(())));
-    }
     let committed = if poisoned {
         let _ = tx.abort();
         Err(StoreError::Unavailable(
@@ -196,7 +154,6 @@ fn commit_batch(db: &Database, batch: Vec<Op>, behind: &dyn Behind) {
         tx.commit()
             .map_err(|e| StoreError::Unavailable(format!("store commit: {e}")))
     };
-    behind.settle(committed.is_ok());
     for reply in replies {
         reply(committed.as_ref().map(|_| ()).map_err(clone_error));
     }
@@ -220,7 +177,7 @@ mod tests {
     fn writer() -> (Writer, Arc<Database>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
-        (Writer::start(db.clone(), Arc::new(())).unwrap(), db, dir)
+        (Writer::start(db.clone()).unwrap(), db, dir)
     }
 
     fn read(db: &Database, key: &str) -> Option<u64> {
