@@ -102,7 +102,7 @@ pub enum TokenCommand {
 /// config (which may ask for JSON logs) is read; the other commands log as text.
 pub async fn run(cli: Cli) -> u8 {
     if !matches!(cli.command, Command::Serve { .. }) {
-        crate::telemetry::init(crate::telemetry::LogFormat::Text);
+        crate::telemetry::init(crate::config::LogFormat::Text);
     }
     match cli.command {
         Command::Serve {

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 
-use crate::domain::ElicitationStatus;
+use crate::domain::{ElicitationStatus, ErrorKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -90,36 +90,36 @@ impl Error {
         }
     }
 
-    /// The stable problem type slug; services branch on it.
-    pub fn kind(&self) -> &'static str {
+    /// The stable kind: its word is the problem type slug services branch on.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Unauthenticated => "unauthenticated",
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::BodyTooLarge => "body_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::ProviderNotAllowed(_) => "provider_not_allowed",
-            Self::ScopeNotAllowed(_) => "scope_not_allowed",
-            Self::ElicitationNotFound => "elicitation_not_found",
-            Self::ElicitationExpired => "elicitation_expired",
-            Self::ElicitationSettled(_) => "elicitation_settled",
-            Self::UnknownHandle => "unknown_handle",
-            Self::GrantRevoked => "grant_revoked",
-            Self::ReauthorizationRequired(_) => "reauthorization_required",
-            Self::GrantSuperseded => "grant_superseded",
-            Self::IdentityMismatch => "identity_mismatch",
-            Self::CsrfRejected => "csrf_rejected",
-            Self::CredentialRejected(_) => "credential_rejected",
-            Self::UpstreamUnavailable(_) => "upstream_unavailable",
-            Self::ProviderUnsupported(_) => "provider_unsupported",
-            Self::FlowStateRejected => "flow_state_rejected",
-            Self::SignInFailed(_) => "sign_in_failed",
-            Self::RateLimited(_) => "rate_limited",
-            Self::NoSuchRoute => "not_found",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::StoreUnavailable(_) => "store_unavailable",
-            Self::GrantCorrupt => "grant_corrupt",
-            Self::Internal(_) => "internal",
+            Self::Unauthenticated => ErrorKind::Unauthenticated,
+            Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::BodyTooLarge => ErrorKind::BodyTooLarge,
+            Self::UnsupportedMediaType => ErrorKind::UnsupportedMediaType,
+            Self::ProviderNotAllowed(_) => ErrorKind::ProviderNotAllowed,
+            Self::ScopeNotAllowed(_) => ErrorKind::ScopeNotAllowed,
+            Self::ElicitationNotFound => ErrorKind::ElicitationNotFound,
+            Self::ElicitationExpired => ErrorKind::ElicitationExpired,
+            Self::ElicitationSettled(_) => ErrorKind::ElicitationSettled,
+            Self::UnknownHandle => ErrorKind::UnknownHandle,
+            Self::GrantRevoked => ErrorKind::GrantRevoked,
+            Self::ReauthorizationRequired(_) => ErrorKind::ReauthorizationRequired,
+            Self::GrantSuperseded => ErrorKind::GrantSuperseded,
+            Self::IdentityMismatch => ErrorKind::IdentityMismatch,
+            Self::CsrfRejected => ErrorKind::CsrfRejected,
+            Self::CredentialRejected(_) => ErrorKind::CredentialRejected,
+            Self::UpstreamUnavailable(_) => ErrorKind::UpstreamUnavailable,
+            Self::ProviderUnsupported(_) => ErrorKind::ProviderUnsupported,
+            Self::FlowStateRejected => ErrorKind::FlowStateRejected,
+            Self::SignInFailed(_) => ErrorKind::SignInFailed,
+            Self::RateLimited(_) => ErrorKind::RateLimited,
+            Self::NoSuchRoute => ErrorKind::NotFound,
+            Self::HeadersTooLarge => ErrorKind::HeadersTooLarge,
+            Self::MethodNotAllowed => ErrorKind::MethodNotAllowed,
+            Self::StoreUnavailable(_) => ErrorKind::StoreUnavailable,
+            Self::GrantCorrupt => ErrorKind::GrantCorrupt,
+            Self::Internal(_) => ErrorKind::Internal,
         }
     }
 

@@ -9,30 +9,28 @@
 //!   is counted exactly once, on the instance that made it;
 //! - HTTP latency and store failures are recorded by the request middleware
 //!   (`telemetry::observe`); the grant gauge is computed from the store on scrape.
+//!
+//! The `/metrics` endpoint itself (its bearer token) is `http::ops`; this module only
+//! renders the exposition, from the registry and the grant store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use crate::broker::Broker;
 use crate::config::Settings;
 use crate::config::settings::StoreSettings;
-use crate::domain::{Actor, AuditEvent, Outcome};
-use crate::store::StoreError;
+use crate::domain::{Actor, AuditAction, AuditEvent, AuditReason, ErrorKind, Outcome};
+use crate::store::{GrantStore, StoreError};
 
 /// Content type of the exposition (Prometheus scrapes OpenMetrics natively).
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// How long a computed grant count is reused before the store is asked again.
 const GRANT_COUNT_TTL: Duration = Duration::from_secs(30);
@@ -42,23 +40,15 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
-/// Reasons that may appear as a label value; anything else is counted as `other`.
-const KNOWN_REASONS: &[&str] = &[
-    "grant_revoked",
-    "grant_superseded",
-    "reauthorization_required",
-    "grant_corrupt",
-    "unknown_handle",
-    "upstream_unavailable",
-    "store_unavailable",
-    "provider_unsupported",
-    "credential_rejected",
+/// Reason codes other than error kinds that may appear as a label value: the flow's own
+/// failure codes and the OAuth 2.0 error codes (RFC 6749). Error kinds are placed by
+/// [`refusal_label`]; any other code is counted as `other`.
+const KNOWN_CODES: &[&str] = &[
     "issuer_mismatch",
     "invalid_callback",
     "access_denied",
     "invalid_grant",
     "invalid_scope",
-    "invalid_request",
     "invalid_client",
     "unauthorized_client",
     "unsupported_grant_type",
@@ -233,10 +223,10 @@ impl Metrics {
         let store = || self.store.to_owned();
         for outcome in [
             "success",
-            "grant_revoked",
-            "reauthorization_required",
-            "grant_corrupt",
-            "unknown_handle",
+            ErrorKind::GrantRevoked.as_str(),
+            ErrorKind::ReauthorizationRequired.as_str(),
+            ErrorKind::GrantCorrupt.as_str(),
+            ErrorKind::UnknownHandle.as_str(),
         ] {
             drop(self.redemptions.get_or_create(&RedemptionLabels {
                 outcome: outcome.into(),
@@ -276,10 +266,13 @@ impl Metrics {
     /// Counts one audit event. Only fixed words and configured ids become labels.
     pub fn record_audit(&self, event: &AuditEvent) {
         let outcome = outcome_word(event.outcome);
-        let action = label_word(&event.action);
+        let action = match &event.action {
+            AuditAction::Unrecognised(_) => "other",
+            known => known.as_str(),
+        };
         self.audit_events
             .get_or_create(&AuditLabels {
-                action: action.clone(),
+                action: action.into(),
                 outcome: outcome.into(),
             })
             .inc();
@@ -296,40 +289,39 @@ impl Metrics {
                 })
                 .inc();
         };
-        match action.as_str() {
-            "grant_redeemed" | "foreign_handle_presented" => {
-                let outcome = match (event.outcome, event.reason.as_deref()) {
-                    (Outcome::Success, _) => "success".to_owned(),
+        let refresh = |outcome: &str| {
+            self.refreshes
+                .get_or_create(&ProviderOutcome {
+                    provider: provider.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc();
+        };
+        // Exhaustive, so that a new action must say which family (if any) counts it.
+        match &event.action {
+            AuditAction::GrantRedeemed | AuditAction::ForeignHandlePresented => {
+                let outcome = match (event.outcome, &event.reason) {
+                    (Outcome::Success, _) => "success",
                     (_, Some(reason)) => known_reason(reason),
-                    (o, None) => outcome_word(o).to_owned(),
+                    (o, None) => outcome_word(o),
                 };
                 self.redemptions
                     .get_or_create(&RedemptionLabels {
-                        outcome,
+                        outcome: outcome.into(),
                         store: self.store.into(),
                     })
                     .inc();
             }
-            "elicitation_created" => flow("started"),
-            "elicitation_completed" => flow("completed"),
-            "elicitation_declined" => flow("declined"),
-            "elicitation_failed" => flow("failed"),
-            "grant_reused" => flow("reused"),
+            AuditAction::ElicitationCreated => flow("started"),
+            AuditAction::ElicitationCompleted => flow("completed"),
+            AuditAction::ElicitationDeclined => flow("declined"),
+            AuditAction::ElicitationFailed => flow("failed"),
+            AuditAction::GrantReused => flow("reused"),
             // A refresh either worked, failed for now, or found the grant dead upstream.
-            "grant_refreshed" | "grant_refresh_failed" | "grant_needs_reauth" => {
-                let outcome = match action.as_str() {
-                    "grant_refreshed" => "success",
-                    "grant_needs_reauth" => "invalid_grant",
-                    _ => "failure",
-                };
-                self.refreshes
-                    .get_or_create(&ProviderOutcome {
-                        provider: provider.clone(),
-                        outcome: outcome.into(),
-                    })
-                    .inc();
-            }
-            "grant_revoked" => {
+            AuditAction::GrantRefreshed => refresh("success"),
+            AuditAction::GrantNeedsReauth => refresh("invalid_grant"),
+            AuditAction::GrantRefreshFailed => refresh("failure"),
+            AuditAction::GrantRevoked => {
                 let actor = match event.actor {
                     Actor::Service(_) => "service",
                     Actor::User(_) => "user",
@@ -343,7 +335,23 @@ impl Metrics {
                     })
                     .inc();
             }
-            _ => {}
+            // Counted by `audit_events` only.
+            AuditAction::IdentityMismatch
+            | AuditAction::ApiKeyRejected
+            | AuditAction::OauthAuthorizationStarted
+            | AuditAction::OauthCallbackRejected
+            | AuditAction::GrantCreated
+            | AuditAction::GrantSuperseded
+            | AuditAction::UpstreamRevocation
+            | AuditAction::UserGrantsRevoked
+            | AuditAction::ProviderGrantsRevoked
+            | AuditAction::GrantsRewrapped
+            | AuditAction::SignedIn
+            | AuditAction::AuditExported
+            | AuditAction::WebhookDelivered
+            | AuditAction::WebhookAttemptFailed
+            | AuditAction::WebhookAbandoned
+            | AuditAction::Unrecognised(_) => {}
         }
     }
 
@@ -393,11 +401,11 @@ impl Metrics {
         r
     }
 
-    /// The exposition text, after refreshing the grant gauge when it is stale.
-    pub async fn render(&self, broker: &Broker) -> Result<String, std::fmt::Error> {
+    /// The exposition text, after refreshing the grant gauge from `grants` when it is stale.
+    pub async fn render(&self, grants: &dyn GrantStore) -> Result<String, std::fmt::Error> {
         let mut counted = self.grants_counted.lock().await;
         if counted.is_none_or(|at| at.elapsed() >= GRANT_COUNT_TTL) {
-            match broker.stores.grants.grants_per_key().await {
+            match grants.grants_per_key().await {
                 Ok(Some(counts)) => {
                     self.set_grant_counts(counts);
                     *counted = Some(Instant::now());
@@ -433,31 +441,6 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`. Open unless `telemetry.metrics_token_sha256` is set, in which case it
-/// takes `Authorization: Bearer <token>`.
-pub async fn endpoint(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &broker.settings.metrics_token_sha256 {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| Sha256::digest(t.trim().as_bytes()));
-        let ok = presented.is_some_and(|d| bool::from(d.as_slice().ct_eq(expected)));
-        if !ok {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-                "metrics need a bearer token\n",
-            )
-                .into_response();
-        }
-    }
-    match broker.metrics.render(&broker).await {
-        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
 fn store_kind(store: &StoreSettings) -> &'static str {
     match store {
         StoreSettings::Embedded { .. } => "embedded",
@@ -473,11 +456,47 @@ fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-fn known_reason(reason: &str) -> String {
-    if KNOWN_REASONS.contains(&reason) {
-        reason.to_owned()
-    } else {
-        "other".to_owned()
+/// A redemption refusal's reason as a label value: a fixed word, else `other`.
+fn known_reason(reason: &AuditReason) -> &str {
+    match reason {
+        AuditReason::Error(kind) => refusal_label(*kind),
+        AuditReason::Code(code) if KNOWN_CODES.contains(&code.as_str()) => code.as_str(),
+        AuditReason::Code(_) => "other",
+    }
+}
+
+/// The label of a refusal's error kind: the kind itself for the refusals a redemption can
+/// meet, `other` for kinds that do not refuse a redemption. Exhaustive, so that a new kind
+/// must be placed.
+fn refusal_label(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::GrantRevoked
+        | ErrorKind::GrantSuperseded
+        | ErrorKind::ReauthorizationRequired
+        | ErrorKind::GrantCorrupt
+        | ErrorKind::UnknownHandle
+        | ErrorKind::UpstreamUnavailable
+        | ErrorKind::StoreUnavailable
+        | ErrorKind::ProviderUnsupported
+        | ErrorKind::CredentialRejected
+        | ErrorKind::InvalidRequest => kind.as_str(),
+        ErrorKind::Unauthenticated
+        | ErrorKind::BodyTooLarge
+        | ErrorKind::UnsupportedMediaType
+        | ErrorKind::ProviderNotAllowed
+        | ErrorKind::ScopeNotAllowed
+        | ErrorKind::ElicitationNotFound
+        | ErrorKind::ElicitationExpired
+        | ErrorKind::ElicitationSettled
+        | ErrorKind::IdentityMismatch
+        | ErrorKind::CsrfRejected
+        | ErrorKind::FlowStateRejected
+        | ErrorKind::SignInFailed
+        | ErrorKind::RateLimited
+        | ErrorKind::NotFound
+        | ErrorKind::HeadersTooLarge
+        | ErrorKind::MethodNotAllowed
+        | ErrorKind::Internal => "other",
     }
 }
 
@@ -517,14 +536,18 @@ mod tests {
         let m = metrics();
         let mut event = AuditEvent::new(
             Actor::Service(crate::domain::ServiceId::parse("svc-a").unwrap()),
-            "grant_redeemed",
+            AuditAction::GrantRedeemed,
             Outcome::Denied,
         )
-        .reason("grant_revoked");
+        .reason(ErrorKind::GrantRevoked);
         event.provider = Some(ProviderId::parse("acme").unwrap());
         m.record_audit(&event);
-        let mut failed = AuditEvent::new(Actor::System, "elicitation_failed", Outcome::Failure)
-            .reason("a reason from upstream {with} \"quotes\"");
+        let mut failed = AuditEvent::new(
+            Actor::System,
+            AuditAction::ElicitationFailed,
+            Outcome::Failure,
+        )
+        .reason("a reason from upstream {with} \"quotes\"");
         failed.provider = Some(ProviderId::parse("acme").unwrap());
         m.record_audit(&failed);
         let t = text(&m);
@@ -547,7 +570,39 @@ mod tests {
         assert_eq!(label_word("k2026"), "k2026");
         assert_eq!(label_word("a\"b"), "other");
         assert_eq!(label_word(&"x".repeat(65)), "other");
-        assert_eq!(known_reason("invalid_grant"), "invalid_grant");
-        assert_eq!(known_reason("made_up"), "other");
+        let known = |word: &str| known_reason(&AuditReason::parse(word)).to_owned();
+        assert_eq!(known("invalid_grant"), "invalid_grant");
+        assert_eq!(known("made_up"), "other");
+    }
+
+    /// The reasons a redemption label could show before reasons were typed, listed
+    /// literally: every one keeps its word, and every other error kind is `other`.
+    #[test]
+    fn redemption_labels_keep_their_historical_words() {
+        let kinds = [
+            "grant_revoked",
+            "grant_superseded",
+            "reauthorization_required",
+            "grant_corrupt",
+            "unknown_handle",
+            "upstream_unavailable",
+            "store_unavailable",
+            "provider_unsupported",
+            "credential_rejected",
+            "invalid_request",
+        ];
+        for kind in ErrorKind::ALL {
+            let reason = AuditReason::Error(kind);
+            let label = known_reason(&reason);
+            if kinds.contains(&kind.as_str()) {
+                assert_eq!(label, kind.as_str());
+            } else {
+                assert_eq!(label, "other", "{kind}");
+            }
+            assert_eq!(label_word(label), label, "a safe label word");
+        }
+        for code in KNOWN_CODES {
+            assert_eq!(known_reason(&AuditReason::parse(code)), *code);
+        }
     }
 }

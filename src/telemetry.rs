@@ -17,9 +17,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
-use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
 use crate::metrics::{Metrics, StoreFailure};
 
 /// The header that carries the request id, in and out.
@@ -27,43 +27,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest caller-supplied request id that is kept.
 const MAX_REQUEST_ID: usize = 64;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-/// `[telemetry]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    pub log_format: LogFormat,
-    /// When set, `/metrics` requires `Authorization: Bearer <token>` whose SHA-256 (hex)
-    /// this is. Without it `/metrics` is open: restrict it at the network.
-    pub metrics_token_sha256: Option<String>,
-}
-
-impl TelemetryConfig {
-    /// The metrics token digest, or the problem with it.
-    pub fn metrics_token(&self) -> Result<Option<[u8; 32]>, String> {
-        let Some(hex_digest) = &self.metrics_token_sha256 else {
-            return Ok(None);
-        };
-        let mut digest = [0u8; 32];
-        hex::decode_to_slice(hex_digest, &mut digest)
-            .map(|()| Some(digest))
-            .map_err(|_| {
-                "telemetry.metrics_token_sha256: must be 64 hex digits \
-                 (run `consent-broker service-token generate`)"
-                    .into()
-            })
-    }
-}
 
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(format: LogFormat) {

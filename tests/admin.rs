@@ -204,7 +204,7 @@ async fn a_user_sees_and_revokes_only_their_own_connections() {
     let events = app.broker.stores.audit.recent(100).await.unwrap();
     let revoked = events
         .iter()
-        .find(|e| e.action == "grant_revoked")
+        .find(|e| e.action.as_str() == "grant_revoked")
         .expect("revocation audited");
     assert_eq!(
         serde_json::to_value(&revoked.actor).unwrap(),

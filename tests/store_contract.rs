@@ -11,8 +11,9 @@ use common::redis::{RedisCluster, RedisServer};
 use consent_broker::config::settings::{RedisSettings, RedisTarget, RedisUrl};
 
 use consent_broker::domain::{
-    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, GrantId,
-    GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId, Subject,
+    Actor, AuditAction, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord,
+    Grant, GrantId, GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId,
+    Subject,
 };
 use consent_broker::store::admin::{AuditFilter, GrantFilter, created_ms};
 use consent_broker::store::redis::RedisStore;
@@ -319,7 +320,11 @@ pub async fn the_sweep_removes_only_what_expired_before_the_cutoff(s: Stores) {
 pub async fn audit_events_come_back_newest_first(s: Stores) {
     for action in ["one", "two", "three"] {
         s.audit
-            .append(&AuditEvent::new(Actor::System, action, Outcome::Success))
+            .append(&AuditEvent::new(
+                Actor::System,
+                AuditAction::parse(action),
+                Outcome::Success,
+            ))
             .await
             .unwrap();
     }
@@ -329,7 +334,7 @@ pub async fn audit_events_come_back_newest_first(s: Stores) {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.action)
+        .map(|e| e.action.to_string())
         .collect();
     assert_eq!(recent, ["three", "two"]);
 }
@@ -402,7 +407,8 @@ pub async fn a_redemption_counts_its_use_and_is_audited_together(s: Stores) {
             let (s, g) = (s.clone(), g.clone());
             tokio::spawn(async move {
                 let event =
-                    AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&g);
+                    AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success)
+                        .grant(&g);
                 s.redemptions
                     .record_redemption(&g.id, now, &event)
                     .await
@@ -419,14 +425,15 @@ pub async fn a_redemption_counts_its_use_and_is_audited_together(s: Stores) {
     assert_eq!(
         audited
             .iter()
-            .filter(|a| a.action == "grant_redeemed" && a.grant.as_ref() == Some(&g.id))
+            .filter(|a| a.action == AuditAction::GrantRedeemed && a.grant.as_ref() == Some(&g.id))
             .count(),
         20,
         "every redemption is in the audit trail"
     );
     // An unknown grant counts nothing, yet its event is still recorded.
     let (other, _) = grant_for(&elicitation("lee", Duration::minutes(10)));
-    let event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&other);
+    let event =
+        AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success).grant(&other);
     s.redemptions
         .record_redemption(&other.id, now, &event)
         .await
@@ -763,7 +770,7 @@ pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
         ("grant_revoked", Some(&g1)),
     ];
     for (action, grant) in actions {
-        let mut e = AuditEvent::new(Actor::System, action, Outcome::Success);
+        let mut e = AuditEvent::new(Actor::System, AuditAction::parse(action), Outcome::Success);
         if let Some(g) = grant {
             e = e.grant(g);
         }
@@ -775,7 +782,7 @@ pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.action)
+        .map(|e| e.action.to_string())
         .collect();
     assert_eq!(trail, ["grant_revoked", "grant_redeemed", "grant_created"]);
     assert_eq!(s.admin.audit_of_grant(&g1.id, 1).await.unwrap().len(), 1);
@@ -798,7 +805,7 @@ pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
             .audit_page(&filter, before.as_ref(), 1)
             .await
             .unwrap();
-        found.extend(page.events.into_iter().map(|e| e.action));
+        found.extend(page.events.into_iter().map(|e| e.action.to_string()));
         match page.next {
             Some(c) => before = Some(c),
             None => break,
@@ -811,7 +818,7 @@ pub async fn a_grants_audit_trail_and_audit_pages_come_newest_first(s: Stores) {
         .await
         .unwrap();
     assert_eq!(all.events.len(), 6);
-    assert_eq!(all.events[0].action, "grant_revoked");
+    assert_eq!(all.events[0].action.as_str(), "grant_revoked");
     assert!(all.next.is_none());
 }
 
@@ -824,7 +831,8 @@ pub async fn a_recorded_redemption_counts_the_use_and_files_its_event_under_the_
         .settle(&e.id, Settlement::Completed(Box::new(g.clone())), now)
         .await
         .unwrap();
-    let event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success).grant(&g);
+    let event =
+        AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success).grant(&g);
     s.redemptions
         .record_redemption(&g.id, now, &event)
         .await
@@ -832,7 +840,9 @@ pub async fn a_recorded_redemption_counts_the_use_and_files_its_event_under_the_
     assert_eq!(s.grants.grant(&g.id).await.unwrap().unwrap().use_count, 1);
     let trail = s.admin.audit_of_grant(&g.id, 10).await.unwrap();
     assert!(
-        trail.iter().any(|ev| ev.action == "grant_redeemed"),
+        trail
+            .iter()
+            .any(|ev| ev.action == AuditAction::GrantRedeemed),
         "the admin trail shows the redemption"
     );
 }
@@ -927,7 +937,11 @@ async fn the_embedded_sweep_keeps_only_the_newest_audit_events_up_to_the_cap() {
     let s = Stores::from_backend(Arc::new(store));
     for action in ["one", "two", "three", "four", "five"] {
         s.audit
-            .append(&AuditEvent::new(Actor::System, action, Outcome::Success))
+            .append(&AuditEvent::new(
+                Actor::System,
+                AuditAction::parse(action),
+                Outcome::Success,
+            ))
             .await
             .unwrap();
     }
@@ -941,7 +955,7 @@ async fn the_embedded_sweep_keeps_only_the_newest_audit_events_up_to_the_cap() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.action)
+        .map(|e| e.action.to_string())
         .collect();
     assert_eq!(kept, ["five", "four", "three"]);
 }

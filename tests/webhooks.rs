@@ -182,9 +182,12 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_audi
     let events = app.broker.stores.audit.recent(100).await.unwrap();
     let failure = events
         .iter()
-        .find(|e| e.action == "webhook_attempt_failed")
+        .find(|e| e.action.as_str() == "webhook_attempt_failed")
         .unwrap();
-    assert_eq!(failure.reason.as_deref(), Some("status_503"));
+    assert_eq!(
+        failure.reason.as_ref().map(|r| r.as_str()),
+        Some("status_503")
+    );
 }
 
 #[tokio::test]

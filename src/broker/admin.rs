@@ -58,7 +58,7 @@ impl Broker {
         let n = self.revoke_matching(admin, &filter).await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
-            "user_grants_revoked",
+            crate::domain::AuditAction::UserGrantsRevoked,
             Outcome::Success,
         );
         event.subject = Some(subject.clone());
@@ -79,7 +79,7 @@ impl Broker {
         let n = self.revoke_matching(admin, &filter).await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
-            "provider_grants_revoked",
+            crate::domain::AuditAction::ProviderGrantsRevoked,
             Outcome::Success,
         );
         event.provider = Some(provider.clone());

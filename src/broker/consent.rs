@@ -41,11 +41,11 @@ impl Broker {
             self.audit(
                 AuditEvent::new(
                     Actor::User(user.subject.clone()),
-                    "identity_mismatch",
+                    crate::domain::AuditAction::IdentityMismatch,
                     Outcome::Denied,
                 )
                 .elicitation(&elicitation)
-                .reason("identity_mismatch"),
+                .reason(crate::domain::ErrorKind::IdentityMismatch),
             )
             .await?;
             return Err(Error::IdentityMismatch);
@@ -102,7 +102,7 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::User(user.subject.clone()),
-                        "api_key_rejected",
+                        crate::domain::AuditAction::ApiKeyRejected,
                         Outcome::Failure,
                     )
                     .elicitation(&opened.elicitation)
@@ -123,7 +123,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                "elicitation_declined",
+                crate::domain::AuditAction::ElicitationDeclined,
                 Outcome::Success,
             )
             .elicitation(&e),
@@ -196,7 +196,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                "grant_created",
+                crate::domain::AuditAction::GrantCreated,
                 Outcome::Success,
             )
             .grant(&grant),
@@ -205,7 +205,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                "elicitation_completed",
+                crate::domain::AuditAction::ElicitationCompleted,
                 Outcome::Success,
             )
             .elicitation(&settled),
@@ -234,7 +234,7 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::User(user.subject.clone()),
-                        "grant_superseded",
+                        crate::domain::AuditAction::GrantSuperseded,
                         Outcome::Success,
                     )
                     .grant(&old),

@@ -60,7 +60,7 @@ impl Broker {
             self.audit(
                 AuditEvent::new(
                     Actor::Service(service.id.clone()),
-                    "grant_reused",
+                    crate::domain::AuditAction::GrantReused,
                     Outcome::Success,
                 )
                 .grant(grant),
@@ -111,7 +111,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::Service(service.id.clone()),
-                "elicitation_created",
+                crate::domain::AuditAction::ElicitationCreated,
                 Outcome::Success,
             )
             .elicitation(&elicitation),

@@ -67,7 +67,7 @@ impl Broker {
             &grant.id,
             AuditEvent::new(
                 Actor::Service(service.id.clone()),
-                "grant_redeemed",
+                crate::domain::AuditAction::GrantRedeemed,
                 Outcome::Success,
             )
             .grant(&grant),
@@ -90,7 +90,7 @@ impl Broker {
         };
         let event = AuditEvent::new(
             Actor::Service(service.id.clone()),
-            "grant_redeemed",
+            crate::domain::AuditAction::GrantRedeemed,
             outcome,
         )
         .grant(grant)
@@ -241,8 +241,12 @@ impl Broker {
                 match self.stores.grants.update_grant(&seen.id, change).await? {
                     Updated::Applied(grant) => {
                         self.audit(
-                            AuditEvent::new(actor, "grant_refreshed", Outcome::Success)
-                                .grant(&grant),
+                            AuditEvent::new(
+                                actor,
+                                crate::domain::AuditAction::GrantRefreshed,
+                                Outcome::Success,
+                            )
+                            .grant(&grant),
                         )
                         .await?;
                         Ok((grant, renewed.credential.clone()))
@@ -258,9 +262,13 @@ impl Broker {
             Err(ExchangeError::Refused(reason)) if reason == "invalid_grant" => {
                 let elicitation = self.reauthorization(service, seen).await?;
                 self.audit(
-                    AuditEvent::new(actor, "grant_needs_reauth", Outcome::Failure)
-                        .grant(seen)
-                        .reason(&reason),
+                    AuditEvent::new(
+                        actor,
+                        crate::domain::AuditAction::GrantNeedsReauth,
+                        Outcome::Failure,
+                    )
+                    .grant(seen)
+                    .reason(&reason),
                 )
                 .await?;
                 Err(Error::ReauthorizationRequired(Some(Box::new(elicitation))))
@@ -271,9 +279,13 @@ impl Broker {
                     ExchangeError::Unavailable => "upstream_unavailable".into(),
                 };
                 self.audit(
-                    AuditEvent::new(actor, "grant_refresh_failed", Outcome::Failure)
-                        .grant(seen)
-                        .reason(&reason),
+                    AuditEvent::new(
+                        actor,
+                        crate::domain::AuditAction::GrantRefreshFailed,
+                        Outcome::Failure,
+                    )
+                    .grant(seen)
+                    .reason(&reason),
                 )
                 .await?;
                 Err(Error::UpstreamUnavailable(format!(
@@ -352,7 +364,12 @@ impl Broker {
             .await?
             .ok_or(Error::UnknownHandle)?;
         self.audit(
-            AuditEvent::new(actor.clone(), "grant_revoked", Outcome::Success).grant(&revoked),
+            AuditEvent::new(
+                actor.clone(),
+                crate::domain::AuditAction::GrantRevoked,
+                Outcome::Success,
+            )
+            .grant(&revoked),
         )
         .await?;
         let upstream_done = matches!(
@@ -378,9 +395,13 @@ impl Broker {
                 Outcome::Success
             };
             self.audit(
-                AuditEvent::new(actor, "upstream_revocation", result)
-                    .grant(&revoked)
-                    .reason(outcome),
+                AuditEvent::new(
+                    actor,
+                    crate::domain::AuditAction::UpstreamRevocation,
+                    result,
+                )
+                .grant(&revoked)
+                .reason(outcome),
             )
             .await?;
         }
@@ -443,11 +464,11 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::Service(service.id.clone()),
-                        "foreign_handle_presented",
+                        crate::domain::AuditAction::ForeignHandlePresented,
                         Outcome::Denied,
                     )
                     .grant(&g)
-                    .reason("unknown_handle"),
+                    .reason(crate::domain::ErrorKind::UnknownHandle),
                 )
                 .await?;
                 Err(Error::UnknownHandle)

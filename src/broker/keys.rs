@@ -69,8 +69,12 @@ impl Broker {
             }
         }
         if report.rewrapped > 0 {
-            let event = AuditEvent::new(Actor::System, "grants_rewrapped", Outcome::Success)
-                .reason(self.vault.keyring().active_id().as_str());
+            let event = AuditEvent::new(
+                Actor::System,
+                crate::domain::AuditAction::GrantsRewrapped,
+                Outcome::Success,
+            )
+            .reason(self.vault.keyring().active_id().as_str());
             self.audit(event).await?;
         }
         Ok(report)

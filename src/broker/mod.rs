@@ -135,7 +135,7 @@ fn log_audit(event: &AuditEvent) {
             actor = ?event.actor,
             elicitation = event.elicitation.as_ref().map(|e| e.as_str()),
             grant = event.grant.as_ref().map(|g| g.as_str()),
-            reason = event.reason.as_deref(),
+            reason = event.reason.as_ref().map(|r| r.as_str()),
         "audit"
     );
 }

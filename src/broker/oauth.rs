@@ -58,7 +58,7 @@ impl Broker {
         let metadata = match self.oauth_metadata(opened.provider).await {
             Ok(m) => m,
             Err(e @ Error::ProviderUnsupported(_)) => {
-                self.fail(user, &opened, e.kind()).await?;
+                self.fail(user, &opened, e.kind().as_str()).await?;
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -87,7 +87,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                "oauth_authorization_started",
+                crate::domain::AuditAction::OauthAuthorizationStarted,
                 Outcome::Success,
             )
             .elicitation(&opened.elicitation),
@@ -106,8 +106,12 @@ impl Broker {
     ) -> Result<Elicitation, Error> {
         let actor = Actor::User(user.subject.clone());
         let rejected = |reason: &str| {
-            AuditEvent::new(actor.clone(), "oauth_callback_rejected", Outcome::Denied)
-                .reason(reason)
+            AuditEvent::new(
+                actor.clone(),
+                crate::domain::AuditAction::OauthCallbackRejected,
+                Outcome::Denied,
+            )
+            .reason(reason)
         };
         let Some(state) = callback.state.as_deref() else {
             self.audit(rejected("missing_state")).await?;
@@ -150,9 +154,13 @@ impl Broker {
                     .settle(&opened.elicitation.id, Settlement::Declined)
                     .await?;
                 self.audit(
-                    AuditEvent::new(actor, "elicitation_declined", Outcome::Success)
-                        .elicitation(&e)
-                        .reason("access_denied"),
+                    AuditEvent::new(
+                        actor,
+                        crate::domain::AuditAction::ElicitationDeclined,
+                        Outcome::Success,
+                    )
+                    .elicitation(&e)
+                    .reason("access_denied"),
                 )
                 .await?;
                 return Ok(e);
@@ -209,7 +217,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                "elicitation_failed",
+                crate::domain::AuditAction::ElicitationFailed,
                 Outcome::Failure,
             )
             .elicitation(&e)

@@ -31,7 +31,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub services: Vec<ServiceConfig>,
     pub providers: Vec<ProviderConfig>,
-    pub telemetry: crate::telemetry::TelemetryConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -378,4 +378,42 @@ fn file_secrets() -> Result<Vec<(String, String)>, ConfigError> {
         out.push((key, value.trim_end_matches(['\r', '\n']).to_owned()));
     }
     Ok(out)
+}
+
+/// How log lines are written (`[telemetry] log_format`); `telemetry::init` applies it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `[telemetry]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` whose SHA-256 (hex)
+    /// this is. Without it `/metrics` is open: restrict it at the network.
+    pub metrics_token_sha256: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// The metrics token digest, or the problem with it.
+    pub fn metrics_token(&self) -> Result<Option<[u8; 32]>, String> {
+        let Some(hex_digest) = &self.metrics_token_sha256 else {
+            return Ok(None);
+        };
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut digest)
+            .map(|()| Some(digest))
+            .map_err(|_| {
+                "telemetry.metrics_token_sha256: must be 64 hex digits \
+                 (run `consent-broker service-token generate`)"
+                    .into()
+            })
+    }
 }

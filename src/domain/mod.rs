@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod elicitation;
+pub mod error_kind;
 pub mod flow;
 pub mod grant;
 pub mod handle;
@@ -11,8 +12,9 @@ pub mod ids;
 pub mod scope;
 pub mod webhook;
 
-pub use audit::{Actor, AuditEvent, Outcome};
+pub use audit::{Actor, AuditAction, AuditEvent, AuditReason, Outcome};
 pub use elicitation::{Elicitation, ElicitationStatus};
+pub use error_kind::ErrorKind;
 pub use flow::FlowRecord;
 pub use grant::{Credential, Grant, GrantChange, GrantSecret, GrantStatus, ProviderKind};
 pub use handle::{Handle, HandleDigest};

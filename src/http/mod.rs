@@ -52,7 +52,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(api::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(crate::metrics::endpoint))
+        .route("/metrics", get(ops::metrics))
         .route("/static/app.css", get(stylesheet))
         // Before the layers, so that unknown routes get the same headers and request id.
         .fallback(no_such_route)

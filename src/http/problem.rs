@@ -43,16 +43,16 @@ impl IntoResponse for ApiError {
         let e = self.error;
         let status = e.status();
         if status.is_server_error() {
-            tracing::error!(error = ?e, code = e.kind(), "request failed");
+            tracing::error!(error = ?e, code = e.kind().as_str(), "request failed");
         } else {
-            tracing::debug!(code = e.kind(), "request refused");
+            tracing::debug!(code = e.kind().as_str(), "request refused");
         }
         let problem = Problem {
             type_: format!("{PROBLEM_TYPE_PREFIX}{}", e.kind()),
             title: e.title().to_owned(),
             status: status.as_u16(),
             detail: e.public_detail(),
-            code: e.kind().to_owned(),
+            code: e.kind().as_str().to_owned(),
             elicitation: self.elicitation.map(Box::new),
         };
         let mut response = (status, Json(problem)).into_response();

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::domain::{
-    Actor, AuditEvent, Grant, GrantId, GrantStatus, Outcome, ProviderId, ServiceId, Subject,
+    Actor, AuditAction, AuditEvent, Grant, GrantId, GrantStatus, Outcome, ProviderId, ServiceId,
+    Subject,
 };
 
 /// Index entries examined per grant page at most.
@@ -148,7 +149,8 @@ pub fn parse_count_key(key: &str, count: u64) -> Option<GrantCount> {
 pub struct AuditFilter {
     /// `service`, `user`, `admin` or `system`.
     pub actor_kind: Option<String>,
-    pub action: Option<String>,
+    /// An action this build does not know matches the events that carry the same word.
+    pub action: Option<AuditAction>,
     pub outcome: Option<Outcome>,
     pub subject: Option<Subject>,
     pub grant: Option<GrantId>,
@@ -165,7 +167,7 @@ impl AuditFilter {
             Actor::System => "system",
         };
         self.actor_kind.as_deref().is_none_or(|k| k == kind)
-            && self.action.as_deref().is_none_or(|a| a == e.action)
+            && self.action.as_ref().is_none_or(|a| *a == e.action)
             && self.outcome.is_none_or(|o| o == e.outcome)
             && self
                 .subject

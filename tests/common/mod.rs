@@ -293,7 +293,7 @@ impl TestApp {
             .into_iter()
             .map(|e| {
                 (
-                    e.action,
+                    e.action.to_string(),
                     serde_json::to_value(e.outcome)
                         .unwrap()
                         .as_str()

@@ -97,7 +97,7 @@ impl EventView {
             at: format_time_seconds(e.at),
             actor_kind: actor_kind.to_owned(),
             actor,
-            action: e.action.clone(),
+            action: e.action.to_string(),
             outcome: match e.outcome {
                 Outcome::Success => "success",
                 Outcome::Denied => "denied",
@@ -120,7 +120,11 @@ impl EventView {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             grant: e.grant.as_ref().map(ToString::to_string),
-            reason: e.reason.clone().unwrap_or_default(),
+            reason: e
+                .reason
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }
     }
 }

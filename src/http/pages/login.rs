@@ -159,7 +159,7 @@ pub async fn oidc_callback(
     broker
         .audit(AuditEvent::new(
             Actor::User(user.subject.clone()),
-            "signed_in",
+            crate::domain::AuditAction::SignedIn,
             Outcome::Success,
         ))
         .await?;

@@ -110,7 +110,7 @@ impl IntoResponse for PageError {
         let e = self.0;
         let status = e.status();
         if status.is_server_error() {
-            tracing::error!(error = ?e, code = e.kind(), "page failed");
+            tracing::error!(error = ?e, code = e.kind().as_str(), "page failed");
         }
         let (tone, heading) = match &e {
             Error::IdentityMismatch => (Tone::Error, "This link is for another account"),

@@ -228,7 +228,7 @@ pub(super) fn trail(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Actor, GrantId, Outcome};
+    use crate::domain::{Actor, AuditAction, GrantId, Outcome};
     use crate::store::embedded::EmbeddedStore;
 
     #[test]
@@ -266,7 +266,7 @@ mod tests {
                 .unwrap();
             tx.commit().unwrap();
         }
-        let mut event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success);
+        let mut event = AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
         event.grant = Some(grant.clone());
         let refused = crate::store::RedemptionLog::record_redemption(
             &store,
@@ -297,7 +297,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let grant = GrantId::generate();
-        let mut event = AuditEvent::new(Actor::System, "grant_redeemed", Outcome::Success);
+        let mut event = AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
         event.grant = Some(grant.clone());
         let store = EmbeddedStore::open(&path).unwrap();
         for _ in 0..3 {

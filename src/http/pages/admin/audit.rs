@@ -53,7 +53,7 @@ impl AuditQuery {
         AuditFilter {
             actor_kind: text(&self.actor)
                 .filter(|k| ["service", "user", "admin", "system"].contains(&k.as_str())),
-            action: text(&self.action),
+            action: text(&self.action).map(|a| crate::domain::AuditAction::parse(&a)),
             outcome: match self.outcome.as_str() {
                 "success" => Some(Outcome::Success),
                 "denied" => Some(Outcome::Denied),
@@ -143,7 +143,7 @@ pub async fn export(
     broker
         .audit(AuditEvent::new(
             Actor::Admin(admin.user.subject.clone()),
-            "audit_exported",
+            crate::domain::AuditAction::AuditExported,
             Outcome::Success,
         ))
         .await?;

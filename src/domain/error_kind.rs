@@ -1,0 +1,159 @@
+//! The stable kinds of error: one word per way a request can fail. Services branch on them
+//! (the problem type `.../problems/<kind>`), the audit trail records them as a reason, and
+//! metrics label redemption refusals with them. The words are a wire format: never rename.
+
+use std::fmt;
+
+/// One kind of error, as `crate::Error::kind` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Unauthenticated,
+    InvalidRequest,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    ProviderNotAllowed,
+    ScopeNotAllowed,
+    ElicitationNotFound,
+    ElicitationExpired,
+    ElicitationSettled,
+    UnknownHandle,
+    GrantRevoked,
+    ReauthorizationRequired,
+    GrantSuperseded,
+    IdentityMismatch,
+    CsrfRejected,
+    CredentialRejected,
+    UpstreamUnavailable,
+    ProviderUnsupported,
+    FlowStateRejected,
+    SignInFailed,
+    RateLimited,
+    NotFound,
+    HeadersTooLarge,
+    MethodNotAllowed,
+    StoreUnavailable,
+    GrantCorrupt,
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 27] = [
+        Self::Unauthenticated,
+        Self::InvalidRequest,
+        Self::BodyTooLarge,
+        Self::UnsupportedMediaType,
+        Self::ProviderNotAllowed,
+        Self::ScopeNotAllowed,
+        Self::ElicitationNotFound,
+        Self::ElicitationExpired,
+        Self::ElicitationSettled,
+        Self::UnknownHandle,
+        Self::GrantRevoked,
+        Self::ReauthorizationRequired,
+        Self::GrantSuperseded,
+        Self::IdentityMismatch,
+        Self::CsrfRejected,
+        Self::CredentialRejected,
+        Self::UpstreamUnavailable,
+        Self::ProviderUnsupported,
+        Self::FlowStateRejected,
+        Self::SignInFailed,
+        Self::RateLimited,
+        Self::NotFound,
+        Self::HeadersTooLarge,
+        Self::MethodNotAllowed,
+        Self::StoreUnavailable,
+        Self::GrantCorrupt,
+        Self::Internal,
+    ];
+
+    /// The stable word: the problem type slug, the audit reason, the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidRequest => "invalid_request",
+            Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ProviderNotAllowed => "provider_not_allowed",
+            Self::ScopeNotAllowed => "scope_not_allowed",
+            Self::ElicitationNotFound => "elicitation_not_found",
+            Self::ElicitationExpired => "elicitation_expired",
+            Self::ElicitationSettled => "elicitation_settled",
+            Self::UnknownHandle => "unknown_handle",
+            Self::GrantRevoked => "grant_revoked",
+            Self::ReauthorizationRequired => "reauthorization_required",
+            Self::GrantSuperseded => "grant_superseded",
+            Self::IdentityMismatch => "identity_mismatch",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::CredentialRejected => "credential_rejected",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::ProviderUnsupported => "provider_unsupported",
+            Self::FlowStateRejected => "flow_state_rejected",
+            Self::SignInFailed => "sign_in_failed",
+            Self::RateLimited => "rate_limited",
+            Self::NotFound => "not_found",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::GrantCorrupt => "grant_corrupt",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The kind whose word this is, if any.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    /// The words are a wire format (problem types, stored audit reasons, metric labels).
+    #[test]
+    fn every_kind_keeps_its_historical_word() {
+        let words = [
+            "unauthenticated",
+            "invalid_request",
+            "body_too_large",
+            "unsupported_media_type",
+            "provider_not_allowed",
+            "scope_not_allowed",
+            "elicitation_not_found",
+            "elicitation_expired",
+            "elicitation_settled",
+            "unknown_handle",
+            "grant_revoked",
+            "reauthorization_required",
+            "grant_superseded",
+            "identity_mismatch",
+            "csrf_rejected",
+            "credential_rejected",
+            "upstream_unavailable",
+            "provider_unsupported",
+            "flow_state_rejected",
+            "sign_in_failed",
+            "rate_limited",
+            "not_found",
+            "headers_too_large",
+            "method_not_allowed",
+            "store_unavailable",
+            "grant_corrupt",
+            "internal",
+        ];
+        let actual: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(actual, words);
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::parse("made_up"), None);
+    }
+}
