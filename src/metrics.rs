@@ -397,7 +397,7 @@ impl Metrics {
     pub async fn render(&self, broker: &Broker) -> Result<String, std::fmt::Error> {
         let mut counted = self.grants_counted.lock().await;
         if counted.is_none_or(|at| at.elapsed() >= GRANT_COUNT_TTL) {
-            match broker.stores.grants.grants_per_key().await {
+            match broker.stored_grant_counts().await {
                 Ok(Some(counts)) => {
                     self.set_grant_counts(counts);
                     *counted = Some(Instant::now());
@@ -436,7 +436,7 @@ impl Metrics {
 /// `GET /metrics`. Open unless `telemetry.metrics_token_sha256` is set, in which case it
 /// takes `Authorization: Bearer <token>`.
 pub async fn endpoint(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &broker.settings.metrics_token_sha256 {
+    if let Some(expected) = &broker.settings().metrics_token_sha256 {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -452,7 +452,7 @@ pub async fn endpoint(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> 
                 .into_response();
         }
     }
-    match broker.metrics.render(&broker).await {
+    match broker.metrics().render(&broker).await {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

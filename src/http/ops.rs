@@ -15,7 +15,7 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
-    match broker.stores.health.ping().await {
+    match broker.store_ready().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
