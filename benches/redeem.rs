@@ -196,7 +196,7 @@ impl Target {
     }
 
     fn service(&self) -> Arc<consent_broker::config::Service> {
-        self.broker.settings.services[0].clone()
+        self.broker.settings().services[0].clone()
     }
 
     /// Seeds `n` grants, each for its own user: the service asks (the use case behind

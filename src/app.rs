@@ -90,7 +90,7 @@ impl App {
     }
 
     pub fn public_url(&self) -> &Url {
-        &self.broker.public_url
+        self.broker.public_url()
     }
 
     pub fn broker(&self) -> Arc<Broker> {
@@ -107,7 +107,7 @@ impl App {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
         let rewrap = tokio::spawn(rewrap_in_background(self.broker.clone()));
         let webhooks = tokio::spawn(self.broker.clone().deliver_webhooks());
-        let grace = self.broker.settings.shutdown_timeout;
+        let grace = self.broker.settings().shutdown_timeout;
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
             let stopping = stopping.clone();

@@ -220,7 +220,7 @@ async fn keys_status(config: &std::path::Path) -> u8 {
             return 1;
         }
     };
-    let keyring = broker.vault.keyring();
+    let keyring = broker.keyring();
     println!("{:<32} {:>10}  note", "key id", "grants");
     for id in keyring.key_ids() {
         let note = if id == keyring.active_id() {
@@ -252,7 +252,7 @@ async fn keys_rewrap(config: &std::path::Path) -> u8 {
             println!(
                 "re-sealed {} grants under `{}`; {} already were; {} skipped",
                 r.rewrapped,
-                broker.vault.keyring().active_id(),
+                broker.keyring().active_id(),
                 r.current,
                 r.skipped
             );

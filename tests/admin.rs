@@ -201,7 +201,7 @@ async fn a_user_sees_and_revokes_only_their_own_connections() {
         "grant_revoked",
     )
     .await;
-    let events = app.broker.stores.audit.recent(100).await.unwrap();
+    let events = app.broker.raw_stores().audit.recent(100).await.unwrap();
     let revoked = events
         .iter()
         .find(|e| e.action.as_str() == "grant_revoked")

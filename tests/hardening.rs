@@ -162,7 +162,7 @@ async fn a_sealed_record_moved_to_another_grant_or_tampered_with_is_refused_as_c
 {
     let app = TestApp::spawn().await;
     let grants = two_grants(&app).await;
-    let store = &app.broker.stores.grants;
+    let store = &app.broker.raw_stores().grants;
     let load = |id: &str| {
         let store = store.clone();
         let id = GrantId::parse(id).unwrap();

@@ -173,7 +173,7 @@ async fn denying_declines_the_elicitation_and_stores_nothing() {
     let subject = consent_broker::domain::Subject::parse("dave").unwrap();
     assert!(
         app.broker
-            .stores
+            .raw_stores()
             .grants
             .grants_of_subject(&subject)
             .await

@@ -252,7 +252,7 @@ async fn an_upstream_outage_during_refresh_is_retryable_and_leaves_the_grant_alo
     let grant = world
         .app
         .broker
-        .stores
+        .raw_stores()
         .grants
         .grant(&id)
         .await

@@ -217,7 +217,7 @@ async fn a_replayed_callback_is_refused_and_changes_nothing() {
     let subject = consent_broker::domain::Subject::parse("alice").unwrap();
     assert_eq!(
         app.broker
-            .stores
+            .raw_stores()
             .grants
             .grants_of_subject(&subject)
             .await

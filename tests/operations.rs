@@ -338,7 +338,7 @@ async fn metrics_count_an_api_key_journey_by_outcome_without_naming_anyone() {
     ] {
         assert_sample(&text, sample);
     }
-    let key_id = app.broker.vault.keyring().active_id().as_str().to_owned();
+    let key_id = app.broker.keyring().active_id().as_str().to_owned();
     assert_sample(
         &text,
         &format!(r#"consent_broker_grants{{key_id="{key_id}",status="revoked"}} 1"#),

@@ -84,7 +84,7 @@ async fn an_expired_elicitation_can_no_longer_be_approved() {
         reason: None,
     };
     app.broker
-        .stores
+        .raw_stores()
         .elicitations
         .insert_elicitation(&e)
         .await

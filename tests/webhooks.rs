@@ -179,7 +179,7 @@ async fn a_failed_delivery_is_retried_with_the_same_id_and_every_attempt_is_audi
         .position(|a| a == &("webhook_delivered".into(), "success".into()))
         .unwrap();
     assert!(failed < delivered);
-    let events = app.broker.stores.audit.recent(100).await.unwrap();
+    let events = app.broker.raw_stores().audit.recent(100).await.unwrap();
     let failure = events
         .iter()
         .find(|e| e.action.as_str() == "webhook_attempt_failed")

@@ -2,15 +2,25 @@
 //! one grant, every grant of a user (offboarding) or of a provider (kill switch). Every
 //! revocation goes through [`Broker::revoke`], so each grant's revocation is audited (and
 //! reaches the upstream) exactly as any other; bulk revocations add one summary event.
+//! Exporting the audit log is itself audited, before the first event is read.
 
 use super::Broker;
 use crate::Error;
 use crate::domain::{Actor, AuditEvent, Grant, GrantId, GrantStatus, Outcome, ProviderId, Subject};
 use crate::identity::SessionUser;
-use crate::store::admin::GrantFilter;
+use crate::store::admin::{AuditFilter, GrantFilter};
 
 /// Grants read per page while revoking in bulk.
 const BULK_PAGE: usize = 200;
+/// Audit events read per store call while exporting.
+const EXPORT_PAGE: usize = 1_000;
+
+/// The audit events an export holds, newest first.
+pub struct AuditExport {
+    pub events: Vec<AuditEvent>,
+    /// The export stopped at its maximum; older matching events were left out.
+    pub truncated: bool,
+}
 
 impl Broker {
     /// The grant `raw_id` if it belongs to `user`; `None` for an unknown id and for
@@ -85,6 +95,41 @@ impl Broker {
         event.provider = Some(provider.clone());
         self.audit(event).await?;
         Ok(n)
+    }
+
+    /// An admin exports the audit log under `filter`: audited (`audit_exported`), then up
+    /// to `max` events, newest first.
+    pub async fn export_audit(
+        &self,
+        admin: &Subject,
+        filter: &AuditFilter,
+        max: usize,
+    ) -> Result<AuditExport, Error> {
+        self.audit(AuditEvent::new(
+            Actor::Admin(admin.clone()),
+            crate::domain::AuditAction::AuditExported,
+            Outcome::Success,
+        ))
+        .await?;
+        let (mut events, mut before, mut truncated) = (Vec::new(), None, false);
+        loop {
+            let page = self
+                .stores
+                .admin
+                .audit_page(filter, before.as_ref(), EXPORT_PAGE)
+                .await?;
+            for e in page.events {
+                if events.len() == max {
+                    truncated = true;
+                    break;
+                }
+                events.push(e);
+            }
+            match page.next {
+                Some(next) if !truncated => before = Some(next),
+                _ => return Ok(AuditExport { events, truncated }),
+            }
+        }
     }
 
     /// Pages through `filter` and revokes each grant that is not revoked yet.

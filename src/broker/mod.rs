@@ -1,6 +1,8 @@
 //! The broker's use cases, independent of HTTP: create and settle elicitations, mint,
-//! redeem and revoke grants. Handlers call these and render the result; every state
-//! change is audited here, in one place, before the caller hears of it.
+//! redeem and revoke grants, sign people in. Handlers call these and render the result;
+//! every state change is audited here, in one place, before the caller hears of it. The
+//! fields are private: pages read through the small methods in `reads` and write only
+//! through use cases.
 
 use std::time::Duration;
 
@@ -19,29 +21,32 @@ mod elicitations;
 mod grants;
 pub mod keys;
 mod oauth;
+mod reads;
+mod sign_in;
 mod webhooks;
 
+pub use admin::AuditExport;
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
 
 pub struct Broker {
-    pub settings: Settings,
+    settings: Settings,
     /// Where users reach this broker; consent links start with it.
-    pub public_url: Url,
-    pub stores: Stores,
-    pub vault: Vault,
+    public_url: Url,
+    stores: Stores,
+    vault: Vault,
     /// Outbound HTTP (OAuth servers, API-key checks): no redirects, bounded time.
-    pub http: reqwest::Client,
+    http: reqwest::Client,
     /// Woken whenever an elicitation settles, so long-polls answer at once.
     changes: Notify,
     /// Upstream authorization servers' discovered metadata.
     oauth_metadata: crate::flows::oauth2::MetadataCache,
     /// Enterprise sign-in, when configured.
-    pub oidc: Option<crate::identity::oidc::OidcLogin>,
+    oidc: Option<crate::identity::oidc::OidcLogin>,
     /// Prometheus metrics; the audit trail feeds the domain counters.
-    pub metrics: crate::metrics::Metrics,
+    metrics: crate::metrics::Metrics,
     /// Rate limits per service and per client address.
-    pub limits: crate::limits::Limits,
+    limits: crate::limits::Limits,
     /// Completion webhooks waiting for delivery.
     outbox: webhooks::Outbox,
 }
@@ -79,6 +84,59 @@ impl Broker {
             metrics,
             outbox: webhooks::Outbox::new()?,
         })
+    }
+
+    /// The validated configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Where users reach this broker.
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// Prometheus metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Rate limits per service and per client address.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.limits
+    }
+
+    /// The keyring the vault seals with (key ids only ever leave it, never key material).
+    pub fn keyring(&self) -> &crate::vault::Keyring {
+        self.vault.keyring()
+    }
+
+    /// The server-side session store, for the session layer.
+    pub fn session_store(&self) -> crate::store::sessions::SharedSessionStore {
+        self.stores.sessions.clone()
+    }
+
+    /// Whether the store answers (`/readyz`).
+    pub async fn store_ready(&self) -> crate::store::StoreResult<()> {
+        self.stores.health.ping().await
+    }
+
+    /// The grant store, read by `/metrics` for its gauge of grants per key and status.
+    pub fn grant_store(&self) -> &dyn crate::store::GrantStore {
+        self.stores.grants.as_ref()
+    }
+
+    /// The stores themselves, past the use cases and their audit: only for integration
+    /// tests and benchmarks that set up or inspect state. Handlers never call this.
+    #[doc(hidden)]
+    pub fn raw_stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The vault itself, past the use cases: only for tests. Handlers never call this.
+    #[doc(hidden)]
+    pub fn raw_vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// The consent page URL for an elicitation: only the opaque id, nothing else.

@@ -1,8 +1,9 @@
 //! Per-session random values: the CSRF token and the upstream-flow binding.
 //!
 //! CSRF protection for every browser form: a synchronizer token kept in the server-side
-//! session and echoed in a hidden field, compared in constant time. SameSite=Lax cookies
-//! are a second layer, not the only one.
+//! session and echoed in a hidden field, compared in constant time (by the `CsrfForm`
+//! extractor, the only way a handler receives a form). SameSite=Lax cookies are a second
+//! layer, not the only one.
 
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
@@ -41,8 +42,8 @@ async fn session_random(session: &Session, key: &str) -> Result<String, Error> {
     Ok(t)
 }
 
-/// Refuses unless `presented` equals the session's token.
-pub async fn verify(session: &Session, presented: &str) -> Result<(), Error> {
+/// Refuses unless `presented` equals the session's token. Only `extract::CsrfForm` calls this.
+pub(super) async fn verify(session: &Session, presented: &str) -> Result<(), Error> {
     let expected = session.get::<String>(KEY).await.map_err(session_error)?;
     match expected {
         Some(t)

@@ -75,7 +75,7 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     if !headers.contains_key(&REQUEST_ID) {
         headers.insert(REQUEST_ID, id);
     }
-    observed.finish(&broker.metrics, &response);
+    observed.finish(broker.metrics(), &response);
     response
 }
 

@@ -1,17 +1,24 @@
 //! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
 //! valid service token; one that takes [`SignedIn`] cannot run without a signed-in user
 //! (the browser is sent to sign in and brought back); one that takes [`AdminUser`] cannot run
-//! without a signed-in admin (anyone else signed in gets a 403 page).
+//! without a signed-in admin (anyone else signed in gets a 403 page). A handler receives a
+//! browser form only as a [`CsrfForm`], which refuses unless the form carries this
+//! session's CSRF token; [`DevOnly`] routes do not exist outside `--dev`.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 
-use super::pages::PageError;
+use super::csrf;
 use super::problem::ApiError;
+use super::render::{MessagePage, PageError, Tone, chrome};
 use crate::Error;
 use crate::broker::Broker;
 use crate::config::Service;
@@ -30,10 +37,10 @@ impl FromRequestParts<Arc<Broker>> for ServiceCaller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(Error::Unauthenticated)?;
-        let service = service_token::authenticate(&broker.settings.services, token.trim())
+        let service = service_token::authenticate(&broker.settings().services, token.trim())
             .ok_or(Error::Unauthenticated)?;
         broker
-            .limits
+            .limits()
             .api
             .check(service.id.as_str())
             .map_err(|wait| Error::RateLimited(wait.as_secs()))?;
@@ -136,11 +143,11 @@ impl FromRequestParts<Arc<Broker>> for AdminUser {
                 session: me.session,
             });
         }
-        let page = match super::pages::chrome(broker, &me.session).await {
+        let page = match chrome(broker, &me.session).await {
             Ok(chrome) => {
-                let page = super::pages::views::MessagePage::new(
+                let page = MessagePage::new(
                     chrome,
-                    super::pages::views::Tone::Error,
+                    Tone::Error,
                     "Administrators only",
                     "The admin console is only for administrators of this broker. You can see and \
                      revoke what you granted under Your connections.",
@@ -150,5 +157,79 @@ impl FromRequestParts<Arc<Broker>> for AdminUser {
             Err(e) => PageError(e).into_response(),
         };
         Err(AdminRejection::NotAdmin(page))
+    }
+}
+
+/// A browser form's fields, `T`, from a POST that carried this session's CSRF token in its
+/// `csrf` field. A missing or foreign token is refused with the "Please try again" page
+/// (403) before the handler runs; a body that is not such a form, as by [`Form`].
+pub struct CsrfForm<T>(pub T);
+
+/// A form with no fields but its CSRF token: a button.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// The wire form: the token, and the handler's fields beside it.
+#[derive(Deserialize)]
+struct Tokened<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+pub enum CsrfRejection {
+    /// Not a form of this shape (as `Form` answers it).
+    Form(FormRejection),
+    /// No token, or not this session's.
+    Refused(PageError),
+}
+
+impl IntoResponse for CsrfRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Form(r) => r.into_response(),
+            Self::Refused(e) => e.into_response(),
+        }
+    }
+}
+
+impl<S, T> FromRequest<S> for CsrfForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = CsrfRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, CsrfRejection> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| {
+                CsrfRejection::Refused(PageError(Error::Internal("session layer missing".into())))
+            })?;
+        let Form(form) = Form::<Tokened<T>>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(CsrfRejection::Form)?;
+        csrf::verify(&session, &form.csrf)
+            .await
+            .map_err(|e| CsrfRejection::Refused(PageError(e)))?;
+        Ok(Self(form.fields))
+    }
+}
+
+/// A route that exists only under `--dev`; elsewhere it answers "not found" before
+/// anything else is looked at.
+pub struct DevOnly;
+
+impl FromRequestParts<Arc<Broker>> for DevOnly {
+    type Rejection = PageError;
+
+    async fn from_request_parts(_: &mut Parts, broker: &Arc<Broker>) -> Result<Self, PageError> {
+        if broker.settings().dev {
+            Ok(Self)
+        } else {
+            Err(PageError(Error::ElicitationNotFound))
+        }
     }
 }

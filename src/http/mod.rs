@@ -20,14 +20,15 @@ pub mod extract;
 pub mod ops;
 pub mod pages;
 pub mod problem;
+pub mod render;
 
 pub use edge::csp_with_form_action;
 
 pub fn router(broker: Arc<Broker>) -> Router {
-    let https = broker.public_url.scheme() == "https";
-    let idle =
-        time::Duration::try_from(broker.settings.session_idle).unwrap_or(time::Duration::hours(8));
-    let sessions = SessionManagerLayer::new(broker.stores.sessions.clone())
+    let https = broker.public_url().scheme() == "https";
+    let idle = time::Duration::try_from(broker.settings().session_idle)
+        .unwrap_or(time::Duration::hours(8));
+    let sessions = SessionManagerLayer::new(broker.session_store())
         .with_name(if https {
             "__Host-cb_session"
         } else {
@@ -38,7 +39,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle));
-    let max_body = broker.settings.max_body_bytes;
+    let max_body = broker.settings().max_body_bytes;
 
     Router::new()
         .merge(
@@ -87,6 +88,6 @@ fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Res
     if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
         problem::ApiError::from(error).into_response()
     } else {
-        pages::PageError(error).into_response()
+        render::PageError(error).into_response()
     }
 }

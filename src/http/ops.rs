@@ -17,7 +17,7 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
-    match broker.stores.health.ping().await {
+    match broker.store_ready().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");
@@ -35,7 +35,7 @@ pub async fn readyz(State(broker): State<Arc<Broker>>) -> Response {
 /// `GET /metrics`. Open unless `telemetry.metrics_token_sha256` is set, in which case it
 /// takes `Authorization: Bearer <token>`.
 pub async fn metrics(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &broker.settings.metrics_token_sha256 {
+    if let Some(expected) = &broker.settings().metrics_token_sha256 {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -51,7 +51,7 @@ pub async fn metrics(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> R
                 .into_response();
         }
     }
-    match broker.metrics.render(broker.stores.grants.as_ref()).await {
+    match broker.metrics().render(broker.grant_store()).await {
         Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

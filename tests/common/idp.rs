@@ -271,7 +271,7 @@ impl OAuthWorld {
         let grant = self
             .app
             .broker
-            .stores
+            .raw_stores()
             .grants
             .grant(&id)
             .await
@@ -280,7 +280,7 @@ impl OAuthWorld {
         let plain = self
             .app
             .broker
-            .vault
+            .raw_vault()
             .open(grant.seal_context(), &grant.sealed)
             .unwrap();
         let secret: Value = serde_json::from_slice(&plain).unwrap();

@@ -287,7 +287,7 @@ impl TestApp {
 
     /// Every audit action recorded so far, oldest first.
     pub async fn audit_actions(&self) -> Vec<(String, String)> {
-        let mut events = self.broker.stores.audit.recent(10_000).await.unwrap();
+        let mut events = self.broker.raw_stores().audit.recent(10_000).await.unwrap();
         events.reverse();
         events
             .into_iter()

@@ -131,7 +131,7 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
         }
         ElicitationStatus::Completed => {
             if let Some(gid) = &e.grant_id
-                && let Some(grant) = broker.stores.grants.grant(gid).await?
+                && let Some(grant) = broker.grant(gid).await?
             {
                 v.handle = Some(Secret::new(broker.handle_of(&grant)?.expose()));
                 v.grant_id = Some(gid.to_string());
@@ -144,7 +144,7 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
 
 fn default_message(broker: &Broker, e: &Elicitation) -> String {
     let provider = broker
-        .settings
+        .settings()
         .provider(&e.provider)
         .map_or(e.provider.as_str(), |p| p.name.as_str());
     format!(

@@ -7,18 +7,15 @@ use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::flash;
 use super::grant_view::GrantView;
-use super::login::CsrfForm;
-use super::views::{Chrome, MessagePage, Tone};
-use super::{PageError, chrome, flash};
 use crate::broker::Broker;
-use crate::http::csrf;
-use crate::http::extract::SignedIn;
+use crate::http::extract::{CsrfForm, NoFields, SignedIn};
+use crate::http::render::{Chrome, MessagePage, PageError, Tone, chrome};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "connections.html")]
@@ -34,14 +31,10 @@ pub async fn show(
     State(broker): State<Arc<Broker>>,
     me: SignedIn,
 ) -> Result<ConnectionsPage, PageError> {
-    let grants = broker
-        .stores
-        .grants
-        .grants_of_subject(&me.user.subject)
-        .await?;
+    let grants = broker.grants_of(&me.user.subject).await?;
     let (active, ended): (Vec<GrantView>, Vec<GrantView>) = grants
         .iter()
-        .map(|g| GrantView::new(&broker.settings, g))
+        .map(|g| GrantView::new(broker.settings(), g))
         .partition(|g| g.revocable);
     Ok(ConnectionsPage {
         chrome: chrome(&broker, &me.session).await?,
@@ -56,12 +49,11 @@ pub async fn revoke(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     me: SignedIn,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    csrf::verify(&me.session, &form.csrf).await?;
     match broker.revoke_own(&me.user, &id).await? {
         Some(g) => {
-            let view = GrantView::new(&broker.settings, &g);
+            let view = GrantView::new(broker.settings(), &g);
             flash::set(
                 &me.session,
                 &format!(

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,15 +11,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::login::CsrfForm;
-use super::views::{ApiKeyPage, ConsentPage, MessagePage, ScopeView, TermsView, Tone};
-use super::{PageError, chrome};
+use super::views::{ApiKeyPage, ConsentPage, ScopeView, TermsView};
 use crate::Error;
 use crate::broker::Broker;
 use crate::config::ProviderSpec;
 use crate::domain::{ElicitationStatus, ProviderKind};
 use crate::http::csrf;
-use crate::http::extract::SignedIn;
+use crate::http::extract::{CsrfForm, NoFields, SignedIn};
+use crate::http::render::{MessagePage, PageError, Tone, chrome};
 use crate::identity::oidc::SignInCallback;
 
 /// Session key recording that the user approved this elicitation and may enter a key.
@@ -86,9 +84,7 @@ pub async fn show(
             };
             let previous_terms = match &provider.spec {
                 ProviderSpec::Terms { version, .. } => broker
-                    .stores
-                    .grants
-                    .grants_of_subject(&e.subject)
+                    .grants_of(&e.subject)
                     .await?
                     .into_iter()
                     .find(|g| g.service == e.service && g.provider == e.provider && g.terms_version.is_some())
@@ -182,9 +178,8 @@ pub async fn approve(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     me: SignedIn,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Redirect, PageError> {
-    csrf::verify(&me.session, &form.csrf).await?;
     let opened = broker.open_pending(&me.user, &id).await?;
     match opened.provider.kind() {
         ProviderKind::Terms => {
@@ -224,9 +219,8 @@ pub async fn deny(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     me: SignedIn,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Redirect, PageError> {
-    csrf::verify(&me.session, &form.csrf).await?;
     broker.decline(&me.user, &id).await?;
     Ok(Redirect::to(&format!("/e/{id}")))
 }
@@ -245,8 +239,6 @@ pub async fn api_key_form(
 #[derive(Deserialize)]
 pub struct ApiKeyForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     api_key: String,
 }
 
@@ -254,10 +246,9 @@ pub async fn submit_api_key(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     me: SignedIn,
-    Form(form): Form<ApiKeyForm>,
+    CsrfForm(form): CsrfForm<ApiKeyForm>,
 ) -> Result<Response, PageError> {
     let key = Zeroizing::new(form.api_key);
-    csrf::verify(&me.session, &form.csrf).await?;
     if !approved(&me, &id).await? {
         return Err(Error::CsrfRejected.into());
     }

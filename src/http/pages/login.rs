@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,12 +11,11 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::views::LoginPage;
-use super::{PageError, chrome};
 use crate::Error;
 use crate::broker::Broker;
 use crate::domain::Subject;
-use crate::domain::{Actor, AuditEvent, Outcome};
-use crate::http::csrf;
+use crate::http::extract::{CsrfForm, DevOnly, NoFields};
+use crate::http::render::{PageError, chrome};
 use crate::identity::oidc::{PendingSignIn, SignInCallback};
 use crate::identity::session::session_error;
 use crate::identity::{SessionUser, SignInMethod};
@@ -31,17 +29,9 @@ pub struct LoginQuery {
 #[derive(Deserialize)]
 pub struct DevLoginForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     username: String,
     #[serde(default)]
     return_to: String,
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
 }
 
 /// A local path to come back to after sign-in; anything else becomes `/`.
@@ -65,34 +55,25 @@ pub async fn show(
         chrome: chrome(&broker, &session).await?,
         title: "Sign in".into(),
         return_to: safe_return_to(&q.return_to),
-        sso: broker
-            .oidc
-            .as_ref()
-            .map(|o| o.settings.display_name.clone()),
-        dev_login: broker.settings.dev,
+        sso: broker.single_sign_on_label().map(str::to_owned),
+        dev_login: broker.settings().dev,
         error: None,
     })
 }
 
 pub async fn dev_sign_in(
+    _: DevOnly,
     State(broker): State<Arc<Broker>>,
     session: Session,
-    Form(form): Form<DevLoginForm>,
+    CsrfForm(form): CsrfForm<DevLoginForm>,
 ) -> Result<Response, PageError> {
-    if !broker.settings.dev {
-        return Err(Error::ElicitationNotFound.into());
-    }
-    csrf::verify(&session, &form.csrf).await?;
     let return_to = safe_return_to(&form.return_to);
     let Ok(subject) = Subject::parse(form.username.trim()) else {
         let page = LoginPage {
             chrome: chrome(&broker, &session).await?,
             title: "Sign in".into(),
             return_to,
-            sso: broker
-                .oidc
-                .as_ref()
-                .map(|o| o.settings.display_name.clone()),
+            sso: broker.single_sign_on_label().map(str::to_owned),
             dev_login: true,
             error: Some("Enter a user name (up to 255 characters, no control characters).".into()),
         };
@@ -108,8 +89,7 @@ pub async fn dev_sign_in(
     Ok(Redirect::to(&return_to).into_response())
 }
 
-pub async fn sign_out(session: Session, Form(form): Form<CsrfForm>) -> Result<Redirect, PageError> {
-    csrf::verify(&session, &form.csrf).await?;
+pub async fn sign_out(session: Session, _: CsrfForm<NoFields>) -> Result<Redirect, PageError> {
     SessionUser::sign_out(&session).await?;
     Ok(Redirect::to("/"))
 }
@@ -123,14 +103,7 @@ pub async fn oidc_start(
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Result<Redirect, PageError> {
-    let oidc = broker.oidc.as_ref().ok_or(Error::ElicitationNotFound)?;
-    let (url, pending) = oidc
-        .start(
-            &broker.http,
-            &sign_in_redirect(&broker),
-            safe_return_to(&q.return_to),
-        )
-        .await?;
+    let (url, pending) = broker.start_sign_in(safe_return_to(&q.return_to)).await?;
     session
         .insert(PENDING_SIGN_IN, pending)
         .await
@@ -144,7 +117,9 @@ pub async fn oidc_callback(
     session: Session,
     Query(callback): Query<SignInCallback>,
 ) -> Result<Redirect, PageError> {
-    let oidc = broker.oidc.as_ref().ok_or(Error::ElicitationNotFound)?;
+    if !broker.offers_single_sign_on() {
+        return Err(Error::ElicitationNotFound.into());
+    }
     let pending: Option<PendingSignIn> = session
         .remove(PENDING_SIGN_IN)
         .await
@@ -153,23 +128,7 @@ pub async fn oidc_callback(
         return Err(Error::FlowStateRejected.into());
     };
     let return_to = pending.return_to.clone();
-    let user = oidc
-        .finish(&broker.http, &sign_in_redirect(&broker), pending, callback)
-        .await?;
-    broker
-        .audit(AuditEvent::new(
-            Actor::User(user.subject.clone()),
-            crate::domain::AuditAction::SignedIn,
-            Outcome::Success,
-        ))
-        .await?;
+    let user = broker.finish_sign_in(pending, callback).await?;
     user.sign_in(&session).await?;
     Ok(Redirect::to(&return_to))
-}
-
-fn sign_in_redirect(broker: &Broker) -> url::Url {
-    broker
-        .public_url
-        .join("auth/callback")
-        .unwrap_or_else(|_| broker.public_url.clone())
 }

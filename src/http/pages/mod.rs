@@ -6,12 +6,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_sessions::Session;
 
 use crate::Error;
 use crate::broker::Broker;
-use crate::identity::SessionUser;
 
 mod admin;
 mod connections;
@@ -21,27 +20,45 @@ pub mod grant_view;
 mod login;
 pub mod views;
 
-use views::{Chrome, MessagePage, Tone};
+use crate::http::render::{MessagePage, PageError, Tone, chrome};
 
 pub fn router() -> Router<Arc<Broker>> {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(home))
         .route("/login", get(login::show))
-        .route("/login/dev", post(login::dev_sign_in))
-        .route("/logout", post(login::sign_out))
         .route("/login/oidc", get(login::oidc_start))
         .route("/auth/callback", get(login::oidc_callback))
         .route("/oauth/callback", get(consent::oauth_callback))
         .route("/e/{id}", get(consent::show))
-        .route("/e/{id}/approve", post(consent::approve))
-        .route("/e/{id}/deny", post(consent::deny))
-        .route(
-            "/e/{id}/api-key",
-            get(consent::api_key_form).post(consent::submit_api_key),
-        )
+        .route("/e/{id}/api-key", get(consent::api_key_form))
         .route("/connections", get(connections::show))
-        .route("/connections/{id}/revoke", post(connections::revoke))
-        .merge(admin::router())
+        .merge(admin::router());
+    // Last, so that a form's POST joins its path's GET (a confirmation page, a form).
+    forms()
+        .into_iter()
+        .fold(pages, |router, (path, handler)| router.route(path, handler))
+}
+
+/// Every state-changing browser form: its path and its POST handler, each of which takes
+/// its fields only as an `extract::CsrfForm`. Browser POSTs are registered only from here
+/// (the admin console's `/admin/{*rest}` catch-all answers 404 and changes nothing), and
+/// `tests/csrf.rs` refuses a form it does not know, through [`form_paths`].
+fn forms() -> Vec<(&'static str, MethodRouter<Arc<Broker>>)> {
+    let mut forms = vec![
+        ("/login/dev", post(login::dev_sign_in)),
+        ("/logout", post(login::sign_out)),
+        ("/e/{id}/approve", post(consent::approve)),
+        ("/e/{id}/deny", post(consent::deny)),
+        ("/e/{id}/api-key", post(consent::submit_api_key)),
+        ("/connections/{id}/revoke", post(connections::revoke)),
+    ];
+    forms.extend(admin::forms());
+    forms
+}
+
+/// The paths of every browser form route (see [`forms`]).
+pub fn form_paths() -> Vec<&'static str> {
+    forms().into_iter().map(|(path, _)| path).collect()
 }
 
 /// Limits browser form posts (sign-in, approve, deny, key) per client address.
@@ -51,8 +68,8 @@ pub async fn limit_posts(
     next: axum::middleware::Next,
 ) -> Response {
     if request.method() == axum::http::Method::POST {
-        let client = client_address(&broker.limits, &request);
-        if let Err(wait) = broker.limits.browser_posts.check(&client) {
+        let client = client_address(broker.limits(), &request);
+        if let Err(wait) = broker.limits().browser_posts.check(&client) {
             return PageError(Error::RateLimited(wait.as_secs())).into_response();
         }
     }
@@ -72,79 +89,6 @@ fn client_address(limits: &crate::limits::Limits, request: &axum::extract::Reque
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
-
-/// Page furniture for `base.html`. Ensures the session has a CSRF token.
-pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
-    let user = SessionUser::current(session).await?;
-    Ok(Chrome {
-        admin: user.as_ref().is_some_and(|u| u.admin),
-        user: user.map(|u| u.subject.to_string()),
-        csrf: super::csrf::token(session).await?,
-        dev: broker.settings.dev,
-    })
-}
-
-/// Chrome for pages rendered without a session (errors).
-fn bare_chrome() -> Chrome {
-    Chrome {
-        user: None,
-        admin: false,
-        csrf: String::new(),
-        dev: false,
-    }
-}
-
-/// An error on its way to a person: a message page with the error's status.
-#[derive(Debug)]
-pub struct PageError(pub Error);
-
-impl<E: Into<Error>> From<E> for PageError {
-    fn from(e: E) -> Self {
-        Self(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let e = self.0;
-        let status = e.status();
-        if status.is_server_error() {
-            tracing::error!(error = ?e, code = e.kind().as_str(), "page failed");
-        }
-        let (tone, heading) = match &e {
-            Error::IdentityMismatch => (Tone::Error, "This link is for another account"),
-            Error::ElicitationExpired => (Tone::Warning, "This request has expired"),
-            Error::ElicitationNotFound => (Tone::Error, "Request not found"),
-            Error::CsrfRejected => (Tone::Warning, "Please try again"),
-            Error::StoreUnavailable(_) => (Tone::Error, "Temporarily unavailable"),
-            _ if status.is_server_error() => (Tone::Error, "Something went wrong"),
-            _ => (Tone::Warning, e.title()),
-        };
-        let body = match &e {
-            Error::IdentityMismatch => {
-                "You are signed in as someone other than the person this request was made for. \
-                 Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
-                 sign out and sign in with the right account."
-                    .to_owned()
-            }
-            Error::ElicitationExpired => "Ask your assistant to start again; it will send a new link.".to_owned(),
-            _ => e.public_detail(),
-        };
-        let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
-        page.detail = Some(format!("Error code: {}", e.kind()));
-        let mut response = (status, page).into_response();
-        if let Error::StoreUnavailable(cause) = &e {
-            let failure = crate::metrics::StoreFailure::of(cause);
-            response.extensions_mut().insert(failure);
-        }
-        if let Error::RateLimited(seconds) = e {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
-        }
-        response
-    }
 }
 
 async fn home(

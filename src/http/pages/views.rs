@@ -1,17 +1,11 @@
 //! The askama templates' data. Each struct is one file under `templates/`; every page
-//! carries `Chrome` (signed-in user, CSRF token, dev banner) for `base.html`.
+//! carries `Chrome` (signed-in user, CSRF token, dev banner) for `base.html`. The chrome
+//! and the message page live in `http::render`, shared with the extractors.
 
 use askama::Template;
 use askama_web::WebTemplate;
 
-#[derive(Clone)]
-pub struct Chrome {
-    pub user: Option<String>,
-    /// The signed-in user may use the admin console.
-    pub admin: bool,
-    pub csrf: String,
-    pub dev: bool,
-}
+use crate::http::render::Chrome;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -67,42 +61,4 @@ pub struct ApiKeyPage {
     pub provider_name: String,
     pub header_name: String,
     pub error: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-pub enum Tone {
-    Success,
-    Info,
-    Warning,
-    Error,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "message.html")]
-pub struct MessagePage {
-    pub chrome: Chrome,
-    pub title: String,
-    pub tone: String,
-    pub heading: String,
-    pub body: String,
-    pub detail: Option<String>,
-}
-
-impl MessagePage {
-    pub fn new(chrome: Chrome, tone: Tone, heading: &str, body: &str) -> Self {
-        let tone = match tone {
-            Tone::Success => "success",
-            Tone::Info => "info",
-            Tone::Warning => "warning",
-            Tone::Error => "error",
-        };
-        Self {
-            chrome,
-            title: heading.to_owned(),
-            tone: tone.to_owned(),
-            heading: heading.to_owned(),
-            body: body.to_owned(),
-            detail: None,
-        }
-    }
 }

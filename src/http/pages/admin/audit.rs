@@ -1,5 +1,6 @@
 //! The audit log in the console: filtered pages (newest first) and a JSON-lines export of
-//! the same filter. The export itself is audited (`audit_exported`, by the admin). Both
+//! the same filter. The export itself is audited (`audit_exported`, by the admin, inside
+//! `Broker::export_audit`). Both
 //! examine a bounded number of events per store call (see `store::admin`); the export
 //! stops after [`EXPORT_MAX`] events and says so in the `X-Export-Truncated` header.
 
@@ -16,11 +17,10 @@ use serde::Deserialize;
 use super::{Choice, provider_choices, service_choices};
 use crate::Error;
 use crate::broker::Broker;
-use crate::domain::{Actor, AuditEvent, GrantId, Outcome, ProviderId, ServiceId, Subject};
+use crate::domain::{GrantId, Outcome, ProviderId, ServiceId, Subject};
 use crate::http::extract::AdminUser;
 use crate::http::pages::grant_view::EventView;
-use crate::http::pages::views::Chrome;
-use crate::http::pages::{PageError, chrome};
+use crate::http::render::{Chrome, PageError, chrome};
 use crate::store::admin::{AuditCursor, AuditFilter};
 
 const PAGE_SIZE: usize = 100;
@@ -114,8 +114,6 @@ pub async fn log(
     let Query(q) = query.map_err(Error::from)?;
     let before = Some(AuditCursor(q.before.clone())).filter(|c| !c.0.is_empty());
     let page = broker
-        .stores
-        .admin
         .audit_page(&q.filter(), before.as_ref(), PAGE_SIZE)
         .await?;
     Ok(AuditLogPage {
@@ -139,36 +137,16 @@ pub async fn export(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     let Query(q) = query.map_err(Error::from)?;
-    let filter = q.filter();
-    broker
-        .audit(AuditEvent::new(
-            Actor::Admin(admin.user.subject.clone()),
-            crate::domain::AuditAction::AuditExported,
-            Outcome::Success,
-        ))
+    let export = broker
+        .export_audit(&admin.user.subject, &q.filter(), EXPORT_MAX)
         .await?;
-    let (mut body, mut count, mut before, mut truncated) = (String::new(), 0, None, false);
-    loop {
-        let page = broker
-            .stores
-            .admin
-            .audit_page(&filter, before.as_ref(), 1_000)
-            .await?;
-        for e in &page.events {
-            if count == EXPORT_MAX {
-                truncated = true;
-                break;
-            }
-            // An event is plain ids and words; serialising it cannot fail.
-            body.push_str(&serde_json::to_string(e).unwrap_or_default());
-            body.push('\n');
-            count += 1;
-        }
-        match page.next {
-            Some(next) if !truncated => before = Some(next),
-            _ => break,
-        }
+    let mut body = String::new();
+    for e in &export.events {
+        // An event is plain ids and words; serialising it cannot fail.
+        body.push_str(&serde_json::to_string(e).unwrap_or_default());
+        body.push('\n');
     }
+    let truncated = export.truncated;
     Ok((
         [
             (header::CONTENT_TYPE, "application/jsonl; charset=utf-8"),

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Form;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,9 +14,9 @@ use super::not_found;
 use crate::Error;
 use crate::broker::Broker;
 use crate::domain::{GrantStatus, ProviderId, Subject};
-use crate::http::csrf;
-use crate::http::extract::AdminUser;
-use crate::http::pages::{PageError, chrome, flash};
+use crate::http::extract::{AdminUser, CsrfForm, NoFields};
+use crate::http::pages::flash;
+use crate::http::render::{PageError, chrome};
 
 #[derive(Deserialize)]
 pub struct UserQuery {
@@ -27,8 +26,6 @@ pub struct UserQuery {
 
 #[derive(Deserialize)]
 pub struct UserForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     user: String,
 }
@@ -45,7 +42,7 @@ pub async fn confirm_user(
 ) -> Result<Response, PageError> {
     let Query(q) = query.map_err(Error::from)?;
     let user = subject(&q.user)?;
-    let grants = broker.stores.grants.grants_of_subject(&user).await?;
+    let grants = broker.grants_of(&user).await?;
     let open = grants
         .iter()
         .filter(|g| g.status != GrantStatus::Revoked)
@@ -55,7 +52,7 @@ pub async fn confirm_user(
         .filter(|g| g.status != GrantStatus::Revoked)
         .map(|g| {
             broker
-                .settings
+                .settings()
                 .service(&g.service)
                 .map_or_else(|| g.service.to_string(), |s| s.name.clone())
         })
@@ -98,9 +95,8 @@ pub async fn confirm_user(
 pub async fn revoke_user(
     State(broker): State<Arc<Broker>>,
     admin: AdminUser,
-    Form(form): Form<UserForm>,
+    CsrfForm(form): CsrfForm<UserForm>,
 ) -> Result<Response, PageError> {
-    csrf::verify(&admin.session, &form.csrf).await?;
     let user = subject(&form.user)?;
     let n = broker
         .revoke_all_of_subject(&admin.user.subject, &user)
@@ -125,8 +121,6 @@ pub async fn confirm_provider(
         return not_found(&broker, &admin, "There is no such provider.").await;
     };
     let open: u64 = broker
-        .stores
-        .admin
         .count_grants()
         .await?
         .iter()
@@ -134,7 +128,7 @@ pub async fn confirm_provider(
         .map(|c| c.count)
         .sum();
     let name = broker
-        .settings
+        .settings()
         .provider(&provider)
         .map_or_else(|| provider.to_string(), |p| p.name.clone());
     Ok(ConfirmPage {
@@ -162,9 +156,8 @@ pub async fn revoke_provider(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     admin: AdminUser,
-    Form(form): Form<crate::http::pages::login::CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    csrf::verify(&admin.session, &form.csrf).await?;
     let Some(provider) = ProviderId::parse(id).ok() else {
         return not_found(&broker, &admin, "There is no such provider.").await;
     };

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,12 +14,10 @@ use super::{Choice, not_found, provider_choices, service_choices};
 use crate::Error;
 use crate::broker::Broker;
 use crate::domain::{Actor, Grant, GrantId, GrantStatus, ProviderId, ServiceId, Subject};
-use crate::http::csrf;
-use crate::http::extract::AdminUser;
+use crate::http::extract::{AdminUser, CsrfForm, NoFields};
+use crate::http::pages::flash;
 use crate::http::pages::grant_view::{EventView, GrantView};
-use crate::http::pages::login::CsrfForm;
-use crate::http::pages::views::Chrome;
-use crate::http::pages::{PageError, chrome, flash};
+use crate::http::render::{Chrome, PageError, chrome};
 use crate::store::admin::{GrantCursor, GrantFilter};
 
 /// Grants per page.
@@ -78,7 +75,7 @@ pub async fn list(
     let user = q.user.trim();
     if !user.is_empty() {
         if let Ok(id) = GrantId::parse(user)
-            && broker.stores.grants.grant(&id).await?.is_some()
+            && broker.grant(&id).await?.is_some()
         {
             return Ok(Redirect::to(&format!("/admin/grants/{id}")).into_response());
         }
@@ -101,8 +98,6 @@ pub async fn list(
     } else {
         Some(
             broker
-                .stores
-                .admin
                 .list_grants(&filter, after.as_ref(), PAGE_SIZE)
                 .await?,
         )
@@ -146,7 +141,7 @@ pub async fn list(
         filtered: filter != GrantFilter::default(),
         grants: grants
             .iter()
-            .map(|g| GrantView::new(&broker.settings, g))
+            .map(|g| GrantView::new(broker.settings(), g))
             .collect(),
     };
     Ok(page.into_response())
@@ -171,8 +166,8 @@ pub async fn detail(
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
-    let trail = broker.stores.admin.audit_of_grant(&grant.id, TRAIL).await?;
-    let view = GrantView::new(&broker.settings, &grant);
+    let trail = broker.audit_of_grant(&grant.id, TRAIL).await?;
+    let view = GrantView::new(broker.settings(), &grant);
     Ok(GrantPage {
         chrome: chrome(&broker, &admin.session).await?,
         title: format!("Grant of {} for {}", view.subject, view.provider_name),
@@ -209,7 +204,7 @@ pub async fn confirm_revoke(
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
-    let v = GrantView::new(&broker.settings, &grant);
+    let v = GrantView::new(broker.settings(), &grant);
     if !v.revocable {
         return Ok(Redirect::to(&format!("/admin/grants/{}", v.id)).into_response());
     }
@@ -241,16 +236,15 @@ pub async fn revoke(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
     admin: AdminUser,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    csrf::verify(&admin.session, &form.csrf).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let revoked = broker
         .revoke(Actor::Admin(admin.user.subject.clone()), &grant)
         .await?;
-    let v = GrantView::new(&broker.settings, &revoked);
+    let v = GrantView::new(broker.settings(), &revoked);
     flash::set(
         &admin.session,
         &format!(
@@ -264,7 +258,7 @@ pub async fn revoke(
 
 async fn find(broker: &Broker, raw: &str) -> Result<Option<Grant>, Error> {
     match GrantId::parse(raw) {
-        Ok(id) => Ok(broker.stores.grants.grant(&id).await?),
+        Ok(id) => broker.grant(&id).await,
         Err(_) => Ok(None),
     }
 }

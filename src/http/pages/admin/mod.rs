@@ -14,14 +14,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 
+use super::flash;
 use super::grant_view::EventView;
-use super::views::{Chrome, MessagePage, Tone};
-use super::{PageError, chrome, flash};
 use crate::broker::Broker;
 use crate::domain::GrantStatus;
 use crate::http::extract::AdminUser;
+use crate::http::render::{Chrome, MessagePage, PageError, Tone, chrome};
 use crate::store::admin::AuditFilter;
 
 mod audit;
@@ -33,21 +33,21 @@ pub fn router() -> Router<Arc<Broker>> {
         .route("/admin", get(overview))
         .route("/admin/grants", get(grants::list))
         .route("/admin/grants/{id}", get(grants::detail))
-        .route(
-            "/admin/grants/{id}/revoke",
-            get(grants::confirm_revoke).post(grants::revoke),
-        )
-        .route(
-            "/admin/users/revoke",
-            get(bulk::confirm_user).post(bulk::revoke_user),
-        )
-        .route(
-            "/admin/providers/{id}/revoke",
-            get(bulk::confirm_provider).post(bulk::revoke_provider),
-        )
+        .route("/admin/grants/{id}/revoke", get(grants::confirm_revoke))
+        .route("/admin/users/revoke", get(bulk::confirm_user))
+        .route("/admin/providers/{id}/revoke", get(bulk::confirm_provider))
         .route("/admin/audit", get(audit::log))
         .route("/admin/audit.jsonl", get(audit::export))
         .route("/admin/{*rest}", get(unknown).post(unknown))
+}
+
+/// The console's forms, each behind its confirmation page (see `pages::forms`).
+pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 3] {
+    [
+        ("/admin/grants/{id}/revoke", post(grants::revoke)),
+        ("/admin/users/revoke", post(bulk::revoke_user)),
+        ("/admin/providers/{id}/revoke", post(bulk::revoke_provider)),
+    ]
 }
 
 /// A (name, id) choice for a filter's select box.
@@ -58,7 +58,7 @@ pub struct Choice {
 
 fn provider_choices(broker: &Broker) -> Vec<Choice> {
     broker
-        .settings
+        .settings()
         .providers
         .values()
         .map(|p| Choice {
@@ -70,7 +70,7 @@ fn provider_choices(broker: &Broker) -> Vec<Choice> {
 
 fn service_choices(broker: &Broker) -> Vec<Choice> {
     broker
-        .settings
+        .settings()
         .services
         .iter()
         .map(|s| Choice {
@@ -108,7 +108,7 @@ async fn overview(
     State(broker): State<Arc<Broker>>,
     admin: AdminUser,
 ) -> Result<OverviewPage, PageError> {
-    let counts = broker.stores.admin.count_grants().await?;
+    let counts = broker.count_grants().await?;
     let mut by_provider: BTreeMap<String, CountRow> = provider_choices(&broker)
         .into_iter()
         .map(|c| (c.id.clone(), row(c)))
@@ -142,11 +142,7 @@ async fn overview(
             }
         }
     }
-    let recent = broker
-        .stores
-        .admin
-        .audit_page(&AuditFilter::default(), None, 10)
-        .await?;
+    let recent = broker.audit_page(&AuditFilter::default(), None, 10).await?;
     Ok(OverviewPage {
         chrome: chrome(&broker, &admin.session).await?,
         title: "Admin overview".into(),

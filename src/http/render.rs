@@ -1,0 +1,134 @@
+//! What every browser page shares, and what the extractors render when they refuse: the
+//! page chrome (`base.html`'s data), the message page, and [`PageError`], an error on its
+//! way to a person. Pages and extractors both import this module; it imports neither.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use crate::Error;
+use crate::broker::Broker;
+use crate::identity::SessionUser;
+
+/// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner.
+#[derive(Clone)]
+pub struct Chrome {
+    pub user: Option<String>,
+    /// The signed-in user may use the admin console.
+    pub admin: bool,
+    pub csrf: String,
+    pub dev: bool,
+}
+
+/// The chrome of a page for this session. Ensures the session has a CSRF token.
+pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
+    let user = SessionUser::current(session).await?;
+    Ok(Chrome {
+        admin: user.as_ref().is_some_and(|u| u.admin),
+        user: user.map(|u| u.subject.to_string()),
+        csrf: super::csrf::token(session).await?,
+        dev: broker.settings().dev,
+    })
+}
+
+/// Chrome for pages rendered without a session (errors).
+fn bare_chrome() -> Chrome {
+    Chrome {
+        user: None,
+        admin: false,
+        csrf: String::new(),
+        dev: false,
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Tone {
+    Success,
+    Info,
+    Warning,
+    Error,
+}
+
+/// A heading and a paragraph in a tone: outcomes, refusals, errors.
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub tone: String,
+    pub heading: String,
+    pub body: String,
+    pub detail: Option<String>,
+}
+
+impl MessagePage {
+    pub fn new(chrome: Chrome, tone: Tone, heading: &str, body: &str) -> Self {
+        let tone = match tone {
+            Tone::Success => "success",
+            Tone::Info => "info",
+            Tone::Warning => "warning",
+            Tone::Error => "error",
+        };
+        Self {
+            chrome,
+            title: heading.to_owned(),
+            tone: tone.to_owned(),
+            heading: heading.to_owned(),
+            body: body.to_owned(),
+            detail: None,
+        }
+    }
+}
+
+/// An error on its way to a person: a message page with the error's status.
+#[derive(Debug)]
+pub struct PageError(pub Error);
+
+impl<E: Into<Error>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?e, code = e.kind().as_str(), "page failed");
+        }
+        let (tone, heading) = match &e {
+            Error::IdentityMismatch => (Tone::Error, "This link is for another account"),
+            Error::ElicitationExpired => (Tone::Warning, "This request has expired"),
+            Error::ElicitationNotFound => (Tone::Error, "Request not found"),
+            Error::CsrfRejected => (Tone::Warning, "Please try again"),
+            Error::StoreUnavailable(_) => (Tone::Error, "Temporarily unavailable"),
+            _ if status.is_server_error() => (Tone::Error, "Something went wrong"),
+            _ => (Tone::Warning, e.title()),
+        };
+        let body = match &e {
+            Error::IdentityMismatch => {
+                "You are signed in as someone other than the person this request was made for. \
+                 Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
+                 sign out and sign in with the right account."
+                    .to_owned()
+            }
+            Error::ElicitationExpired => "Ask your assistant to start again; it will send a new link.".to_owned(),
+            _ => e.public_detail(),
+        };
+        let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
+        page.detail = Some(format!("Error code: {}", e.kind()));
+        let mut response = (status, page).into_response();
+        if let Error::StoreUnavailable(cause) = &e {
+            let failure = crate::metrics::StoreFailure::of(cause);
+            response.extensions_mut().insert(failure);
+        }
+        if let Error::RateLimited(seconds) = e {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
