@@ -3,6 +3,7 @@
 //! types first; code past the boundary never re-validates.
 
 pub mod audit;
+pub mod clock;
 pub mod elicitation;
 pub mod flow;
 pub mod grant;
@@ -12,6 +13,7 @@ pub mod scope;
 pub mod webhook;
 
 pub use audit::{Actor, AuditEvent, Outcome};
+pub use clock::Clock;
 pub use elicitation::{Elicitation, ElicitationStatus};
 pub use flow::FlowRecord;
 pub use grant::{Credential, Grant, GrantChange, GrantSecret, GrantStatus, ProviderKind};
