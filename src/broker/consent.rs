@@ -67,7 +67,7 @@ impl Broker {
     /// Like `open_elicitation`, and it must still be pending.
     pub async fn open_pending(&self, user: &SessionUser, id: &str) -> Result<Opened<'_>, Error> {
         let opened = self.open_elicitation(user, id).await?;
-        match opened.elicitation.status_at(crate::domain::now()) {
+        match opened.elicitation.status_at(self.clock().now()) {
             crate::domain::ElicitationStatus::Pending => Ok(opened),
             crate::domain::ElicitationStatus::Expired => Err(Error::ElicitationExpired),
             other => Err(Error::ElicitationSettled(other)),
@@ -253,14 +253,14 @@ impl Broker {
         match self
             .stores
             .elicitations
-            .settle(id, settlement, crate::domain::now())
+            .settle(id, settlement, self.clock().now())
             .await?
         {
             Settled::Now(e) => {
                 self.notify_settled();
                 Ok(e)
             }
-            Settled::Already(e) => match e.status_at(crate::domain::now()) {
+            Settled::Already(e) => match e.status_at(self.clock().now()) {
                 crate::domain::ElicitationStatus::Expired => Err(Error::ElicitationExpired),
                 s => Err(Error::ElicitationSettled(s)),
             },

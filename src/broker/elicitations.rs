@@ -90,7 +90,7 @@ impl Broker {
         service: &Service,
         req: NewElicitation,
     ) -> Result<Elicitation, Error> {
-        let now = crate::domain::now();
+        let now = self.clock().now();
         let elicitation = Elicitation {
             id: ElicitationId::generate(),
             service: service.id.clone(),
@@ -146,7 +146,7 @@ impl Broker {
             // still wakes us.
             let changed = self.changes.notified();
             let e = self.elicitation_for_service(service, id).await?;
-            if !e.is_open(crate::domain::now()) || tokio::time::Instant::now() >= deadline {
+            if !e.is_open(self.clock().now()) || tokio::time::Instant::now() >= deadline {
                 return Ok(e);
             }
             // Another instance may settle it without notifying us: re-read at least every second.

@@ -131,7 +131,7 @@ impl Broker {
         } else {
             configured
         };
-        *expires_at - time::OffsetDateTime::now_utc().unix_timestamp() <= skew
+        *expires_at - self.clock().now().unix_timestamp() <= skew
     }
 
     /// Fresh tokens for `grant`: refreshed here under the grant's lock, or by whoever held
@@ -219,6 +219,7 @@ impl Broker {
             refresh_token,
             &seen.scopes,
             &self.http,
+            self.clock().now(),
         )
         .await
         {
@@ -305,7 +306,7 @@ impl Broker {
     ) -> Result<Elicitation, Error> {
         if let Some(id) = &grant.reauth_elicitation
             && let Some(e) = self.stores.elicitations.elicitation(id).await?
-            && e.is_open(crate::domain::now())
+            && e.is_open(self.clock().now())
         {
             return Ok(e);
         }

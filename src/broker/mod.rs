@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::Error;
 use crate::config::Settings;
-use crate::domain::{AuditEvent, ElicitationId, GrantId};
+use crate::domain::{AuditEvent, Clock, ElicitationId, GrantId};
 use crate::store::Stores;
 use crate::vault::Vault;
 
@@ -49,6 +49,8 @@ pub struct Broker {
     limits: crate::limits::Limits,
     /// Completion webhooks waiting for delivery.
     outbox: webhooks::Outbox,
+    /// The time every expiry and refresh decision reads; tests advance it.
+    clock: Clock,
 }
 
 impl Broker {
@@ -83,6 +85,7 @@ impl Broker {
             limits,
             metrics,
             outbox: webhooks::Outbox::new()?,
+            clock: Clock::real(),
         })
     }
 
@@ -139,6 +142,11 @@ impl Broker {
         &self.vault
     }
 
+    /// The clock the broker's expiry and refresh decisions read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The consent page URL for an elicitation: only the opaque id, nothing else.
     pub fn consent_url(&self, id: &ElicitationId) -> Url {
         let mut url = self.public_url.clone();
@@ -179,7 +187,7 @@ impl Broker {
 
     /// Removes elicitations that expired more than a day ago.
     pub async fn sweep(&self) -> Result<usize, Error> {
-        let cutoff = crate::domain::now() - crate::store::ELICITATION_RETENTION;
+        let cutoff = self.clock.now() - crate::store::ELICITATION_RETENTION;
         Ok(self.stores.elicitations.sweep_elicitations(cutoff).await?)
     }
 }

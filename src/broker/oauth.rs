@@ -80,7 +80,7 @@ impl Broker {
         let flow = FlowRecord {
             elicitation: opened.elicitation.id.clone(),
             binding_sha256: digest_hex(binding),
-            expires_at: crate::domain::now() + FLOW_TTL,
+            expires_at: self.clock().now() + FLOW_TTL,
             sealed_verifier,
         };
         self.stores.flows.put_flow(&key, &flow).await?;
@@ -121,7 +121,7 @@ impl Broker {
         let Some(flow) = self
             .stores
             .flows
-            .take_flow(&key, crate::domain::now())
+            .take_flow(&key, self.clock().now())
             .await?
         else {
             self.audit(rejected("unknown_state")).await?;
@@ -187,6 +187,7 @@ impl Broker {
             &verifier,
             &opened.elicitation.scopes,
             &self.http,
+            self.clock().now(),
         )
         .await
         {

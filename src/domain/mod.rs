@@ -3,6 +3,7 @@
 //! types first; code past the boundary never re-validates.
 
 pub mod audit;
+pub mod clock;
 pub mod elicitation;
 pub mod error_kind;
 pub mod flow;
@@ -13,6 +14,7 @@ pub mod scope;
 pub mod webhook;
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditReason, Outcome};
+pub use clock::Clock;
 pub use elicitation::{Elicitation, ElicitationStatus};
 pub use error_kind::ErrorKind;
 pub use flow::FlowRecord;

@@ -25,7 +25,7 @@ use url::Url;
 
 use crate::Error;
 use crate::config::settings::OAuthProvider;
-use crate::domain::{Credential, ProviderId, Scopes};
+use crate::domain::{Credential, ProviderId, Scopes, Timestamp};
 
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 
@@ -197,8 +197,9 @@ pub enum ExchangeError {
     Unavailable,
 }
 
-/// Trades the authorization code for tokens; `requested` stands in for the granted scopes
-/// when the server does not echo them.
+/// Trades the authorization code for tokens, obtained at `now`; `requested` stands in for
+/// the granted scopes when the server does not echo them.
+#[allow(clippy::too_many_arguments)]
 pub async fn exchange(
     provider: &OAuthProvider,
     metadata: &AsMetadata,
@@ -207,6 +208,7 @@ pub async fn exchange(
     verifier: &str,
     requested: &Scopes,
     http: &reqwest::Client,
+    now: Timestamp,
 ) -> Result<Credential, ExchangeError> {
     let client = client(provider, metadata, redirect);
     let mut request = client
@@ -216,7 +218,7 @@ pub async fn exchange(
         request = request.add_extra_param("resource", resource.to_string());
     }
     let tokens = request.request_async(http).await.map_err(exchange_error)?;
-    Ok(credential(&tokens, requested, None))
+    Ok(credential(&tokens, requested, None, now))
 }
 
 fn exchange_error<E: std::error::Error + 'static>(
@@ -234,14 +236,15 @@ fn exchange_error<E: std::error::Error + 'static>(
     }
 }
 
-/// The credential for a token response. Without a new refresh token (no rotation) the
-/// previous one stays; without `scope` the previous scopes stay.
+/// The credential for a token response received at `now`. Without a new refresh token (no
+/// rotation) the previous one stays; without `scope` the previous scopes stay.
 fn credential(
     tokens: &oauth2::basic::BasicTokenResponse,
     scopes: &Scopes,
     previous_refresh: Option<&str>,
+    now: Timestamp,
 ) -> Credential {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = now.unix_timestamp();
     let scopes = match tokens.scopes() {
         Some(granted) => granted.iter().map(|s| s.to_string()).collect(),
         None => scopes.iter().map(|s| s.to_string()).collect(),
@@ -261,7 +264,8 @@ fn credential(
     }
 }
 
-/// Exchanges a refresh token for new tokens (RFC 6749 §6), honouring rotation.
+/// Exchanges a refresh token for new tokens (RFC 6749 §6), obtained at `now`, honouring
+/// rotation.
 pub async fn refresh(
     provider: &OAuthProvider,
     metadata: &AsMetadata,
@@ -269,6 +273,7 @@ pub async fn refresh(
     refresh_token: &str,
     scopes: &Scopes,
     http: &reqwest::Client,
+    now: Timestamp,
 ) -> Result<Credential, ExchangeError> {
     let client = client(provider, metadata, redirect);
     let token = oauth2::RefreshToken::new(refresh_token.to_owned());
@@ -277,7 +282,7 @@ pub async fn refresh(
         request = request.add_extra_param("resource", resource.to_string());
     }
     let tokens = request.request_async(http).await.map_err(exchange_error)?;
-    Ok(credential(&tokens, scopes, Some(refresh_token)))
+    Ok(credential(&tokens, scopes, Some(refresh_token), now))
 }
 
 /// RFC 7009 revocation of one token, authenticated as the broker's client. Retries a

@@ -1,6 +1,6 @@
 //! Storage capabilities, one small trait each, held as `Arc<dyn …>`. Domain code never
 //! learns which backend it talks to; every backend passes the same contract tests
-//! (`tests/store_contract.rs`).
+//! (`tests/it/store_contract.rs`).
 //!
 //! Invariants every backend keeps:
 //! - settling an elicitation is atomic with storing its grant: there is never a completed

@@ -2,7 +2,7 @@
 //! many grants, rewrap, retire the old key (refused while it is in use), and every grant
 //! still opens. And rewrapping while the broker serves, with redemptions running.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -4,7 +4,7 @@
 //! JSON with its request id and never its query string, and SIGTERM lets in-flight
 //! requests finish within the configured shutdown timeout.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -180,58 +180,65 @@ fn the_kubernetes_manifests_pass_the_kubernetes_schemas() {
 fn the_kustomization_builds_and_its_output_passes_the_kubernetes_schemas() {
     let k8s = deploy("k8s");
     let kustomization = std::fs::read_to_string(k8s.join("kustomization.yaml")).unwrap();
-    match Command::new("kubectl")
+    let out = Command::new("kubectl")
         .args(["kustomize"])
         .arg(&k8s)
         .output()
-    {
-        Ok(out) => {
-            let built = String::from_utf8_lossy(&out.stdout).into_owned();
-            assert!(
-                out.status.success(),
-                "kubectl kustomize failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            for kind in [
-                "kind: ConfigMap",
-                "kind: Deployment",
-                "kind: Service",
-                "kind: PodDisruptionBudget",
-                "kind: HorizontalPodAutoscaler",
-                "kind: NetworkPolicy",
-            ] {
-                assert!(built.contains(kind), "{kind} in the build:\n{built}");
-            }
-            // The generated ConfigMap's hashed name is what the Deployment mounts.
-            let name = built
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("name: consent-broker-config-"))
-                .expect("a hashed config map name");
-            assert!(
-                built
-                    .matches(&format!("consent-broker-config-{name}"))
-                    .count()
-                    >= 2,
-                "the Deployment mounts the generated ConfigMap:\n{built}"
-            );
-            let dir = tempfile::tempdir().unwrap();
-            let file = dir.path().join("built.yaml");
-            std::fs::write(&file, &built).unwrap();
-            kubernetes_validate(&[file]);
-        }
-        Err(e) => {
-            // Without kubectl: every listed resource exists and is valid on its own.
-            eprintln!("kubectl not available ({e}); checking the listed resources one by one");
-            let listed: Vec<PathBuf> = kustomization
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix("- "))
-                .filter(|f| f.ends_with(".yaml"))
-                .map(|f| k8s.join(f))
-                .collect();
-            assert!(listed.len() >= 5, "{kustomization}");
-            kubernetes_validate(&listed);
-        }
+        .unwrap_or_else(|e| {
+            panic!(
+                "kubectl cannot run ({e}): this test builds deploy/k8s with `kubectl kustomize`; \
+                 install kubectl >= 1.27 (Debian bookworm's kubernetes-client is too old for \
+                 the kustomization's `labels`)"
+            )
+        });
+    let built = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for kind in [
+        "kind: ConfigMap",
+        "kind: Deployment",
+        "kind: Service",
+        "kind: PodDisruptionBudget",
+        "kind: HorizontalPodAutoscaler",
+        "kind: NetworkPolicy",
+    ] {
+        assert!(built.contains(kind), "{kind} in the build:\n{built}");
     }
+    // Every resource the kustomization lists is in the build.
+    let listed: Vec<PathBuf> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|f| f.ends_with(".yaml"))
+        .map(|f| k8s.join(f))
+        .collect();
+    assert!(listed.len() >= 5, "{kustomization}");
+    for file in &listed {
+        let source = std::fs::read_to_string(file).unwrap();
+        let kind = source
+            .lines()
+            .find(|l| l.starts_with("kind: "))
+            .unwrap_or_else(|| panic!("{} names its kind", file.display()));
+        assert!(built.contains(kind), "{} in the build:\n{built}", file.display());
+    }
+    // The generated ConfigMap's hashed name is what the Deployment mounts.
+    let name = built
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name: consent-broker-config-"))
+        .expect("a hashed config map name");
+    assert!(
+        built
+            .matches(&format!("consent-broker-config-{name}"))
+            .count()
+            >= 2,
+        "the Deployment mounts the generated ConfigMap:\n{built}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("built.yaml");
+    std::fs::write(&file, &built).unwrap();
+    kubernetes_validate(&[file]);
 }
 
 // ---------------------------------------------------------------------------------------

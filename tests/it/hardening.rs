@@ -2,7 +2,7 @@
 //! input and a crash mid-load. Each promise of docs/security.md that is not shown
 //! elsewhere is shown here.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -17,7 +17,7 @@ fn every_test_named_in_the_threat_model_exists() {
         {
             continue;
         }
-        let path = format!("{root}/tests/{file}.rs");
+        let path = format!("{root}/tests/it/{file}.rs");
         let source = std::fs::read_to_string(&path).unwrap_or_else(|_| {
             panic!("docs/security.md names {quoted}, but {path} does not exist")
         });

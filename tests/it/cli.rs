@@ -2,7 +2,7 @@
 //! it listens and a working quick start; its logs never carry a secret; `check-config`
 //! names every problem; the generators print usable values.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -1,7 +1,6 @@
 //! Test harness: spawns the real app on 127.0.0.1:0 with its own temporary data directory
 //! and keyring, two services and two providers, and drives it like its users do: a service
 //! with a bearer token, and a person with a cookie-keeping browser-like client.
-#![allow(dead_code)]
 
 pub mod binary;
 pub mod browser;

@@ -2,7 +2,7 @@
 //! (`oidc-provider`), where "root" is an admin and everyone else is not: who may see and
 //! revoke what, confirmation before every revocation, and the audit trail it leaves.
 
-mod common;
+use crate::common;
 
 use common::idp::OAuthWorld;
 use common::{API_KEY_PROVIDER, Browser, GOOD_KEY, TERMS_PROVIDER, assert_problem};

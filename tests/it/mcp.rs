@@ -5,7 +5,7 @@
 //! broker's webhook tells the MCP server, the completion notification reaches the client,
 //! and the tool answers with what the upstream says about the token.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (`contract_tests!` below): the embedded store, a single Redis server and a 3-node Redis
 //! Cluster, each test on its own fresh store (Redis tests start their own servers).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Instant;

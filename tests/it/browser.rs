@@ -4,7 +4,7 @@
 //! machine finds the grant by user and revokes it through the confirmation page; the next
 //! redemption fails. Screenshots of every page land in `target/screenshots/`.
 
-mod common;
+use crate::common;
 
 use common::assert_problem;
 use common::browser::Chrome;

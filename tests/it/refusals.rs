@@ -1,7 +1,7 @@
 //! Everything the broker must refuse, each with the status and problem type (or page) a
 //! caller can act on, and without changing what is stored.
 
-mod common;
+use crate::common;
 
 use common::{API_KEY_PROVIDER, GOOD_KEY, TERMS_PROVIDER, TestApp, assert_problem};
 use consent_broker::domain::{

@@ -2,7 +2,7 @@
 //! (verified by the client crate's `verify_webhook`, which also reproduces the spec's test
 //! vector), a body without secrets, retries with the same id, every attempt audited.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

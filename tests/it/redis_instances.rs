@@ -3,7 +3,7 @@
 //! a restart; grants surviving a Redis restart when Redis persists them. Every test starts
 //! its own redis-server.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The user journeys end to end over HTTP: a service creates an elicitation, a person
 //! opens the link, signs in, consents, and the service redeems what was granted.
 
-mod common;
+use crate::common;
 
 use common::{API_KEY_PROVIDER, GOOD_KEY, TERMS_PROVIDER, TestApp, assert_problem};
 use reqwest::StatusCode;

@@ -2,7 +2,7 @@
 //! (`oidc-provider`): the IdP users sign in at, and the upstream whose tokens the broker
 //! obtains, holds and hands to the bound service.
 
-mod common;
+use crate::common;
 
 use common::idp::{
     OAUTH_PROVIDER, OAuthWorld, RESOURCE, UPSTREAM_CLIENT, is_oauth_callback, through_idp,

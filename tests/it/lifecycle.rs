@@ -3,7 +3,7 @@
 //! reaches the upstream, re-authorization when the upstream forgets the grant, scope
 //! upgrades and new terms that replace a grant.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,21 @@
+//! Every integration test of consent-broker, in one binary (one link of the crate instead
+//! of one per file): a module per area, and `common`, the harness they share.
+
+mod common;
+
+mod admin;
+mod admin_scale;
+mod browser;
+mod cli;
+mod docs;
+mod hardening;
+mod journeys;
+mod keys;
+mod lifecycle;
+mod mcp;
+mod oauth;
+mod operations;
+mod redis_instances;
+mod refusals;
+mod store_contract;
+mod webhooks;
