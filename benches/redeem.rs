@@ -29,7 +29,7 @@
 //! measured in the same run under the same conditions. No log subscriber is installed, so
 //! logging costs nothing here.
 
-#[path = "../tests/common/redis.rs"]
+#[path = "../tests/it/common/redis.rs"]
 #[allow(dead_code)]
 mod redis_harness;
 

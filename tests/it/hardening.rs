@@ -515,8 +515,8 @@ async fn the_embedded_store_keeps_every_acknowledged_grant_through_a_kill_9_mid_
     }
 }
 
-/// Use counts are written behind the redemptions (their audit events are durable at
-/// once); after a kill -9 mid-load the restarted broker counts every acknowledged
+/// A redemption's use count is written through, in the same durable commit as its audit
+/// event; after a kill -9 mid-load the restarted broker counts every acknowledged
 /// redemption, and none that was never sent.
 #[tokio::test]
 async fn the_embedded_store_counts_every_acknowledged_redemption_through_a_kill_9() {
@@ -557,7 +557,7 @@ async fn the_embedded_store_counts_every_acknowledged_redemption_through_a_kill_
             })
         })
         .collect();
-    // Mid-load (never idle, so most counts are not yet written behind), pull the plug.
+    // Mid-load (redemptions in flight, some acknowledged and some not), pull the plug.
     for _ in 0..400 {
         if acknowledged.load(Ordering::SeqCst) >= 1_500 {
             break;

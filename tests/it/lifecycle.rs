@@ -18,8 +18,13 @@ use serde_json::{Value, json};
 /// lifetime, a token is due for refresh after `TTL / 2` seconds.
 const TTL: u64 = 8;
 
-async fn until_refresh_is_due() {
-    tokio::time::sleep(Duration::from_millis(TTL * 1000 / 2 + 500)).await;
+/// Moves the clock of each broker instance past the moment its tokens are due for refresh
+/// (instead of sleeping through it). The upstream's own clock does not move, so the old
+/// token is still valid there: what changes is only the broker's decision to refresh.
+fn until_refresh_is_due(instances: &[&TestApp]) {
+    for app in instances {
+        app.broker.clock().advance(Duration::from_secs(TTL / 2 + 1));
+    }
 }
 
 async fn access_token(r: reqwest::Response) -> String {
@@ -44,7 +49,7 @@ async fn an_access_token_due_for_refresh_is_refreshed_at_redemption_and_works_up
     assert_eq!(first, again, "a fresh token is handed out as it is");
     assert_eq!(world.upstream.stats().await["refreshes"], 0);
 
-    until_refresh_is_due().await;
+    until_refresh_is_due(&[&world.app]);
     let refreshed = access_token(app.redeem(&app.token, handle).await).await;
     assert_ne!(refreshed, first);
     assert_eq!(world.upstream.stats().await["refreshes"], 1);
@@ -68,7 +73,7 @@ async fn fifty_concurrent_redemptions_on_two_instances_cause_exactly_one_refresh
     let other = world.another_instance().await;
     let status = world.connect("alice").await;
     let handle = status["handle"].as_str().unwrap().to_owned();
-    until_refresh_is_due().await;
+    until_refresh_is_due(&[&world.app, &other]);
     let before = world.upstream.stats().await["tokenRequests"]
         .as_u64()
         .unwrap();
@@ -195,7 +200,7 @@ async fn a_refresh_token_revoked_upstream_leads_to_reauthorization_with_a_workin
         .await
         .unwrap();
     assert!(revoked.status().is_success());
-    until_refresh_is_due().await;
+    until_refresh_is_due(&[&world.app]);
 
     let problem = assert_problem(
         app.redeem(&app.token, &old_handle).await,
@@ -243,7 +248,7 @@ async fn an_upstream_outage_during_refresh_is_retryable_and_leaves_the_grant_alo
     let mut world = OAuthWorld::start_custom(TTL, |_| {}).await;
     let status = world.connect("alice").await;
     let handle = status["handle"].as_str().unwrap().to_owned();
-    until_refresh_is_due().await;
+    until_refresh_is_due(&[&world.app]);
     world.upstream.kill();
     let r = world.app.redeem(&world.app.token, &handle).await;
     assert_eq!(r.headers()["retry-after"], "5");

@@ -7,6 +7,7 @@ mod admin;
 mod admin_scale;
 mod browser;
 mod cli;
+mod csrf;
 mod docs;
 mod hardening;
 mod journeys;

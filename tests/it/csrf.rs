@@ -1,0 +1,272 @@
+//! CSRF on every browser form route, table-driven: posted by a signed-in user (an admin on
+//! the console's routes) without a token, and with another session's valid token, each
+//! form answers the "Please try again" page (403) and changes nothing: the elicitation is
+//! still pending, the grant still redeems, the user still signed in, no audit event added.
+//! The table must name every form route the router has (`pages::form_paths`).
+
+use crate::common;
+
+use std::collections::BTreeSet;
+
+use common::idp::OAuthWorld;
+use common::{API_KEY_PROVIDER, Browser, GOOD_KEY, TERMS_PROVIDER, TestApp};
+use reqwest::StatusCode;
+
+/// Who posts a form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    /// A user signed in with the dev sign-in (`alice`).
+    User,
+    /// An administrator signed in at the IdP (`root`).
+    Admin,
+}
+
+/// What must still hold after a refused post.
+#[derive(Clone, Copy, Debug)]
+enum Unchanged {
+    /// The browser is still signed in as the same user.
+    SignedIn,
+    /// The terms elicitation is still pending.
+    TermsPending,
+    /// The approved API-key elicitation is still pending.
+    KeyPending,
+    /// The user's grant still redeems.
+    GrantActive,
+}
+
+/// Every browser form route: its path pattern, who posts it, the form's other fields,
+/// and what a refusal leaves as it was.
+const FORMS: &[(&str, Who, &[(&str, &str)], Unchanged)] = &[
+    (
+        "/login/dev",
+        Who::User,
+        &[("username", "mallory"), ("return_to", "/")],
+        Unchanged::SignedIn,
+    ),
+    ("/logout", Who::User, &[], Unchanged::SignedIn),
+    ("/e/{id}/approve", Who::User, &[], Unchanged::TermsPending),
+    ("/e/{id}/deny", Who::User, &[], Unchanged::TermsPending),
+    (
+        "/e/{id}/api-key",
+        Who::User,
+        &[("api_key", GOOD_KEY)],
+        Unchanged::KeyPending,
+    ),
+    (
+        "/connections/{id}/revoke",
+        Who::User,
+        &[],
+        Unchanged::GrantActive,
+    ),
+    (
+        "/admin/grants/{id}/revoke",
+        Who::Admin,
+        &[],
+        Unchanged::GrantActive,
+    ),
+    (
+        "/admin/users/revoke",
+        Who::Admin,
+        &[("user", "alice")],
+        Unchanged::GrantActive,
+    ),
+    (
+        "/admin/providers/{id}/revoke",
+        Who::Admin,
+        &[],
+        Unchanged::GrantActive,
+    ),
+];
+
+#[test]
+fn the_table_names_every_form_route() {
+    let table: BTreeSet<&str> = FORMS.iter().map(|f| f.0).collect();
+    let routed: BTreeSet<&str> = consent_broker::http::pages::form_paths()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        table, routed,
+        "every form route needs a row in FORMS (and every row a route)"
+    );
+    assert_eq!(table.len(), FORMS.len(), "one row per route");
+}
+
+/// One broker with the state the refused posts must leave alone.
+struct Scene {
+    app: TestApp,
+    /// The signed-in poster, and who they are.
+    browser: Browser,
+    login: &'static str,
+    /// A valid token of another session.
+    foreign_token: String,
+    terms_id: String,
+    /// An approved API-key elicitation, of svc-b (alice's svc-a grant would answer it).
+    key_id: String,
+    grant_id: String,
+    handle: String,
+}
+
+impl Scene {
+    /// The concrete path of `pattern` in this scene.
+    fn path(&self, pattern: &str) -> String {
+        let id = match pattern {
+            "/e/{id}/approve" | "/e/{id}/deny" => self.terms_id.as_str(),
+            "/e/{id}/api-key" => self.key_id.as_str(),
+            "/connections/{id}/revoke" | "/admin/grants/{id}/revoke" => self.grant_id.as_str(),
+            "/admin/providers/{id}/revoke" => API_KEY_PROVIDER,
+            _ => "",
+        };
+        pattern.replace("{id}", id)
+    }
+
+    async fn assert_unchanged(&self, what: Unchanged, context: &str) {
+        match what {
+            Unchanged::SignedIn => self
+                .browser
+                .open("/")
+                .await
+                .assert_shows(&format!("Signed in as <strong>{}</strong>", self.login)),
+            Unchanged::TermsPending => assert_eq!(
+                self.app.elicitation(&self.terms_id).await["status"],
+                "pending",
+                "{context}"
+            ),
+            Unchanged::KeyPending => assert_eq!(
+                self.app
+                    .status(&self.app.other_token, &self.key_id, 0)
+                    .await
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()["status"],
+                "pending",
+                "{context}"
+            ),
+            Unchanged::GrantActive => assert_eq!(
+                self.app
+                    .redeem(&self.app.token, &self.handle)
+                    .await
+                    .status(),
+                StatusCode::OK,
+                "{context}"
+            ),
+        }
+    }
+
+    /// Posts every form of `who` without a token and with the foreign one.
+    async fn refuse_all(&self, who: Who) {
+        for &(pattern, _, fields, unchanged) in FORMS.iter().filter(|f| f.1 == who) {
+            let path = self.path(pattern);
+            for (case, token) in [
+                ("without a token", None),
+                (
+                    "with another session's token",
+                    Some(self.foreign_token.as_str()),
+                ),
+            ] {
+                let context = format!("POST {path} {case}");
+                let before = self.app.audit_actions().await;
+                let mut form: Vec<(&str, &str)> = fields.to_vec();
+                if let Some(t) = token {
+                    form.push(("csrf", t));
+                }
+                let page = self.browser.submit(&path, &form).await;
+                assert_eq!(page.status, StatusCode::FORBIDDEN, "{context}");
+                page.assert_shows("Please try again");
+                page.assert_shows("The form expired or did not come from this site");
+                page.assert_shows("Error code: csrf_rejected");
+                assert_eq!(self.app.audit_actions().await, before, "{context}");
+                self.assert_unchanged(unchanged, &context).await;
+            }
+        }
+    }
+}
+
+/// Approves the API-key elicitation `key_id` in `browser`, up to the key form.
+async fn approve_key(browser: &Browser, key_id: &str) {
+    let consent = browser.open(&format!("/e/{key_id}")).await;
+    let form = browser
+        .submit(
+            &format!("/e/{key_id}/approve"),
+            &[("csrf", &consent.csrf())],
+        )
+        .await;
+    assert_eq!(form.path, format!("/e/{key_id}/api-key"));
+}
+
+#[tokio::test]
+async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing() {
+    // Users' forms, on a broker with the dev sign-in.
+    let app = TestApp::spawn().await;
+    let granted = app
+        .create_pending("alice", API_KEY_PROVIDER, &["read"])
+        .await;
+    let status = app.consent_api_key(&granted, "alice", GOOD_KEY).await;
+    let terms = app.create_pending("alice", TERMS_PROVIDER, &[]).await;
+    let key = app
+        .create(
+            &app.other_token,
+            serde_json::json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(key.status(), StatusCode::CREATED);
+    let key: serde_json::Value = key.json().await.unwrap();
+    let browser = app.browser();
+    browser
+        .open_as(terms["url"].as_str().unwrap(), "alice")
+        .await
+        .assert_shows("requests access");
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    approve_key(&browser, &key_id).await;
+    let bob = app.browser();
+    let foreign_token = bob.open_as("/connections", "bob").await.csrf();
+    let users = Scene {
+        browser,
+        login: "alice",
+        foreign_token,
+        terms_id: terms["id"].as_str().unwrap().to_owned(),
+        key_id,
+        grant_id: status["grant_id"].as_str().unwrap().to_owned(),
+        handle: status["handle"].as_str().unwrap().to_owned(),
+        app,
+    };
+    users.refuse_all(Who::User).await;
+
+    // The console's forms, posted by an admin signed in at the IdP.
+    let world = OAuthWorld::start().await;
+    let alice = world.app.browser();
+    let created = world
+        .app
+        .create_pending("alice", API_KEY_PROVIDER, &["read"])
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let consent = world
+        .open_signed_in(&alice, created["url"].as_str().unwrap(), "alice")
+        .await;
+    assert_eq!(consent.path, format!("/e/{id}"));
+    approve_key(&alice, &id).await;
+    let form = alice.open(&format!("/e/{id}/api-key")).await;
+    alice
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
+        )
+        .await
+        .assert_shows("Connected");
+    let status = world.app.elicitation(&id).await;
+    let root = world.app.browser();
+    world
+        .sign_in(&root, "root")
+        .await
+        .assert_shows("administrator");
+    let admins = Scene {
+        browser: root,
+        login: "root",
+        foreign_token: alice.open("/connections").await.csrf(),
+        terms_id: String::new(),
+        key_id: String::new(),
+        grant_id: status["grant_id"].as_str().unwrap().to_owned(),
+        handle: status["handle"].as_str().unwrap().to_owned(),
+        app: world.app,
+    };
+    admins.refuse_all(Who::Admin).await;
+}
