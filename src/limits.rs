@@ -20,7 +20,7 @@ use governor::Quota;
 use governor::clock::{Clock, DefaultClock};
 use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
-use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::state::{NotKeyed, StateStore};
 
 /// The most keys one limiter holds.
 const MAX_KEYS: usize = 50_000;

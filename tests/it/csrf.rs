@@ -34,9 +34,17 @@ enum Unchanged {
     GrantActive,
 }
 
-/// Every browser form route: its path pattern, who posts it, the form's other fields,
-/// and what a refusal leaves as it was.
-const FORMS: &[(&str, Who, &[(&str, &str)], Unchanged)] = &[
+/// One form route: its path pattern, who posts it, the form's other fields, and what a
+/// refusal leaves as it was.
+type Form = (
+    &'static str,
+    Who,
+    &'static [(&'static str, &'static str)],
+    Unchanged,
+);
+
+/// Every browser form route.
+const FORMS: &[Form] = &[
     (
         "/login/dev",
         Who::User,

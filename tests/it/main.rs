@@ -1,6 +1,9 @@
 //! Every integration test of consent-broker, in one binary (one link of the crate instead
 //! of one per file): a module per area, and `common`, the harness they share.
 
+// Tests and their harness may panic on a broken expectation: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod admin;

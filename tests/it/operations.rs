@@ -221,7 +221,11 @@ fn the_kustomization_builds_and_its_output_passes_the_kubernetes_schemas() {
             .lines()
             .find(|l| l.starts_with("kind: "))
             .unwrap_or_else(|| panic!("{} names its kind", file.display()));
-        assert!(built.contains(kind), "{} in the build:\n{built}", file.display());
+        assert!(
+            built.contains(kind),
+            "{} in the build:\n{built}",
+            file.display()
+        );
     }
     // The generated ConfigMap's hashed name is what the Deployment mounts.
     let name = built

@@ -266,7 +266,8 @@ mod tests {
                 .unwrap();
             tx.commit().unwrap();
         }
-        let mut event = AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
+        let mut event =
+            AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
         event.grant = Some(grant.clone());
         let refused = crate::store::RedemptionLog::record_redemption(
             &store,
@@ -297,7 +298,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let grant = GrantId::generate();
-        let mut event = AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
+        let mut event =
+            AuditEvent::new(Actor::System, AuditAction::GrantRedeemed, Outcome::Success);
         event.grant = Some(grant.clone());
         let store = EmbeddedStore::open(&path).unwrap();
         for _ in 0..3 {
