@@ -361,7 +361,7 @@ async fn serve(
         config.server.data_dir = dir;
     }
     let demo_token = if dev {
-        dev::add_examples(&mut config)
+        dev::add_examples(&mut config, crate::identity::service_token::generate)
     } else {
         None
     };

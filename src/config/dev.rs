@@ -4,15 +4,18 @@
 use std::collections::BTreeMap;
 
 use super::{Config, ProviderConfig, ServiceConfig};
-use crate::identity::service_token;
 
 pub const DEMO_SERVICE: &str = "demo";
 pub const DEMO_API_KEY_PROVIDER: &str = "example-api-key";
 pub const DEMO_TERMS_PROVIDER: &str = "example-terms";
 
 /// Fills in the examples when the config names no services and no providers. Returns the
-/// demo service's token (minted now; only its digest is kept).
-pub fn add_examples(config: &mut Config) -> Option<String> {
+/// demo service's token, minted now by `mint_token` (which answers a token and its digest;
+/// only the digest is kept).
+pub fn add_examples(
+    config: &mut Config,
+    mint_token: impl FnOnce() -> (String, String),
+) -> Option<String> {
     if !config.services.is_empty() || !config.providers.is_empty() {
         return None;
     }
@@ -42,7 +45,7 @@ pub fn add_examples(config: &mut Config) -> Option<String> {
             text_file: None,
         },
     ];
-    let (token, digest) = service_token::generate();
+    let (token, digest) = mint_token();
     config.services = vec![ServiceConfig {
         id: DEMO_SERVICE.into(),
         name: "Demo MCP service".into(),
