@@ -755,3 +755,401 @@ fn oidc(o: &super::OidcConfig, errors: &mut Problems) -> OidcSettings {
         admin_claim,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per rule that refuses a configuration, each asserting the line the operator
+    //! reads; and one for a configuration that uses every kind of provider and is accepted.
+
+    use super::*;
+
+    const TOKEN_SHA256: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const OTHER_SHA256: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+    fn config(toml: &str) -> Config {
+        toml::from_str(toml).expect("the test's TOML parses")
+    }
+
+    /// The problems reported for `toml` outside `--dev`.
+    fn problems(toml: &str) -> Vec<String> {
+        match Settings::from_config(&config(toml), false) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    /// Asserts `toml` is refused with exactly this one problem.
+    #[track_caller]
+    fn assert_refused(toml: &str, problem: &str) {
+        assert_eq!(problems(toml), vec![problem.to_owned()], "{toml}");
+    }
+
+    fn service(extra: &str) -> String {
+        format!(
+            "[[services]]\nid = \"svc-a\"\nname = \"A\"\ntoken_sha256 = \"{TOKEN_SHA256}\"\n{extra}\n"
+        )
+    }
+
+    const API_KEY: &str = "[[providers]]\nkind = \"api_key\"\nid = \"acme\"\nname = \"Acme\"\n";
+    const TERMS: &str =
+        "[[providers]]\nkind = \"terms\"\nid = \"t\"\nname = \"T\"\ntitle = \"Terms\"\n";
+    const OAUTH: &str = "[[providers]]\nkind = \"oauth2\"\nid = \"cloud\"\nname = \"Cloud\"\n";
+
+    #[test]
+    fn a_complete_configuration_is_accepted() {
+        let toml = format!(
+            r#"
+[server]
+bind = "0.0.0.0:8080"
+public_url = "https://broker.example.com"
+[identity.oidc]
+issuer = "https://sso.example.com"
+client_id = "broker"
+client_secret = "s3cret"
+admin_claim = "groups"
+admin_value = "broker-admins"
+{API_KEY}header = "X-Acme-Key"
+format = "^acme_[a-z0-9]{{20}}$"
+verify_url = "https://api.acme.example/whoami"
+scopes = {{ read = "Read your projects" }}
+{TERMS}version = "2026-11"
+text = "You agree."
+{OAUTH}issuer = "https://login.cloud.example"
+client_id = "cid"
+client_secret = "csecret"
+resource = "https://api.cloud.example/"
+scopes = {{ "api:read" = "Read" }}
+{}"#,
+            service(
+                "webhook_url = \"https://svc.example.com/hook\"\n\
+                 webhook_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+                 allow = { acme = [\"read\"], t = [], cloud = [\"api:read\"] }"
+            )
+        );
+        let settings = Settings::from_config(&config(&toml), false).expect("accepted");
+        assert_eq!(settings.providers.len(), 3);
+        assert_eq!(settings.services.len(), 1);
+    }
+
+    #[test]
+    fn a_public_url_with_a_query_is_refused() {
+        assert_refused(
+            "[server]\npublic_url = \"https://broker.example.com/?a=1\"",
+            "server.public_url: must be an http(s) URL without query or fragment",
+        );
+    }
+
+    #[test]
+    fn a_plain_http_public_url_beyond_loopback_is_refused_unless_allowed() {
+        let toml = "[server]\npublic_url = \"http://broker.example.com\"";
+        assert_refused(
+            toml,
+            "server.public_url: plain http is only allowed for loopback or with --dev; consent \
+             pages carry credentials and need https (server.allow_insecure_public_url overrides \
+             this)",
+        );
+        assert!(Settings::from_config(&config(toml), true).is_ok(), "--dev");
+        let allowed = format!("{toml}\nallow_insecure_public_url = true");
+        assert_eq!(problems(&allowed), Vec::<String>::new());
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_a_public_url() {
+        assert_refused(
+            "[server]\nbind = \"0.0.0.0:8080\"",
+            "server.public_url: required when the broker listens beyond loopback; set the https \
+             URL users reach it at",
+        );
+    }
+
+    #[test]
+    fn rate_limits_must_be_above_zero() {
+        assert_refused(
+            "[limits]\napi_per_second = 0.0",
+            "limits: rates must be above 0",
+        );
+    }
+
+    #[test]
+    fn the_client_ip_header_must_be_a_header_name() {
+        assert_refused(
+            "[limits]\nclient_ip_header = \"x forwarded\"",
+            "limits.client_ip_header: `x forwarded` is not a header name",
+        );
+    }
+
+    #[test]
+    fn the_elicitation_ttl_is_bounded() {
+        for ttl in [59, 86_401] {
+            assert_refused(
+                &format!("[elicitation]\nttl_seconds = {ttl}"),
+                "elicitation.ttl_seconds: must be between 60 and 86400",
+            );
+        }
+    }
+
+    #[test]
+    fn sessions_idle_at_least_a_minute() {
+        assert_refused(
+            "[identity]\nsession_idle_minutes = 0",
+            "identity.session_idle_minutes: must be at least 1",
+        );
+    }
+
+    #[test]
+    fn the_shutdown_timeout_is_bounded() {
+        assert_refused(
+            "[server]\nshutdown_timeout_seconds = 0",
+            "server.shutdown_timeout_seconds: must be between 1 and 600",
+        );
+    }
+
+    #[test]
+    fn the_metrics_token_digest_must_be_hex() {
+        assert_refused(
+            "[telemetry]\nmetrics_token_sha256 = \"nope\"",
+            "telemetry.metrics_token_sha256: must be 64 hex digits (run `consent-broker \
+             service-token generate`)",
+        );
+    }
+
+    #[test]
+    fn the_embedded_store_takes_no_redis_url() {
+        assert_refused(
+            "[store]\nurl = \"redis://localhost\"",
+            "store.url: only for kind = \"redis\" (store.kind is \"embedded\")",
+        );
+    }
+
+    #[test]
+    fn a_redis_store_needs_a_url_and_no_path() {
+        assert_refused(
+            "[store]\nkind = \"redis\"",
+            "store.url: kind = \"redis\" needs `url` (or `cluster_urls` for a cluster)",
+        );
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://localhost\"\npath = \"/tmp/x.redb\"",
+            "store.path: only for kind = \"embedded\" (store.kind is \"redis\")",
+        );
+    }
+
+    #[test]
+    fn a_redis_url_must_be_one_and_redacted_when_wrong() {
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"http://user:pw@localhost\"",
+            "store.url: must start with redis:// (or rediss:// for TLS) (http://user:REDACTED@localhost/)",
+        );
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://a\"\ncluster_urls = [\"redis://b\"]",
+            "store.cluster_urls: give either `url` or `cluster_urls`, not both",
+        );
+    }
+
+    #[test]
+    fn the_redis_key_prefix_has_no_braces() {
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://localhost\"\nkey_prefix = \"{cb}\"",
+            "store.key_prefix: must be 1-64 visible characters without `{` or `}` (braces would \
+             change the cluster slot of keys)",
+        );
+    }
+
+    #[test]
+    fn redis_timeouts_and_the_audit_length_are_bounded() {
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://localhost\"\nconnect_timeout_ms = 5",
+            "store.connect_timeout_ms: must be between 10 and 60000",
+        );
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://localhost\"\nresponse_timeout_ms = 60001",
+            "store.response_timeout_ms: must be between 10 and 60000",
+        );
+        assert_refused(
+            "[store]\nkind = \"redis\"\nurl = \"redis://localhost\"\naudit_max_len = 999",
+            "store.audit_max_len: must be at least 1000",
+        );
+    }
+
+    #[test]
+    fn an_api_key_header_must_be_a_header_name() {
+        assert_refused(
+            &format!("{API_KEY}header = \"X Key\""),
+            "providers[0].header: `X Key` is not a valid HTTP header name",
+        );
+    }
+
+    #[test]
+    fn an_api_key_format_must_be_a_regex() {
+        let problems = problems(&format!("{API_KEY}format = \"(\""));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("providers[0].format: not a valid regex: "),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_api_key_verify_url_must_be_http() {
+        assert_refused(
+            &format!("{API_KEY}verify_url = \"ftp://acme.example\""),
+            "providers[0].verify_url: must be an http(s) URL",
+        );
+    }
+
+    #[test]
+    fn terms_need_exactly_one_text_and_a_version() {
+        assert_refused(
+            &format!("{TERMS}version = \"1\""),
+            "providers[0].text: give exactly one of `text` and `text_file`",
+        );
+        assert_refused(
+            &format!("{TERMS}version = \" \"\ntext = \"t\""),
+            "providers[0].version: must not be empty",
+        );
+    }
+
+    #[test]
+    fn an_unreadable_terms_file_is_named() {
+        let problems = problems(&format!(
+            "{TERMS}version = \"1\"\ntext_file = \"/nonexistent/terms.md\""
+        ));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("providers[0].text_file: cannot read /nonexistent/terms.md: "),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_oauth_provider_needs_an_issuer_or_both_endpoints() {
+        assert_refused(
+            &format!(
+                "{OAUTH}client_id = \"c\"\nclient_secret = \"s\"\n\
+                 authorization_endpoint = \"https://as.example/authorize\""
+            ),
+            "providers[0].issuer: give `issuer` (discovery) or both `authorization_endpoint` and \
+             `token_endpoint`",
+        );
+    }
+
+    #[test]
+    fn oauth_urls_are_http_without_fragment() {
+        assert_refused(
+            &format!(
+                "{OAUTH}client_id = \"c\"\nclient_secret = \"s\"\nissuer = \"https://as.example\"\n\
+                 resource = \"https://api.example/#x\""
+            ),
+            "providers[0].resource: must be an http(s) URL without fragment",
+        );
+    }
+
+    #[test]
+    fn an_oauth_client_needs_an_id_and_exactly_one_secret() {
+        assert_refused(
+            &format!(
+                "{OAUTH}client_id = \"\"\nclient_secret = \"s\"\nissuer = \"https://as.example\""
+            ),
+            "providers[0].client_id: must not be empty",
+        );
+        assert_refused(
+            &format!("{OAUTH}client_id = \"c\"\nissuer = \"https://as.example\""),
+            "providers[0].client_secret: give exactly one of `providers[0].client_secret` and \
+             `providers[0].client_secret_file`",
+        );
+    }
+
+    #[test]
+    fn provider_ids_are_valid_and_unique() {
+        let problems =
+            problems("[[providers]]\nkind = \"api_key\"\nid = \"Not An Id\"\nname = \"X\"");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("providers[0].id: "), "{problems:?}");
+        assert_refused(
+            &format!("{API_KEY}{API_KEY}"),
+            "providers[1].id: duplicate provider id `acme`",
+        );
+    }
+
+    #[test]
+    fn a_service_token_digest_must_be_64_hex_digits() {
+        assert_refused(
+            "[[services]]\nid = \"svc-a\"\nname = \"A\"\ntoken_sha256 = \"abc\"",
+            "services[0].token_sha256: must be 64 hex digits (run `consent-broker service-token \
+             generate`)",
+        );
+    }
+
+    #[test]
+    fn a_policy_names_only_configured_providers_and_valid_scopes() {
+        assert_refused(
+            &service("allow = { nowhere = [] }"),
+            "services[0].allow.nowhere: no provider with id `nowhere` is configured",
+        );
+        let problems = problems(&format!(
+            "{API_KEY}{}",
+            service("allow = { acme = [\"no pe\"] }")
+        ));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("services[0].allow.acme: `no pe`: "),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_webhook_needs_its_secret_https_beyond_loopback_and_a_valid_secret() {
+        assert_refused(
+            &service("webhook_url = \"https://svc.example/hook\""),
+            "services[0].webhook_url: webhook_url and webhook_secret go together",
+        );
+        assert_refused(
+            &service(
+                "webhook_url = \"http://svc.example/hook\"\n\
+                 webhook_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+            ),
+            "services[0].webhook_url: plain http is only allowed for loopback addresses",
+        );
+        assert_refused(
+            &service("webhook_url = \"https://svc.example/hook\"\nwebhook_secret = \"not-whsec\""),
+            "services[0].webhook_secret: must start with `whsec_` (Standard Webhooks format)",
+        );
+    }
+
+    #[test]
+    fn service_ids_and_tokens_are_unique() {
+        assert_refused(
+            &format!(
+                "{}{}",
+                service(""),
+                service("").replace(TOKEN_SHA256, OTHER_SHA256)
+            ),
+            "services[1].id: duplicate service id `svc-a`",
+        );
+        assert_refused(
+            &format!("{}{}", service(""), service("").replace("svc-a", "svc-b")),
+            "services[1].token_sha256: two services share one token",
+        );
+        let problems = problems(&service("").replace("svc-a", "Not An Id"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("services[0].id: "), "{problems:?}");
+    }
+
+    #[test]
+    fn enterprise_sign_in_is_checked() {
+        let oidc = "[identity.oidc]\nclient_id = \"b\"\nclient_secret = \"s\"\n";
+        let problems = problems(&format!("{oidc}issuer = \"not a url\""));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("identity.oidc.issuer: not a URL: "),
+            "{problems:?}"
+        );
+        assert_refused(
+            &format!("{oidc}issuer = \"https://sso.example\"\nscopes = [\"email\"]"),
+            "identity.oidc.scopes: must include `openid`",
+        );
+        assert_refused(
+            &format!("{oidc}issuer = \"https://sso.example\"\nadmin_claim = \"groups\""),
+            "identity.oidc.admin_claim: admin_claim and admin_value go together",
+        );
+    }
+}

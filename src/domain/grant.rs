@@ -222,3 +222,166 @@ impl fmt::Debug for Credential {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The grant state machine: each change from each state, and the ones refused.
+
+    use super::*;
+    use crate::domain::ElicitationId;
+    use crate::vault::KeyId;
+
+    fn sealed(n: u8) -> Sealed {
+        Sealed {
+            key_id: KeyId::try_from("k1".to_owned()).unwrap(),
+            wrapped_key: vec![n; 8],
+            ciphertext: vec![n; 16],
+        }
+    }
+
+    fn grant(status: GrantStatus) -> Grant {
+        Grant {
+            id: GrantId::generate(),
+            handle_digest: crate::domain::Handle::generate().digest(),
+            service: ServiceId::parse("svc-a").unwrap(),
+            subject: Subject::parse("alice").unwrap(),
+            provider: ProviderId::parse("acme").unwrap(),
+            kind: ProviderKind::Oauth2,
+            scopes: Scopes::default(),
+            status,
+            created_at: crate::domain::now(),
+            last_used_at: None,
+            use_count: 0,
+            revoked_at: None,
+            terms_version: None,
+            sealed: sealed(1),
+            superseded_by: None,
+            reauth_elicitation: None,
+            upstream_revocation: None,
+        }
+    }
+
+    const ALL: [GrantStatus; 3] = [
+        GrantStatus::Active,
+        GrantStatus::NeedsReauth,
+        GrantStatus::Revoked,
+    ];
+
+    /// Applies `change` to a grant in `status`: whether it applied, and the grant after.
+    fn apply(change: &GrantChange, status: GrantStatus) -> (bool, Grant) {
+        let mut g = grant(status);
+        let before = g.clone();
+        let applied = change.apply(&mut g);
+        if !applied {
+            assert_eq!(g, before, "a refused change leaves the grant untouched");
+        }
+        (applied, g)
+    }
+
+    #[test]
+    fn a_reseal_applies_only_to_an_active_grant_that_still_holds_the_expected_record() {
+        let change = GrantChange::Reseal {
+            expected: sealed(1),
+            sealed: sealed(2),
+        };
+        let (applied, g) = apply(&change, GrantStatus::Active);
+        assert!(applied);
+        assert_eq!(g.sealed, sealed(2));
+        assert_eq!(g.status, GrantStatus::Active);
+        for status in [GrantStatus::NeedsReauth, GrantStatus::Revoked] {
+            assert!(!apply(&change, status).0, "{status:?}");
+        }
+        let stale = GrantChange::Reseal {
+            expected: sealed(9),
+            sealed: sealed(2),
+        };
+        assert!(
+            !apply(&stale, GrantStatus::Active).0,
+            "someone resealed first"
+        );
+    }
+
+    #[test]
+    fn a_rewrap_applies_in_any_status_if_the_record_is_unchanged() {
+        let change = GrantChange::Rewrap {
+            expected: sealed(1),
+            sealed: sealed(3),
+        };
+        for status in ALL {
+            let (applied, g) = apply(&change, status);
+            assert!(applied, "{status:?}");
+            assert_eq!(g.sealed, sealed(3));
+            assert_eq!(g.status, status, "rotation changes no status");
+        }
+        let stale = GrantChange::Rewrap {
+            expected: sealed(9),
+            sealed: sealed(3),
+        };
+        for status in ALL {
+            assert!(!apply(&stale, status).0, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn needs_reauth_applies_unless_revoked_and_names_the_elicitation() {
+        let elicitation = ElicitationId::generate();
+        let change = GrantChange::NeedsReauth {
+            elicitation: elicitation.clone(),
+        };
+        for status in [GrantStatus::Active, GrantStatus::NeedsReauth] {
+            let (applied, g) = apply(&change, status);
+            assert!(applied, "{status:?}");
+            assert_eq!(g.status, GrantStatus::NeedsReauth);
+            assert_eq!(g.reauth_elicitation, Some(elicitation.clone()));
+        }
+        assert!(
+            !apply(&change, GrantStatus::Revoked).0,
+            "revoked is terminal"
+        );
+    }
+
+    #[test]
+    fn a_revocation_applies_once_from_active_or_needs_reauth() {
+        let at = crate::domain::now();
+        let change = GrantChange::Revoke { at };
+        for status in [GrantStatus::Active, GrantStatus::NeedsReauth] {
+            let (applied, g) = apply(&change, status);
+            assert!(applied, "{status:?}");
+            assert_eq!(g.status, GrantStatus::Revoked);
+            assert_eq!(g.revoked_at, Some(at));
+            assert_eq!(g.superseded_by, None);
+        }
+        assert!(
+            !apply(&change, GrantStatus::Revoked).0,
+            "revoked is terminal"
+        );
+    }
+
+    #[test]
+    fn superseding_revokes_and_names_the_newer_grant() {
+        let (by, at) = (GrantId::generate(), crate::domain::now());
+        let change = GrantChange::Superseded { by: by.clone(), at };
+        for status in [GrantStatus::Active, GrantStatus::NeedsReauth] {
+            let (applied, g) = apply(&change, status);
+            assert!(applied, "{status:?}");
+            assert_eq!(g.status, GrantStatus::Revoked);
+            assert_eq!(g.revoked_at, Some(at));
+            assert_eq!(g.superseded_by, Some(by.clone()));
+        }
+        assert!(
+            !apply(&change, GrantStatus::Revoked).0,
+            "revoked is terminal"
+        );
+    }
+
+    #[test]
+    fn the_upstream_revocation_outcome_is_recorded_in_any_status() {
+        let change = GrantChange::UpstreamRevocation("revoked".into());
+        for status in ALL {
+            let (applied, g) = apply(&change, status);
+            assert!(applied, "{status:?}");
+            assert_eq!(g.upstream_revocation.as_deref(), Some("revoked"));
+            assert_eq!(g.status, status);
+        }
+    }
+}
