@@ -89,7 +89,7 @@ fn strings<T: ToString>(items: impl Iterator<Item = T>) -> Vec<String> {
 }
 
 pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationView, Error> {
-    let status = e.status_at(crate::domain::now());
+    let status = e.status_at(broker.clock().now());
     let mut v = ElicitationView {
         id: e.id.to_string(),
         status: api_status(status),

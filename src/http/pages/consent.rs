@@ -46,7 +46,7 @@ pub async fn show(
         Err(e) => return Err(e.into()),
     };
     let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service);
-    let now = crate::domain::now();
+    let now = broker.clock().now();
     let outcome = |status, tone, heading: &str, body: &str| {
         (
             status,
@@ -279,7 +279,7 @@ async fn api_key_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let opened = broker.open_elicitation(&me.user, id).await?;
-    if !opened.elicitation.is_open(crate::domain::now()) {
+    if !opened.elicitation.is_open(broker.clock().now()) {
         return Ok(Redirect::to(&format!("/e/{id}")).into_response());
     }
     let ProviderSpec::ApiKey { header, .. } = &opened.provider.spec else {

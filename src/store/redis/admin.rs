@@ -127,7 +127,7 @@ impl RedisStore {
             return Ok(());
         }
         let mut pipe = redis::pipe();
-        self.push_grant_audit(&mut pipe, event, &encode(event));
+        self.push_grant_audit(&mut pipe, event, &encode(event)?);
         self.pipeline::<()>(&pipe).await
     }
 

@@ -29,7 +29,7 @@ impl ElicitationStore for RedisStore {
         self.query::<()>(
             redis::cmd("SET")
                 .arg(self.keys.elicitation(id))
-                .arg(encode(elicitation))
+                .arg(encode(elicitation)?)
                 .arg("PXAT")
                 .arg(ms(elicitation.expires_at + ELICITATION_RETENTION)),
         )
@@ -134,7 +134,7 @@ impl RedisStore {
                     next.status = ElicitationStatus::Completed;
                     next.grant_id = Some(grant.id.clone());
                     keys.push(grant_key.as_str());
-                    grant_json = encode(grant.as_ref());
+                    grant_json = encode(grant.as_ref())?;
                     grant_id = grant.id.as_str();
                     uses = grant.use_count.to_string();
                 }
@@ -144,7 +144,7 @@ impl RedisStore {
                     next.reason = Some(reason.clone());
                 }
             }
-            let next_json = encode(&next);
+            let next_json = encode(&next)?;
             progress.outcome_unknown = true;
             let written: i64 = self
                 .eval(

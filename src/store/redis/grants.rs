@@ -124,7 +124,7 @@ impl GrantStore for RedisStore {
                 .eval(
                     &self.scripts.replace_grant,
                     &[&self.keys.grant(&elicitation)],
-                    &[&read.record, &encode(&record)],
+                    &[&read.record, &encode(&record)?],
                 )
                 .await?;
             if written == 1 {
@@ -172,7 +172,7 @@ impl RedemptionLog for RedisStore {
         let at = at
             .format(&Rfc3339)
             .map_err(|_| StoreError::Corrupt("use time out of range".into()))?;
-        let encoded = encode(event);
+        let encoded = encode(event)?;
         // The grant was just read from this hash, and grant hashes are never deleted or
         // reused, so plain commands can count (no script, whose check `record_use` needs).
         let count = |pipe: &mut redis::Pipeline| {

@@ -35,7 +35,7 @@ impl RedisStore {
 #[async_trait]
 impl AuditLog for RedisStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.query::<String>(&self.audit_command(&encode(event)))
+        self.query::<String>(&self.audit_command(&encode(event)?))
             .await?;
         self.index_audit_event(event).await
     }
@@ -108,7 +108,7 @@ impl FlowStore for RedisStore {
         self.query::<String>(
             redis::cmd("SET")
                 .arg(self.keys.flow(key))
-                .arg(encode(flow))
+                .arg(encode(flow)?)
                 .arg("PX")
                 .arg(u64::try_from(ttl_ms).unwrap_or(1)),
         )

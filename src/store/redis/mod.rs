@@ -143,9 +143,10 @@ fn deadline(settings: &RedisSettings) -> Duration {
     settings.connect_timeout + settings.response_timeout + Duration::from_millis(100)
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
-    serde_json::to_vec(value).unwrap_or_default()
+/// A record as stored. Our plain structs always serialise; should one ever fail, the write
+/// is refused rather than storing an empty record.
+fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("encoding a record: {e}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> StoreResult<T> {

@@ -30,7 +30,7 @@ impl SessionStore for RedisStore {
                 .query(
                     redis::cmd("SET")
                         .arg(self.keys.session(&record.id.to_string()))
-                        .arg(encode(record))
+                        .arg(encode(record).map_err(backend)?)
                         .arg("NX")
                         .arg("PXAT")
                         .arg(expiry_ms(record)),
@@ -51,7 +51,7 @@ impl SessionStore for RedisStore {
         self.query::<()>(
             redis::cmd("SET")
                 .arg(self.keys.session(&record.id.to_string()))
-                .arg(encode(record))
+                .arg(encode(record).map_err(backend)?)
                 .arg("PXAT")
                 .arg(expiry_ms(record)),
         )

@@ -142,8 +142,9 @@ pub async fn export(
         .await?;
     let mut body = String::new();
     for e in &export.events {
-        // An event is plain ids and words; serialising it cannot fail.
-        body.push_str(&serde_json::to_string(e).unwrap_or_default());
+        let line =
+            serde_json::to_string(e).map_err(|e| Error::Internal(format!("audit export: {e}")))?;
+        body.push_str(&line);
         body.push('\n');
     }
     let truncated = export.truncated;
