@@ -1,8 +1,8 @@
 //! How the admin grant list behaves with 100 000 grants on the embedded store: a page is
 //! one range read of an index, so it stays fast. Prints the time of a few pages; run with
 //! `cargo test --release --test it admin_scale -- --ignored --nocapture` (it is slow to set
-//! up, so it is not part of the default run). It asserts the results always, and the README's
-//! time budget per page in release builds only (a debug build is many times slower).
+//! up, so it is not part of the default run). It asserts the results always, and the
+//! time budget (docs/performance.md) per page in release builds only (a debug build is many times slower).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
 
 const GRANTS: usize = 100_000;
 
-/// The most one page of the grant list may take (README, "Grants"), in a release build.
+/// The most one page of the grant list may take (docs/performance.md, "Admin grant list"), in a release build.
 const PAGE_BUDGET: Duration = Duration::from_millis(20);
 
 /// Asserts `took` is within [`PAGE_BUDGET`] in a release build; a debug build only prints.

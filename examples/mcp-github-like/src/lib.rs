@@ -1,6 +1,6 @@
 //! An MCP server (on `rmcp`) with one tool, `whoami`, that needs the user's account at an
-//! upstream API, and gets it through consent-broker: the integration pattern of the
-//! broker's README, runnable.
+//! upstream API, and gets it through consent-broker: the integration pattern
+//! (ask, hand the consent link to the client, wait, redeem), runnable.
 //!
 //! The tool's flow, for the user the MCP connection is authenticated as (`subject`):
 //! 1. redeem the handle held for the user, or ask the broker (`create`): `ready` gives a
