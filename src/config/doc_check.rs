@@ -43,7 +43,10 @@ fn fields_by_type() -> BTreeMap<String, Vec<(String, String)>> {
         let Some((key, ty)) = field.and_then(|f| f.strip_suffix(',')?.split_once(": ")) else {
             continue;
         };
-        if key.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) {
+        if key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+        {
             types
                 .entry(name.clone())
                 .or_default()
@@ -62,15 +65,20 @@ fn key_paths() -> BTreeSet<String> {
         let Some(fields) = types.get(&ty) else {
             continue;
         };
-        if SOURCE.contains(&format!("tag = \"kind\", rename_all = \"snake_case\", deny_unknown_fields)]\npub enum {ty} "))
-        {
+        if SOURCE.contains(&format!(
+            "tag = \"kind\", rename_all = \"snake_case\", deny_unknown_fields)]\npub enum {ty} "
+        )) {
             paths.insert(format!("{prefix}kind"));
         }
         for (key, field_ty) in fields {
             let (inner, list) = unwrap_type(field_ty);
             let path = format!("{prefix}{key}");
             if types.contains_key(inner) {
-                let nested = if list { format!("{path}[].") } else { format!("{path}.") };
+                let nested = if list {
+                    format!("{path}[].")
+                } else {
+                    format!("{path}.")
+                };
                 todo.push((nested, inner.to_owned()));
             } else {
                 paths.insert(path);
@@ -104,7 +112,10 @@ fn every_config_key_is_documented() {
         "providers[].verify_url",
         "telemetry.log_format",
     ] {
-        assert!(paths.contains(expected), "the reader missed {expected}: {paths:?}");
+        assert!(
+            paths.contains(expected),
+            "the reader missed {expected}: {paths:?}"
+        );
     }
     let missing: Vec<_> = paths
         .iter()

@@ -17,6 +17,9 @@ pub mod dev;
 pub mod keyring;
 pub mod settings;
 
+#[cfg(test)]
+mod doc_check;
+
 pub use settings::{Provider, ProviderSpec, Service, Settings};
 
 #[derive(Debug, Clone, Default, Deserialize)]
