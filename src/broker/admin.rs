@@ -6,7 +6,9 @@
 
 use super::Broker;
 use crate::Error;
-use crate::domain::{Actor, AuditEvent, Grant, GrantId, GrantStatus, Outcome, ProviderId, Subject};
+use crate::domain::{
+    Actor, AuditAction, AuditEvent, Grant, GrantId, GrantStatus, Outcome, ProviderId, Subject,
+};
 use crate::identity::SessionUser;
 use crate::store::admin::{AuditFilter, GrantFilter};
 
@@ -68,7 +70,7 @@ impl Broker {
         let n = self.revoke_matching(admin, &filter).await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
-            crate::domain::AuditAction::UserGrantsRevoked,
+            AuditAction::UserGrantsRevoked,
             Outcome::Success,
         );
         event.subject = Some(subject.clone());
@@ -89,7 +91,7 @@ impl Broker {
         let n = self.revoke_matching(admin, &filter).await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
-            crate::domain::AuditAction::ProviderGrantsRevoked,
+            AuditAction::ProviderGrantsRevoked,
             Outcome::Success,
         );
         event.provider = Some(provider.clone());
@@ -107,7 +109,7 @@ impl Broker {
     ) -> Result<AuditExport, Error> {
         self.audit(AuditEvent::new(
             Actor::Admin(admin.clone()),
-            crate::domain::AuditAction::AuditExported,
+            AuditAction::AuditExported,
             Outcome::Success,
         ))
         .await?;

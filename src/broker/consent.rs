@@ -7,8 +7,8 @@ use super::Broker;
 use crate::Error;
 use crate::config::{Provider, ProviderSpec, Service};
 use crate::domain::{
-    Actor, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantChange, GrantId,
-    GrantSecret, GrantStatus, Handle, Outcome, Scope, Scopes,
+    Actor, AuditAction, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantChange,
+    GrantId, GrantSecret, GrantStatus, Handle, Outcome, Scope, Scopes,
 };
 use crate::flows;
 use crate::identity::SessionUser;
@@ -41,7 +41,7 @@ impl Broker {
             self.audit(
                 AuditEvent::new(
                     Actor::User(user.subject.clone()),
-                    crate::domain::AuditAction::IdentityMismatch,
+                    AuditAction::IdentityMismatch,
                     Outcome::Denied,
                 )
                 .elicitation(&elicitation)
@@ -102,7 +102,7 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::User(user.subject.clone()),
-                        crate::domain::AuditAction::ApiKeyRejected,
+                        AuditAction::ApiKeyRejected,
                         Outcome::Failure,
                     )
                     .elicitation(&opened.elicitation)
@@ -123,7 +123,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                crate::domain::AuditAction::ElicitationDeclined,
+                AuditAction::ElicitationDeclined,
                 Outcome::Success,
             )
             .elicitation(&e),
@@ -196,7 +196,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                crate::domain::AuditAction::GrantCreated,
+                AuditAction::GrantCreated,
                 Outcome::Success,
             )
             .grant(&grant),
@@ -205,7 +205,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                crate::domain::AuditAction::ElicitationCompleted,
+                AuditAction::ElicitationCompleted,
                 Outcome::Success,
             )
             .elicitation(&settled),
@@ -234,7 +234,7 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::User(user.subject.clone()),
-                        crate::domain::AuditAction::GrantSuperseded,
+                        AuditAction::GrantSuperseded,
                         Outcome::Success,
                     )
                     .grant(&old),

@@ -6,8 +6,8 @@ use super::Broker;
 use crate::Error;
 use crate::config::{ProviderSpec, Service};
 use crate::domain::{
-    Actor, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant, GrantSecret,
-    GrantStatus, Handle, Outcome, ProviderId, Scopes, Subject,
+    Actor, AuditAction, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, Grant,
+    GrantSecret, GrantStatus, Handle, Outcome, ProviderId, Scopes, Subject,
 };
 
 pub struct NewElicitation {
@@ -60,7 +60,7 @@ impl Broker {
             self.audit(
                 AuditEvent::new(
                     Actor::Service(service.id.clone()),
-                    crate::domain::AuditAction::GrantReused,
+                    AuditAction::GrantReused,
                     Outcome::Success,
                 )
                 .grant(grant),
@@ -111,7 +111,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::Service(service.id.clone()),
-                crate::domain::AuditAction::ElicitationCreated,
+                AuditAction::ElicitationCreated,
                 Outcome::Success,
             )
             .elicitation(&elicitation),

@@ -22,8 +22,8 @@ use super::{Broker, NewElicitation};
 use crate::Error;
 use crate::config::{ProviderSpec, Service};
 use crate::domain::{
-    Actor, AuditEvent, Credential, Elicitation, Grant, GrantChange, GrantId, GrantSecret,
-    GrantStatus, Handle, Outcome,
+    Actor, AuditAction, AuditEvent, Credential, Elicitation, Grant, GrantChange, GrantId,
+    GrantSecret, GrantStatus, Handle, Outcome,
 };
 use crate::flows::oauth2::{self, ExchangeError};
 use crate::store::Updated;
@@ -67,7 +67,7 @@ impl Broker {
             &grant.id,
             AuditEvent::new(
                 Actor::Service(service.id.clone()),
-                crate::domain::AuditAction::GrantRedeemed,
+                AuditAction::GrantRedeemed,
                 Outcome::Success,
             )
             .grant(&grant),
@@ -90,7 +90,7 @@ impl Broker {
         };
         let event = AuditEvent::new(
             Actor::Service(service.id.clone()),
-            crate::domain::AuditAction::GrantRedeemed,
+            AuditAction::GrantRedeemed,
             outcome,
         )
         .grant(grant)
@@ -242,12 +242,8 @@ impl Broker {
                 match self.stores.grants.update_grant(&seen.id, change).await? {
                     Updated::Applied(grant) => {
                         self.audit(
-                            AuditEvent::new(
-                                actor,
-                                crate::domain::AuditAction::GrantRefreshed,
-                                Outcome::Success,
-                            )
-                            .grant(&grant),
+                            AuditEvent::new(actor, AuditAction::GrantRefreshed, Outcome::Success)
+                                .grant(&grant),
                         )
                         .await?;
                         Ok((grant, renewed.credential.clone()))
@@ -263,13 +259,9 @@ impl Broker {
             Err(ExchangeError::Refused(reason)) if reason == "invalid_grant" => {
                 let elicitation = self.reauthorization(service, seen).await?;
                 self.audit(
-                    AuditEvent::new(
-                        actor,
-                        crate::domain::AuditAction::GrantNeedsReauth,
-                        Outcome::Failure,
-                    )
-                    .grant(seen)
-                    .reason(&reason),
+                    AuditEvent::new(actor, AuditAction::GrantNeedsReauth, Outcome::Failure)
+                        .grant(seen)
+                        .reason(&reason),
                 )
                 .await?;
                 Err(Error::ReauthorizationRequired(Some(Box::new(elicitation))))
@@ -280,13 +272,9 @@ impl Broker {
                     ExchangeError::Unavailable => "upstream_unavailable".into(),
                 };
                 self.audit(
-                    AuditEvent::new(
-                        actor,
-                        crate::domain::AuditAction::GrantRefreshFailed,
-                        Outcome::Failure,
-                    )
-                    .grant(seen)
-                    .reason(&reason),
+                    AuditEvent::new(actor, AuditAction::GrantRefreshFailed, Outcome::Failure)
+                        .grant(seen)
+                        .reason(&reason),
                 )
                 .await?;
                 Err(Error::UpstreamUnavailable(format!(
@@ -365,12 +353,8 @@ impl Broker {
             .await?
             .ok_or(Error::UnknownHandle)?;
         self.audit(
-            AuditEvent::new(
-                actor.clone(),
-                crate::domain::AuditAction::GrantRevoked,
-                Outcome::Success,
-            )
-            .grant(&revoked),
+            AuditEvent::new(actor.clone(), AuditAction::GrantRevoked, Outcome::Success)
+                .grant(&revoked),
         )
         .await?;
         let upstream_done = matches!(
@@ -396,13 +380,9 @@ impl Broker {
                 Outcome::Success
             };
             self.audit(
-                AuditEvent::new(
-                    actor,
-                    crate::domain::AuditAction::UpstreamRevocation,
-                    result,
-                )
-                .grant(&revoked)
-                .reason(outcome),
+                AuditEvent::new(actor, AuditAction::UpstreamRevocation, result)
+                    .grant(&revoked)
+                    .reason(outcome),
             )
             .await?;
         }
@@ -465,7 +445,7 @@ impl Broker {
                 self.audit(
                     AuditEvent::new(
                         Actor::Service(service.id.clone()),
-                        crate::domain::AuditAction::ForeignHandlePresented,
+                        AuditAction::ForeignHandlePresented,
                         Outcome::Denied,
                     )
                     .grant(&g)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::Broker;
 use crate::Error;
-use crate::domain::{Actor, AuditEvent, GrantChange, Outcome};
+use crate::domain::{Actor, AuditAction, AuditEvent, GrantChange, Outcome};
 use crate::store::Updated;
 use crate::store::admin::{GrantCursor, GrantFilter};
 
@@ -71,7 +71,7 @@ impl Broker {
         if report.rewrapped > 0 {
             let event = AuditEvent::new(
                 Actor::System,
-                crate::domain::AuditAction::GrantsRewrapped,
+                AuditAction::GrantsRewrapped,
                 Outcome::Success,
             )
             .reason(self.vault.keyring().active_id().as_str());

@@ -9,7 +9,7 @@ use super::consent::Opened;
 use crate::Error;
 use crate::config::{Provider, ProviderSpec};
 use crate::domain::flow::{FLOW_TTL, digest_hex};
-use crate::domain::{Actor, AuditEvent, Elicitation, FlowRecord, Outcome};
+use crate::domain::{Actor, AuditAction, AuditEvent, Elicitation, FlowRecord, Outcome};
 use crate::flows::oauth2::{self, AsMetadata, ExchangeError};
 use crate::identity::SessionUser;
 use crate::identity::oidc::{SignInCallback, safe_code};
@@ -87,7 +87,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                crate::domain::AuditAction::OauthAuthorizationStarted,
+                AuditAction::OauthAuthorizationStarted,
                 Outcome::Success,
             )
             .elicitation(&opened.elicitation),
@@ -108,7 +108,7 @@ impl Broker {
         let rejected = |reason: &str| {
             AuditEvent::new(
                 actor.clone(),
-                crate::domain::AuditAction::OauthCallbackRejected,
+                AuditAction::OauthCallbackRejected,
                 Outcome::Denied,
             )
             .reason(reason)
@@ -154,13 +154,9 @@ impl Broker {
                     .settle(&opened.elicitation.id, Settlement::Declined)
                     .await?;
                 self.audit(
-                    AuditEvent::new(
-                        actor,
-                        crate::domain::AuditAction::ElicitationDeclined,
-                        Outcome::Success,
-                    )
-                    .elicitation(&e)
-                    .reason("access_denied"),
+                    AuditEvent::new(actor, AuditAction::ElicitationDeclined, Outcome::Success)
+                        .elicitation(&e)
+                        .reason("access_denied"),
                 )
                 .await?;
                 return Ok(e);
@@ -218,7 +214,7 @@ impl Broker {
         self.audit(
             AuditEvent::new(
                 Actor::User(user.subject.clone()),
-                crate::domain::AuditAction::ElicitationFailed,
+                AuditAction::ElicitationFailed,
                 Outcome::Failure,
             )
             .elicitation(&e)

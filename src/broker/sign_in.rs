@@ -4,7 +4,7 @@
 
 use super::Broker;
 use crate::Error;
-use crate::domain::{Actor, AuditEvent, Outcome};
+use crate::domain::{Actor, AuditAction, AuditEvent, Outcome};
 use crate::identity::SessionUser;
 use crate::identity::oidc::{OidcLogin, PendingSignIn, SignInCallback};
 
@@ -42,7 +42,7 @@ impl Broker {
             .await?;
         self.audit(AuditEvent::new(
             Actor::User(user.subject.clone()),
-            crate::domain::AuditAction::SignedIn,
+            AuditAction::SignedIn,
             Outcome::Success,
         ))
         .await?;
