@@ -42,7 +42,7 @@ pub fn router() -> Router<Arc<Broker>> {
 /// Every state-changing browser form: its path and its POST handler, each of which takes
 /// its fields only as an `extract::CsrfForm`. Browser POSTs are registered only from here
 /// (the admin console's `/admin/{*rest}` catch-all answers 404 and changes nothing), and
-/// `tests/csrf.rs` refuses a form it does not know, through [`form_paths`].
+/// `tests/it/csrf.rs` refuses a form it does not know, through [`form_paths`].
 fn forms() -> Vec<(&'static str, MethodRouter<Arc<Broker>>)> {
     let mut forms = vec![
         ("/login/dev", post(login::dev_sign_in)),
