@@ -38,7 +38,10 @@ fn fields_by_type() -> BTreeMap<String, Vec<(String, String)>> {
             line.strip_prefix("        ")
                 .filter(|l| !l.starts_with(' '))
         } else {
-            line.strip_prefix("    pub ")
+            // A field, public or not (serde reads both): `    [pub ]name: Type,`.
+            line.strip_prefix("    ")
+                .filter(|l| !l.starts_with(' '))
+                .map(|l| l.strip_prefix("pub ").unwrap_or(l))
         };
         let Some((key, ty)) = field.and_then(|f| f.strip_suffix(',')?.split_once(": ")) else {
             continue;
