@@ -44,6 +44,12 @@ pub enum Command {
         #[arg(long)]
         dev: bool,
     },
+    /// List the compiled-in provider presets and what each needs (`preset = "…"`).
+    Providers {
+        /// Print the presets section of docs/providers.md instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -112,6 +118,14 @@ pub async fn run(cli: Cli) -> u8 {
             data_dir,
         } => serve(config, dev, bind, data_dir).await,
         Command::CheckConfig { file, dev } => check_config(file, dev),
+        Command::Providers { markdown } => {
+            if markdown {
+                print!("{}", crate::config::presets::markdown());
+            } else {
+                print!("{}", crate::config::presets::listing());
+            }
+            0
+        }
         Command::Keys {
             command: KeysCommand::Generate,
         } => {

@@ -16,6 +16,7 @@ pub mod metrics; // Prometheus metrics: families, label rules, `/metrics`
 pub mod random; // the CSPRNG, for ids and tokens
 pub mod store; // storage traits and backends
 pub mod telemetry; // logging setup, request ids, the request span and its log line
+pub mod upstream; // how each upstream OAuth provider departs from the RFCs
 pub mod vault; // keyring and envelope encryption: the only user of aes-gcm
 
 pub use error::Error;

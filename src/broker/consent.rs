@@ -1,6 +1,8 @@
 //! The user side of an elicitation: open it (after the identity check), approve it with
 //! the provider's flow, or decline it. Settling is atomic with storing the grant.
 
+use std::collections::BTreeMap;
+
 use zeroize::Zeroizing;
 
 use super::Broker;
@@ -20,6 +22,24 @@ pub struct Opened<'a> {
     pub elicitation: Elicitation,
     pub provider: &'a Provider,
     pub service: &'a Service,
+}
+
+/// What a finished consent yields: the credential, the terms version accepted (terms) and
+/// the provider's non-secret metadata (OAuth).
+pub(super) struct Finished {
+    pub credential: Credential,
+    pub terms_version: Option<String>,
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl Finished {
+    pub fn new(credential: Credential, terms_version: Option<String>) -> Self {
+        Self {
+            credential,
+            terms_version,
+            metadata: BTreeMap::new(),
+        }
+    }
 }
 
 impl Broker {
@@ -85,7 +105,8 @@ impl Broker {
         let credential = flows::terms::acceptance(&opened.provider.spec)
             .ok_or(Error::Internal("terms".into()))?;
         let version = Some(version.clone());
-        self.complete(user, &opened, credential, version).await
+        self.complete(user, &opened, Finished::new(credential, version))
+            .await
     }
 
     /// Checks and stores an API key the user typed. The key is never echoed or logged.
@@ -112,7 +133,8 @@ impl Broker {
                 return Err(e);
             }
         };
-        self.complete(user, &opened, credential, None).await
+        self.complete(user, &opened, Finished::new(credential, None))
+            .await
     }
 
     pub async fn decline(&self, user: &SessionUser, id: &str) -> Result<Elicitation, Error> {
@@ -137,9 +159,13 @@ impl Broker {
         &self,
         user: &SessionUser,
         opened: &Opened<'_>,
-        credential: Credential,
-        terms_version: Option<String>,
+        finished: Finished,
     ) -> Result<Elicitation, Error> {
+        let Finished {
+            credential,
+            terms_version,
+            metadata,
+        } = finished;
         let e = &opened.elicitation;
         // An OAuth server may grant less than was asked: the grant records what it got.
         let scopes = match &credential {
@@ -189,6 +215,7 @@ impl Broker {
             superseded_by: None,
             reauth_elicitation: None,
             upstream_revocation: None,
+            metadata,
         };
         let settled = self
             .settle(&e.id, Settlement::Completed(Box::new(grant.clone())))

@@ -23,16 +23,20 @@ use crate::Error;
 use crate::config::{ProviderSpec, Service};
 use crate::domain::{
     Actor, AuditAction, AuditEvent, Credential, Elicitation, Grant, GrantChange, GrantId,
-    GrantSecret, GrantStatus, Handle, Outcome,
+    GrantSecret, GrantStatus, Handle, Outcome, UpstreamRevocation,
 };
 use crate::flows::oauth2::{self, ExchangeError};
 use crate::store::Updated;
+use crate::upstream::{Revocation, RevocationAuth};
 
 /// How long a refresh may hold its lock (it expires by itself if the holder dies).
 const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
 /// How long a redemption waits for another instance's refresh before giving up.
 const REFRESH_WAIT: Duration = Duration::from_secs(15);
 const REFRESH_POLL: Duration = Duration::from_millis(50);
+/// A forced refresh of tokens younger than this returns them as they are: one refresh per
+/// grant per interval, however many callers report a refused token.
+pub const FORCE_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct Redeemed {
     pub grant: Grant,
@@ -45,7 +49,15 @@ pub enum RevokeTarget<'a> {
 }
 
 impl Broker {
-    pub async fn redeem(&self, service: &Service, presented: &str) -> Result<Redeemed, Error> {
+    /// The credential behind a handle. `force_refresh` (the upstream refused the token)
+    /// refreshes it first, unless it was obtained within [`FORCE_REFRESH_INTERVAL`]: then
+    /// the tokens just obtained are the answer.
+    pub async fn redeem(
+        &self,
+        service: &Service,
+        presented: &str,
+        force_refresh: bool,
+    ) -> Result<Redeemed, Error> {
         let grant = self.bound_grant(service, presented).await?;
         let secret = match self.usable(service, &grant).await {
             Ok(secret) => secret,
@@ -54,7 +66,8 @@ impl Broker {
         if !bool::from(secret.handle.as_bytes().ct_eq(presented.as_bytes())) {
             return Err(self.refused(service, &grant, Error::GrantCorrupt).await?);
         }
-        let (grant, credential) = if self.needs_refresh(&secret.credential) {
+        let forced = force_refresh && self.may_force_refresh(&secret.credential);
+        let (grant, credential) = if forced || self.needs_refresh(&secret.credential) {
             match self.refreshed(service, grant.clone()).await {
                 Ok(fresh) => fresh,
                 Err(error) => return Err(self.refused(service, &grant, error).await?),
@@ -134,6 +147,21 @@ impl Broker {
         *expires_at - self.clock().now().unix_timestamp() <= skew
     }
 
+    /// True for OAuth tokens with a refresh token, obtained long enough ago that a forced
+    /// refresh is not a storm.
+    fn may_force_refresh(&self, credential: &Credential) -> bool {
+        let Credential::Oauth2 {
+            obtained_at,
+            refresh_token: Some(_),
+            ..
+        } = credential
+        else {
+            return false;
+        };
+        let interval = i64::try_from(FORCE_REFRESH_INTERVAL.as_secs()).unwrap_or(i64::MAX);
+        self.clock().now().unix_timestamp() - obtained_at >= interval
+    }
+
     /// Fresh tokens for `grant`: refreshed here under the grant's lock, or by whoever held
     /// the lock while this call waited.
     async fn refreshed(
@@ -211,11 +239,9 @@ impl Broker {
         };
         let metadata = self.oauth_metadata(provider).await?;
         let actor = Actor::Service(service.id.clone());
-        let redirect = self.oauth_redirect_uri();
         match oauth2::refresh(
             spec,
             &metadata,
-            &redirect,
             refresh_token,
             &seen.scopes,
             &self.http,
@@ -256,7 +282,7 @@ impl Broker {
                     Updated::NotFound => Err(Error::UnknownHandle),
                 }
             }
-            Err(ExchangeError::Refused(reason)) if reason == "invalid_grant" => {
+            Err(ExchangeError::Reauthorize(reason)) => {
                 let elicitation = self.reauthorization(service, seen).await?;
                 self.audit(
                     AuditEvent::new(actor, AuditAction::GrantNeedsReauth, Outcome::Failure)
@@ -268,7 +294,7 @@ impl Broker {
             }
             Err(failure) => {
                 let reason = match failure {
-                    ExchangeError::Refused(reason) => reason,
+                    ExchangeError::Refused(reason) | ExchangeError::Reauthorize(reason) => reason,
                     ExchangeError::Unavailable => "upstream_unavailable".into(),
                 };
                 self.audit(
@@ -358,8 +384,12 @@ impl Broker {
         )
         .await?;
         let upstream_done = matches!(
-            revoked.upstream_revocation.as_deref(),
-            Some("revoked" | "not_supported")
+            revoked.upstream_revocation,
+            Some(
+                UpstreamRevocation::Revoked
+                    | UpstreamRevocation::AlreadyRevoked
+                    | UpstreamRevocation::NotSupported
+            )
         );
         if revoked.kind == crate::domain::ProviderKind::Oauth2
             && revoked.superseded_by.is_none()
@@ -369,12 +399,12 @@ impl Broker {
             if let Updated::Applied(g) = self
                 .stores
                 .grants
-                .update_grant(&revoked.id, GrantChange::UpstreamRevocation(outcome.into()))
+                .update_grant(&revoked.id, GrantChange::UpstreamRevocation(outcome))
                 .await?
             {
                 revoked = g;
             }
-            let result = if outcome == "failed" {
+            let result = if outcome == UpstreamRevocation::Failed {
                 Outcome::Failure
             } else {
                 Outcome::Success
@@ -382,58 +412,78 @@ impl Broker {
             self.audit(
                 AuditEvent::new(actor, AuditAction::UpstreamRevocation, result)
                     .grant(&revoked)
-                    .reason(outcome),
+                    .reason(outcome.as_str()),
             )
             .await?;
         }
         Ok(revoked)
     }
 
-    /// RFC 7009 for the refresh token, then the access token: `revoked`, `failed` or
-    /// `not_supported` (no revocation endpoint).
-    async fn revoke_upstream(&self, grant: &Grant) -> &'static str {
+    /// Revokes the grant's tokens the provider's way (see `flows::oauth2::revoke`).
+    async fn revoke_upstream(&self, grant: &Grant) -> UpstreamRevocation {
         let Ok(secret) = self.open_secret(grant) else {
-            return "failed";
+            return UpstreamRevocation::Failed;
         };
         let Credential::Oauth2 {
             access_token,
             refresh_token,
+            expires_at,
             ..
         } = &secret.credential
         else {
-            return "not_supported";
+            return UpstreamRevocation::NotSupported;
         };
         let Some(provider) = self.settings.provider(&grant.provider) else {
-            return "failed";
+            return UpstreamRevocation::Failed;
         };
         let ProviderSpec::Oauth2(spec) = &provider.spec else {
-            return "not_supported";
+            return UpstreamRevocation::NotSupported;
         };
         let Ok(metadata) = self.oauth_metadata(provider).await else {
-            return "failed";
+            return UpstreamRevocation::Failed;
         };
-        let Some(endpoint) = &metadata.revocation_endpoint else {
-            return "not_supported";
-        };
-        let attempts = self.settings.revocation_attempts;
-        let tokens = refresh_token
-            .iter()
-            .map(|t| (t.as_str(), "refresh_token"))
-            .chain([(access_token.as_str(), "access_token")]);
-        for (token, hint) in tokens {
-            if oauth2::revoke(spec, endpoint, token, hint, attempts, &self.http)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    grant = grant.id.as_str(),
-                    hint,
-                    "upstream token revocation failed"
-                );
-                return "failed";
-            }
+        let (mut access, mut refresh) = (access_token.clone(), refresh_token.clone());
+        // A revocation that authenticates with the access token itself (Dropbox) needs a
+        // live one: an expired token would only be refused, and the refresh token live on.
+        let bearer = matches!(&spec.quirks.revocation, Revocation::Request(r) if r.auth == RevocationAuth::Bearer);
+        let expired = expires_at.is_some_and(|at| at <= self.clock().now().unix_timestamp());
+        if bearer
+            && expired
+            && let Some(r) = &refresh
+            && let Ok(fresh) = oauth2::refresh(
+                spec,
+                &metadata,
+                r,
+                &grant.scopes,
+                &self.http,
+                self.clock().now(),
+            )
+            .await
+            && let Credential::Oauth2 {
+                access_token,
+                refresh_token,
+                ..
+            } = &fresh
+        {
+            access = access_token.clone();
+            refresh = refresh_token.clone();
         }
-        "revoked"
+        let outcome = oauth2::revoke(
+            spec,
+            metadata.revocation_endpoint.as_ref(),
+            &access,
+            refresh.as_deref(),
+            self.settings.revocation_attempts,
+            &self.http,
+        )
+        .await;
+        if outcome == UpstreamRevocation::Failed {
+            tracing::warn!(
+                grant = grant.id.as_str(),
+                "upstream token revocation failed"
+            );
+        }
+        outcome
     }
 
     /// The grant a handle names, if it is bound to `service`; otherwise `UnknownHandle`.

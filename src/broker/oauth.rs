@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 use url::Url;
 
 use super::Broker;
-use super::consent::Opened;
+use super::consent::{Finished, Opened};
 use crate::Error;
 use crate::config::{Provider, ProviderSpec};
 use crate::domain::flow::{FLOW_TTL, digest_hex};
@@ -137,10 +137,13 @@ impl Broker {
         };
         let metadata = self.oauth_metadata(opened.provider).await?;
         // RFC 9207: an `iss` must name the server we sent the user to (mix-up defence).
+        // Without a known issuer an `iss` cannot be checked: the flow record already binds
+        // this code to the provider it was started for, the defence RFC 9207 §1 names for
+        // clients that know each server apart.
         let expected_iss = metadata.issuer.as_deref().map(|i| i.trim_end_matches('/'));
         let iss_ok = match (callback.iss.as_deref(), expected_iss) {
             (Some(got), Some(want)) => got.trim_end_matches('/') == want,
-            (Some(_), None) => false,
+            (Some(_), None) => true,
             (None, _) => !metadata.authorization_response_iss_parameter_supported,
         };
         if !iss_ok {
@@ -187,8 +190,15 @@ impl Broker {
         )
         .await
         {
-            Ok(credential) => self.complete(user, &opened, credential, None).await,
-            Err(ExchangeError::Refused(reason)) => {
+            Ok(tokens) => {
+                let finished = Finished {
+                    credential: tokens.credential,
+                    terms_version: None,
+                    metadata: tokens.metadata,
+                };
+                self.complete(user, &opened, finished).await
+            }
+            Err(ExchangeError::Refused(reason) | ExchangeError::Reauthorize(reason)) => {
                 self.fail(user, &opened, &safe_code(&reason)).await
             }
             Err(ExchangeError::Unavailable) => Err(Error::UpstreamUnavailable(format!(

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-const SOURCE: &str = include_str!("mod.rs");
+const SOURCES: [&str; 2] = [include_str!("mod.rs"), include_str!("oauth.rs")];
 const DOC: &str = include_str!("../../docs/configuration.md");
 
 /// The fields of each config struct and of each variant of each tagged enum, by type name
@@ -14,7 +14,7 @@ const DOC: &str = include_str!("../../docs/configuration.md");
 fn fields_by_type() -> BTreeMap<String, Vec<(String, String)>> {
     let mut types: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut current: Option<(String, bool)> = None;
-    for line in SOURCE.lines() {
+    for line in SOURCES.iter().flat_map(|s| s.lines()) {
         if let Some(rest) = line.strip_prefix("pub struct ") {
             current = rest
                 .strip_suffix(" {")
@@ -34,6 +34,21 @@ fn fields_by_type() -> BTreeMap<String, Vec<(String, String)>> {
         let Some((name, is_enum)) = &current else {
             continue;
         };
+        // A newtype variant (`    Oauth2(OAuth2Config),`): its struct's keys sit beside
+        // the tag.
+        if *is_enum
+            && let Some(inner) = line
+                .strip_prefix("    ")
+                .and_then(|l| l.strip_suffix("),"))
+                .and_then(|l| l.split_once('('))
+                .map(|(_, ty)| ty)
+        {
+            types
+                .entry(name.clone())
+                .or_default()
+                .push((String::new(), inner.to_owned()));
+            continue;
+        }
         let field = if *is_enum {
             line.strip_prefix("        ")
                 .filter(|l| !l.starts_with(' '))
@@ -68,13 +83,20 @@ fn key_paths() -> BTreeSet<String> {
         let Some(fields) = types.get(&ty) else {
             continue;
         };
-        if SOURCE.contains(&format!(
-            "tag = \"kind\", rename_all = \"snake_case\", deny_unknown_fields)]\npub enum {ty} "
-        )) {
-            paths.insert(format!("{prefix}kind"));
+        for tag in ["kind", "style"] {
+            let attribute = format!(
+                "tag = \"{tag}\", rename_all = \"snake_case\", deny_unknown_fields)]\npub enum {ty} "
+            );
+            if SOURCES.iter().any(|s| s.contains(&attribute)) {
+                paths.insert(format!("{prefix}{tag}"));
+            }
         }
         for (key, field_ty) in fields {
             let (inner, list) = unwrap_type(field_ty);
+            if key.is_empty() {
+                todo.push((prefix.clone(), inner.to_owned()));
+                continue;
+            }
             let path = format!("{prefix}{key}");
             if types.contains_key(inner) {
                 let nested = if list {
@@ -113,6 +135,9 @@ fn every_config_key_is_documented() {
         "providers[].kind",
         "providers[].client_id",
         "providers[].verify_url",
+        "providers[].preset",
+        "providers[].revocation.style",
+        "providers[].revocation.done_statuses",
         "telemetry.log_format",
     ] {
         assert!(

@@ -15,11 +15,16 @@ use url::Url;
 
 pub mod dev;
 pub mod keyring;
+mod oauth;
+pub mod presets;
+mod problems;
 pub mod settings;
 
 #[cfg(test)]
 mod doc_check;
 
+pub use oauth::{OAuth2Config, RevocationConfig};
+pub use presets::Variable;
 pub use settings::{Provider, ProviderSpec, Service, Settings};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -303,24 +308,7 @@ pub enum ProviderConfig {
         text: Option<String>,
         text_file: Option<PathBuf>,
     },
-    Oauth2 {
-        id: String,
-        name: String,
-        /// Authorization server issuer; endpoints come from RFC 8414 / OIDC discovery.
-        issuer: Option<Url>,
-        /// Or the endpoints, given explicitly (then `issuer` is optional and only checked
-        /// against an `iss` in the callback).
-        authorization_endpoint: Option<Url>,
-        token_endpoint: Option<Url>,
-        revocation_endpoint: Option<Url>,
-        client_id: String,
-        client_secret: Option<SecretString>,
-        client_secret_file: Option<PathBuf>,
-        /// RFC 8707 resource indicator sent on the authorization and token requests.
-        resource: Option<Url>,
-        #[serde(default)]
-        scopes: BTreeMap<String, String>,
-    },
+    Oauth2(OAuth2Config),
 }
 
 fn default_api_key_header() -> String {

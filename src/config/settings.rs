@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::problems::{Problems, check_http_url, is_loopback, secret};
 use super::{Config, ConfigError, ProviderConfig, StoreKind};
 use crate::domain::{ProviderId, ProviderKind, Scope, Scopes, ServiceId};
 
@@ -153,23 +154,7 @@ pub enum ProviderSpec {
     Oauth2(Box<OAuthProvider>),
 }
 
-/// An upstream OAuth 2 authorization server the broker is a confidential client of.
-#[derive(Debug, Clone)]
-pub struct OAuthProvider {
-    pub issuer: Option<Url>,
-    /// Explicit endpoints; when absent they come from discovery at `issuer`.
-    pub endpoints: Option<OAuthEndpoints>,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub resource: Option<Url>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OAuthEndpoints {
-    pub authorization: Url,
-    pub token: Url,
-    pub revocation: Option<Url>,
-}
+pub use super::oauth::{OAuthEndpoints, OAuthProvider};
 
 /// Enterprise sign-in.
 #[derive(Debug, Clone)]
@@ -191,63 +176,6 @@ impl Provider {
             ProviderSpec::Terms { .. } => ProviderKind::Terms,
             ProviderSpec::Oauth2(_) => ProviderKind::Oauth2,
         }
-    }
-}
-
-/// What validation found. `push` records an error; with `secret_files_optional` (for
-/// `check-config` on a machine without the production secrets) a missing secret file is
-/// only a note.
-struct Problems {
-    errors: Vec<String>,
-    notes: Vec<String>,
-    secret_files_optional: bool,
-}
-
-impl Problems {
-    fn push(&mut self, error: String) {
-        self.errors.push(error);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-}
-
-/// A secret given inline or in a file (exactly one of the two).
-fn secret(
-    inline: &Option<SecretString>,
-    file: &Option<std::path::PathBuf>,
-    field: &str,
-    errors: &mut Problems,
-) -> SecretString {
-    match (inline, file) {
-        (Some(s), None) => s.clone(),
-        (None, Some(path)) if errors.secret_files_optional && !path.exists() => {
-            errors.notes.push(format!(
-                "note: {field}_file {} is not present here; not checked",
-                path.display()
-            ));
-            SecretString::from(String::new())
-        }
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => SecretString::from(text.trim_end_matches(['\r', '\n']).to_owned()),
-            Err(e) => {
-                errors.push(format!("{field}_file: cannot read {}: {e}", path.display()));
-                SecretString::from(String::new())
-            }
-        },
-        _ => {
-            errors.push(format!(
-                "{field}: give exactly one of `{field}` and `{field}_file`"
-            ));
-            SecretString::from(String::new())
-        }
-    }
-}
-
-fn check_http_url(url: &Url, field: &str, errors: &mut Problems) {
-    if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
-        errors.push(format!("{field}: must be an http(s) URL without fragment"));
     }
 }
 
@@ -483,15 +411,6 @@ fn redis_settings(store: &super::StoreConfig) -> Result<RedisSettings, ConfigErr
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<ProviderId, Provider> {
     let mut out = BTreeMap::new();
     for (i, p) in list.iter().enumerate() {
@@ -568,61 +487,10 @@ fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<Provide
                 };
                 (id, name, BTreeMap::new(), spec)
             }
-            ProviderConfig::Oauth2 {
-                id,
-                name,
-                issuer,
-                authorization_endpoint,
-                token_endpoint,
-                revocation_endpoint,
-                client_id,
-                client_secret,
-                client_secret_file,
-                resource,
-                scopes,
-            } => {
-                let endpoints = match (authorization_endpoint, token_endpoint) {
-                    (Some(authorization), Some(token)) => Some(OAuthEndpoints {
-                        authorization: authorization.clone(),
-                        token: token.clone(),
-                        revocation: revocation_endpoint.clone(),
-                    }),
-                    (None, None) if issuer.is_some() => None,
-                    _ => {
-                        errors.push(format!(
-                            "{}: give `issuer` (discovery) or both `authorization_endpoint` and `token_endpoint`",
-                            at("issuer")
-                        ));
-                        None
-                    }
-                };
-                for (field, url) in [
-                    ("issuer", issuer),
-                    ("authorization_endpoint", authorization_endpoint),
-                    ("token_endpoint", token_endpoint),
-                    ("revocation_endpoint", revocation_endpoint),
-                    ("resource", resource),
-                ] {
-                    if let Some(url) = url {
-                        check_http_url(url, &at(field), errors);
-                    }
-                }
-                if client_id.is_empty() {
-                    errors.push(format!("{}: must not be empty", at("client_id")));
-                }
-                let spec = ProviderSpec::Oauth2(Box::new(OAuthProvider {
-                    issuer: issuer.clone(),
-                    endpoints,
-                    client_id: client_id.clone(),
-                    client_secret: secret(
-                        client_secret,
-                        client_secret_file,
-                        &at("client_secret"),
-                        errors,
-                    ),
-                    resource: resource.clone(),
-                }));
-                (id, name, scopes.clone(), spec)
+            ProviderConfig::Oauth2(c) => {
+                let spec =
+                    ProviderSpec::Oauth2(Box::new(super::oauth::oauth_provider(c, &at, errors)));
+                (&c.id, &c.name, c.scopes.clone(), spec)
             }
         };
         let Ok(pid) =

@@ -4,6 +4,7 @@
 //!
 //! State machine: `active` → `revoked` (terminal) or `needs_reauth` → `revoked`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -75,9 +76,38 @@ pub struct Grant {
     /// The open elicitation that asks the user to authorise again (`needs_reauth`).
     #[serde(default)]
     pub reauth_elicitation: Option<super::ElicitationId>,
-    /// How revoking the upstream tokens went: `revoked`, `failed` or `not_supported`.
+    /// How revoking the upstream tokens went.
     #[serde(default)]
-    pub upstream_revocation: Option<String>,
+    pub upstream_revocation: Option<UpstreamRevocation>,
+    /// Non-secret members of the provider's token answer (Salesforce `instance_url`, Slack
+    /// `team.id`), by the path they were read at: returned at redemption.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// What revoking a grant's tokens upstream achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamRevocation {
+    /// The provider confirmed the revocation.
+    Revoked,
+    /// The provider said the tokens were already dead (revoked there, or expired).
+    AlreadyRevoked,
+    /// The provider refused or never answered: the tokens may still work upstream.
+    Failed,
+    /// The provider offers no revocation: the tokens live until they expire upstream.
+    NotSupported,
+}
+
+impl UpstreamRevocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::AlreadyRevoked => "already_revoked",
+            Self::Failed => "failed",
+            Self::NotSupported => "not_supported",
+        }
+    }
 }
 
 /// A change to a stored grant, applied by the store as a compare-and-set on the record.
@@ -96,7 +126,7 @@ pub enum GrantChange {
     /// Replaced by a newer grant: disabled now.
     Superseded { by: GrantId, at: Timestamp },
     /// Records the outcome of revoking the upstream tokens.
-    UpstreamRevocation(String),
+    UpstreamRevocation(UpstreamRevocation),
 }
 
 impl GrantChange {
@@ -138,7 +168,7 @@ impl GrantChange {
                 grant.revoked_at = Some(*at);
                 grant.superseded_by = Some(by.clone());
             }
-            Self::UpstreamRevocation(outcome) => grant.upstream_revocation = Some(outcome.clone()),
+            Self::UpstreamRevocation(outcome) => grant.upstream_revocation = Some(*outcome),
         }
         true
     }
@@ -258,6 +288,7 @@ mod tests {
             superseded_by: None,
             reauth_elicitation: None,
             upstream_revocation: None,
+            metadata: BTreeMap::new(),
         }
     }
 
@@ -376,11 +407,11 @@ mod tests {
 
     #[test]
     fn the_upstream_revocation_outcome_is_recorded_in_any_status() {
-        let change = GrantChange::UpstreamRevocation("revoked".into());
+        let change = GrantChange::UpstreamRevocation(UpstreamRevocation::Revoked);
         for status in ALL {
             let (applied, g) = apply(&change, status);
             assert!(applied, "{status:?}");
-            assert_eq!(g.upstream_revocation.as_deref(), Some("revoked"));
+            assert_eq!(g.upstream_revocation, Some(UpstreamRevocation::Revoked));
             assert_eq!(g.status, status);
         }
     }

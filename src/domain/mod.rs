@@ -18,7 +18,9 @@ pub use clock::Clock;
 pub use elicitation::{Elicitation, ElicitationStatus};
 pub use error_kind::ErrorKind;
 pub use flow::FlowRecord;
-pub use grant::{Credential, Grant, GrantChange, GrantSecret, GrantStatus, ProviderKind};
+pub use grant::{
+    Credential, Grant, GrantChange, GrantSecret, GrantStatus, ProviderKind, UpstreamRevocation,
+};
 pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};
 pub use scope::{Scope, Scopes};

@@ -87,6 +87,7 @@ async fn a_page_of_grants_stays_fast_with_100k_grants() {
                     superseded_by: None,
                     reauth_elicitation: None,
                     upstream_revocation: None,
+                    metadata: Default::default(),
                 };
                 s.elicitations
                     .settle(&e.id, Settlement::Completed(Box::new(grant)), now)

@@ -345,19 +345,17 @@ async fn a_hanging_token_endpoint_gets_a_timely_retryable_error_not_a_hung_reque
     let app = TestApp::spawn_with(|c| {
         c.tokens.upstream_timeout_seconds = 1;
         c.providers
-            .push(consent_broker::config::ProviderConfig::Oauth2 {
-                id: "hanging".into(),
-                name: "Hanging Corp".into(),
-                issuer: None,
-                authorization_endpoint: Some(format!("{origin}/authorize").parse().unwrap()),
-                token_endpoint: Some(format!("{origin}/token").parse().unwrap()),
-                revocation_endpoint: None,
-                client_id: "broker".into(),
-                client_secret: Some("s".to_owned().into()),
-                client_secret_file: None,
-                resource: None,
-                scopes: Default::default(),
-            });
+            .push(consent_broker::config::ProviderConfig::Oauth2(
+                consent_broker::config::OAuth2Config {
+                    id: "hanging".into(),
+                    name: "Hanging Corp".into(),
+                    authorization_endpoint: Some(format!("{origin}/authorize").parse().unwrap()),
+                    token_endpoint: Some(format!("{origin}/token").parse().unwrap()),
+                    client_id: "broker".into(),
+                    client_secret: Some("s".to_owned().into()),
+                    ..Default::default()
+                },
+            ));
         c.services[0].allow.insert("hanging".into(), vec![]);
     })
     .await;

@@ -404,19 +404,16 @@ async fn an_authorization_server_without_pkce_s256_is_refused_before_any_redirec
     tokio::spawn(axum::serve(listener, metadata.with_state(issuer.clone())).into_future());
     let world = OAuthWorld::start_with(|c| {
         c.providers
-            .push(consent_broker::config::ProviderConfig::Oauth2 {
-                id: "legacy".into(),
-                name: "Legacy Corp".into(),
-                issuer: Some(issuer.parse().unwrap()),
-                authorization_endpoint: None,
-                token_endpoint: None,
-                revocation_endpoint: None,
-                client_id: "broker".into(),
-                client_secret: Some("legacy-secret".to_owned().into()),
-                client_secret_file: None,
-                resource: None,
-                scopes: Default::default(),
-            });
+            .push(consent_broker::config::ProviderConfig::Oauth2(
+                consent_broker::config::OAuth2Config {
+                    id: "legacy".into(),
+                    name: "Legacy Corp".into(),
+                    issuer: Some(issuer.parse().unwrap()),
+                    client_id: "broker".into(),
+                    client_secret: Some("legacy-secret".to_owned().into()),
+                    ..Default::default()
+                },
+            ));
         c.services[0].allow.insert("legacy".into(), vec![]);
     })
     .await;

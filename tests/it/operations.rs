@@ -283,19 +283,17 @@ fn assert_sample(text: &str, sample: &str) {
 async fn metrics_count_an_api_key_journey_by_outcome_without_naming_anyone() {
     // An OAuth provider, so that its refresh counters exist (at zero) from the start.
     let app = TestApp::spawn_with(|c| {
-        c.providers.push(ProviderConfig::Oauth2 {
-            id: "gh".into(),
-            name: "GitHub".into(),
-            issuer: None,
-            authorization_endpoint: Some("https://as.example/authorize".parse().unwrap()),
-            token_endpoint: Some("https://as.example/token".parse().unwrap()),
-            revocation_endpoint: None,
-            client_id: "broker".into(),
-            client_secret: Some("not-a-real-secret".to_owned().into()),
-            client_secret_file: None,
-            resource: None,
-            scopes: Default::default(),
-        })
+        c.providers.push(ProviderConfig::Oauth2(
+            consent_broker::config::OAuth2Config {
+                id: "gh".into(),
+                name: "GitHub".into(),
+                authorization_endpoint: Some("https://as.example/authorize".parse().unwrap()),
+                token_endpoint: Some("https://as.example/token".parse().unwrap()),
+                client_id: "broker".into(),
+                client_secret: Some("not-a-real-secret".to_owned().into()),
+                ..Default::default()
+            },
+        ))
     })
     .await;
     let subject = "dora@example.com";

@@ -71,6 +71,7 @@ fn grant_for(e: &Elicitation) -> (Grant, Handle) {
         superseded_by: None,
         reauth_elicitation: None,
         upstream_revocation: None,
+        metadata: Default::default(),
     };
     (grant, handle)
 }

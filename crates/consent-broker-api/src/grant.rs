@@ -14,6 +14,20 @@ pub struct HandleBody {
     pub handle: Secret,
 }
 
+/// The body of `POST /v1/redeem`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RedeemBody {
+    /// A grant handle (`cbh_…`) this service received.
+    pub handle: Secret,
+    /// The upstream refused the access token (HTTP 401): refresh it before answering. At
+    /// most one refresh per grant per 30 seconds; within that, the tokens just obtained
+    /// are returned. No effect on credentials that cannot be refreshed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_refresh: bool,
+}
+
 /// What a redemption returns: grant metadata and the credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -25,6 +39,11 @@ pub struct RedeemedView {
     pub kind: String,
     pub scopes: Vec<String>,
     pub credential: CredentialView,
+    /// Non-secret members of the provider's token answer, by their path in it (Salesforce
+    /// `instance_url`, Slack `team.id`). Empty for most providers.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +76,8 @@ pub struct GrantView {
     pub subject: String,
     pub provider: String,
     pub revoked_at: Option<String>,
-    /// Outcome of revoking the upstream tokens: `revoked`, `failed` or `not_supported`.
+    /// Outcome of revoking the upstream tokens: `revoked`, `already_revoked` (the provider
+    /// said they were dead already), `failed` (they may still work upstream) or
+    /// `not_supported` (the provider offers no revocation; they live until they expire).
     pub upstream_revocation: Option<String>,
 }

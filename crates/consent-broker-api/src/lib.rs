@@ -16,7 +16,7 @@ pub use elicitation::{
     CreateElicitation, ElicitationStatus, ElicitationView, McpElicitations, McpUrlElicitation,
     McpUrlElicitationRequired, ReadyStatus, ReadyView, UrlMode,
 };
-pub use grant::{CredentialView, GrantView, HandleBody, RedeemedView};
+pub use grant::{CredentialView, GrantView, HandleBody, RedeemBody, RedeemedView};
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
 pub use secret::Secret;
 pub use webhook::{WebhookEvent, WebhookEventType, headers as webhook_headers};

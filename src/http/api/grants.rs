@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use consent_broker_api::{CredentialView, GrantView, HandleBody, RedeemedView, Secret};
+use consent_broker_api::{CredentialView, GrantView, HandleBody, RedeemBody, RedeemedView, Secret};
 
 use super::elicitations::rfc3339;
 use crate::Error;
@@ -23,12 +23,12 @@ fn grant_view(g: &Grant) -> GrantView {
         subject: g.subject.to_string(),
         provider: g.provider.to_string(),
         revoked_at: g.revoked_at.map(rfc3339),
-        upstream_revocation: g.upstream_revocation.clone(),
+        upstream_revocation: g.upstream_revocation.map(|u| u.as_str().to_owned()),
     }
 }
 
 /// Exchange a handle for its credential. Only the service the grant is bound to can.
-#[utoipa::path(post, path = "/v1/redeem", request_body = HandleBody,
+#[utoipa::path(post, path = "/v1/redeem", request_body = RedeemBody,
     security(("service_token" = [])),
     responses(
         (status = 200, body = RedeemedView),
@@ -40,9 +40,12 @@ fn grant_view(g: &Grant) -> GrantView {
 pub async fn redeem(
     State(broker): State<Arc<Broker>>,
     ServiceCaller(service): ServiceCaller,
-    ApiJson(body): ApiJson<HandleBody>,
+    ApiJson(body): ApiJson<RedeemBody>,
 ) -> Result<Json<RedeemedView>, ApiError> {
-    let r = match broker.redeem(&service, body.handle.expose()).await {
+    let r = match broker
+        .redeem(&service, body.handle.expose(), body.force_refresh)
+        .await
+    {
         Ok(r) => r,
         Err(Error::ReauthorizationRequired(Some(elicitation))) => {
             let view = super::elicitations::view(&broker, *elicitation).await?;
@@ -88,6 +91,7 @@ pub async fn redeem(
         kind: r.grant.kind.as_str().to_owned(),
         scopes: r.grant.scopes.iter().map(ToString::to_string).collect(),
         credential,
+        metadata: r.grant.metadata.clone(),
     }))
 }
 

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use consent_broker::config::{OidcConfig, ProviderConfig};
+use consent_broker::config::{OAuth2Config, OidcConfig, ProviderConfig};
 use serde_json::{Value, json};
 
 use super::{Browser, Page, TestApp, test_config};
@@ -182,23 +182,22 @@ impl OAuthWorld {
             admin_claim: Some("groups".into()),
             admin_value: Some("broker-admins".into()),
         });
-        t.config.providers.push(ProviderConfig::Oauth2 {
-            id: OAUTH_PROVIDER.into(),
-            name: "Acme Cloud".into(),
-            issuer: Some(upstream.issuer.parse().unwrap()),
-            authorization_endpoint: None,
-            token_endpoint: None,
-            revocation_endpoint: None,
-            client_id: UPSTREAM_CLIENT.into(),
-            client_secret: Some(upstream_secret.clone().into()),
-            client_secret_file: None,
-            resource: Some(RESOURCE.parse().unwrap()),
-            scopes: [(
-                "api:read".to_owned(),
-                "Read your Acme Cloud data".to_owned(),
-            )]
-            .into(),
-        });
+        t.config
+            .providers
+            .push(ProviderConfig::Oauth2(OAuth2Config {
+                id: OAUTH_PROVIDER.into(),
+                name: "Acme Cloud".into(),
+                issuer: Some(upstream.issuer.parse().unwrap()),
+                client_id: UPSTREAM_CLIENT.into(),
+                client_secret: Some(upstream_secret.clone().into()),
+                resource: Some(RESOURCE.parse().unwrap()),
+                scopes: [(
+                    "api:read".to_owned(),
+                    "Read your Acme Cloud data".to_owned(),
+                )]
+                .into(),
+                ..OAuth2Config::default()
+            }));
         t.config.services[0]
             .allow
             .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);

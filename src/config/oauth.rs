@@ -1,0 +1,502 @@
+//! An `oauth2` provider entry: its keys as written, the preset it may start from, and its
+//! validation into [`OAuthProvider`]. Operator keys override the preset's, key by key
+//! (`authorize_params` and `token_headers` entry by entry); every refusal names the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use super::presets;
+use super::problems::{Problems, check_http_url, is_loopback, secret};
+use crate::domain::Scope;
+use crate::upstream::{
+    BodyFormat, ClientAuth, GrantedScopes, MemberPath, Quirks, RESERVED_AUTHORIZE_PARAMS,
+    Revocation, RevocationAuth, RevocationMethod, RevocationRequest, RevokedToken, ScopeSeparator,
+};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// A compiled-in provider to start from (`consent-broker providers` lists them).
+    pub preset: Option<String>,
+    /// The directory tenant, for presets that need one (Entra).
+    pub tenant: Option<String>,
+    /// The host name, for presets that need one (Salesforce My Domain, GitLab).
+    pub domain: Option<String>,
+    /// Authorization server issuer; endpoints come from RFC 8414 / OIDC discovery.
+    pub issuer: Option<Url>,
+    /// Or the endpoints, given explicitly (then `issuer` is optional and only checked
+    /// against an `iss` in the callback).
+    pub authorization_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
+    /// RFC 7009 endpoint, or the URL of the preset's own revocation request.
+    pub revocation_endpoint: Option<Url>,
+    #[serde(default)]
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// RFC 8707 resource indicator sent on the authorization and token requests.
+    pub resource: Option<Url>,
+    #[serde(default)]
+    pub scopes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    pub scope_param: Option<String>,
+    pub scope_separator: Option<ScopeSeparator>,
+    pub extra_scopes: Option<Vec<String>>,
+    pub granted_scopes: Option<GrantedScopes>,
+    pub client_auth: Option<ClientAuth>,
+    pub token_request_format: Option<BodyFormat>,
+    #[serde(default)]
+    pub token_headers: BTreeMap<String, String>,
+    pub token_path: Option<String>,
+    pub refresh_token_path: Option<String>,
+    pub metadata: Option<Vec<String>>,
+    pub error_field: Option<String>,
+    pub ok_field: Option<String>,
+    pub reauthorize_errors: Option<Vec<String>>,
+    pub default_token_lifetime_seconds: Option<u32>,
+    pub revocation: Option<RevocationConfig>,
+}
+
+/// `[providers.revocation]`: how the provider's tokens are revoked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RevocationConfig {
+    Rfc7009,
+    None,
+    Request {
+        method: RevocationMethod,
+        url: String,
+        auth: RevocationAuth,
+        token: RevokedToken,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        body_format: Option<BodyFormat>,
+        #[serde(default)]
+        body: BTreeMap<String, String>,
+        done_statuses: Vec<u16>,
+        #[serde(default)]
+        gone_statuses: Vec<u16>,
+        #[serde(default)]
+        gone_errors: Vec<String>,
+    },
+}
+
+/// An upstream OAuth 2 authorization server the broker is a confidential client of.
+#[derive(Debug, Clone)]
+pub struct OAuthProvider {
+    pub issuer: Option<Url>,
+    /// Explicit endpoints; when absent they come from discovery at `issuer`.
+    pub endpoints: Option<OAuthEndpoints>,
+    /// The RFC 7009 endpoint when configured (it wins over a discovered one).
+    pub revocation_endpoint: Option<Url>,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub resource: Option<Url>,
+    /// The preset this provider started from.
+    pub preset: Option<&'static str>,
+    pub quirks: Quirks,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthEndpoints {
+    pub authorization: Url,
+    pub token: Url,
+}
+
+/// Fills every key the operator left out from `preset`; names the keys it filled.
+fn overlay(mut own: OAuth2Config, preset: OAuth2Config) -> (OAuth2Config, Vec<&'static str>) {
+    let mut filled = Vec::new();
+    macro_rules! fill {
+        ($($field:ident),*) => {$(
+            if own.$field.is_none() && preset.$field.is_some() {
+                own.$field = preset.$field;
+                filled.push(stringify!($field));
+            }
+        )*};
+    }
+    fill!(
+        issuer,
+        authorization_endpoint,
+        token_endpoint,
+        revocation_endpoint,
+        scope_param,
+        scope_separator,
+        extra_scopes,
+        granted_scopes,
+        client_auth,
+        token_request_format,
+        token_path,
+        refresh_token_path,
+        metadata,
+        error_field,
+        ok_field,
+        reauthorize_errors,
+        default_token_lifetime_seconds,
+        revocation
+    );
+    macro_rules! merge {
+        ($($field:ident),*) => {$(
+            if !preset.$field.is_empty() {
+                filled.push(stringify!($field));
+            }
+            let mut merged = preset.$field;
+            merged.append(&mut own.$field);
+            own.$field = merged;
+        )*};
+    }
+    merge!(authorize_params, token_headers);
+    (own, filled)
+}
+
+/// Validates one `oauth2` entry (`at` names its fields); notes what a preset filled in.
+pub(super) fn oauth_provider(
+    own: &OAuth2Config,
+    at: &dyn Fn(&str) -> String,
+    errors: &mut Problems,
+) -> OAuthProvider {
+    let (c, preset) = match own.preset.as_deref() {
+        None => {
+            for (field, value) in [("tenant", &own.tenant), ("domain", &own.domain)] {
+                if value.is_some() {
+                    errors.push(format!("{}: only a preset uses it", at(field)));
+                }
+            }
+            (own.clone(), None)
+        }
+        Some(name) => match presets::find(name) {
+            None => {
+                errors.push(format!(
+                    "{}: unknown preset `{name}`; `consent-broker providers` lists them",
+                    at("preset")
+                ));
+                (own.clone(), None)
+            }
+            Some(preset) => match preset.resolve(own, at) {
+                Err(problems) => {
+                    for p in problems {
+                        errors.push(p);
+                    }
+                    (own.clone(), None)
+                }
+                Ok(resolved) => {
+                    let (c, filled) = overlay(own.clone(), resolved);
+                    if !filled.is_empty() {
+                        errors.notes.push(format!(
+                            "note: {} (`{}`) fills in {}",
+                            at("preset"),
+                            preset.key,
+                            filled.join(", ")
+                        ));
+                    }
+                    (c, Some(preset))
+                }
+            },
+        },
+    };
+    let endpoints = match (&c.authorization_endpoint, &c.token_endpoint) {
+        (Some(authorization), Some(token)) => Some(OAuthEndpoints {
+            authorization: authorization.clone(),
+            token: token.clone(),
+        }),
+        (None, None) if c.issuer.is_some() => None,
+        _ => {
+            errors.push(format!(
+                "{}: give `issuer` (discovery) or both `authorization_endpoint` and `token_endpoint`",
+                at("issuer")
+            ));
+            None
+        }
+    };
+    for (field, url) in [
+        ("issuer", &c.issuer),
+        ("authorization_endpoint", &c.authorization_endpoint),
+        ("token_endpoint", &c.token_endpoint),
+        ("revocation_endpoint", &c.revocation_endpoint),
+        ("resource", &c.resource),
+    ] {
+        if let Some(url) = url {
+            check_http_url(url, &at(field), errors);
+            if field != "resource" && url.scheme() == "http" && !is_loopback(url) {
+                errors.push(format!(
+                    "{}: plain http beyond loopback would send codes and tokens in clear; use https",
+                    at(field)
+                ));
+            }
+        }
+    }
+    if let (Some(preset), Some(_)) = (&preset, &c.resource)
+        && let Some(why) = &preset.meta.refuses_resource
+    {
+        errors.push(format!(
+            "{}: {} refuses RFC 8707 `resource` ({why}); remove it",
+            at("resource"),
+            preset.meta.name
+        ));
+    }
+    if c.client_id.is_empty() {
+        errors.push(format!("{}: must not be empty", at("client_id")));
+    }
+    let quirks = quirks(&c, at, errors);
+    OAuthProvider {
+        issuer: c.issuer.clone(),
+        endpoints,
+        revocation_endpoint: match quirks.revocation {
+            Revocation::Rfc7009 => c.revocation_endpoint.clone(),
+            _ => None,
+        },
+        client_id: c.client_id.clone(),
+        client_secret: secret(
+            &c.client_secret,
+            &c.client_secret_file,
+            &at("client_secret"),
+            errors,
+        ),
+        resource: c.resource.clone(),
+        preset: preset.as_ref().map(|p| p.key),
+        quirks,
+    }
+}
+
+/// True for a name usable as a JSON member or URL parameter name.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn quirks(c: &OAuth2Config, at: &dyn Fn(&str) -> String, errors: &mut Problems) -> Quirks {
+    let standard = Quirks::default();
+    let path = |field: &str, raw: &Option<String>, errors: &mut Problems| match raw {
+        None => MemberPath::default(),
+        Some(raw) => MemberPath::parse(raw).unwrap_or_else(|why| {
+            errors.push(format!("{}: {why}", at(field)));
+            MemberPath::default()
+        }),
+    };
+    let name = |field: &str, raw: &Option<String>, default: &str, errors: &mut Problems| {
+        let value = raw.clone().unwrap_or_else(|| default.to_owned());
+        if !is_name(&value) {
+            errors.push(format!(
+                "{}: `{value}` is not a member name (letters, digits, `_`, `-`)",
+                at(field)
+            ));
+        }
+        value
+    };
+    for key in c.authorize_params.keys() {
+        if RESERVED_AUTHORIZE_PARAMS.contains(&key.as_str()) || !is_name(key) {
+            errors.push(format!(
+                "{}: `{key}` is set by the broker itself or not a parameter name",
+                at("authorize_params")
+            ));
+        }
+    }
+    let scope_param = name("scope_param", &c.scope_param, "scope", errors);
+    if scope_param != "scope" && RESERVED_AUTHORIZE_PARAMS.contains(&scope_param.as_str()) {
+        errors.push(format!(
+            "{}: `{scope_param}` is set by the broker itself",
+            at("scope_param")
+        ));
+    }
+    let extra_scopes = c.extra_scopes.clone().unwrap_or_default();
+    for s in &extra_scopes {
+        if Scope::parse(s.as_str()).is_err() {
+            errors.push(format!(
+                "{}: `{s}` is not a valid scope",
+                at("extra_scopes")
+            ));
+        }
+    }
+    for (header, value) in &c.token_headers {
+        let reserved = [
+            "authorization",
+            "content-type",
+            "content-length",
+            "host",
+            "accept",
+        ]
+        .contains(&header.to_ascii_lowercase().as_str());
+        if reserved
+            || axum::http::HeaderName::try_from(header.as_str()).is_err()
+            || axum::http::HeaderValue::try_from(value.as_str()).is_err()
+        {
+            errors.push(format!(
+                "{}: `{header}` is set by the broker itself or not a valid header",
+                at("token_headers")
+            ));
+        }
+    }
+    let token_path = path("token_path", &c.token_path, errors);
+    let refresh_token_path = match &c.refresh_token_path {
+        None => token_path.clone(),
+        raw => path("refresh_token_path", raw, errors),
+    };
+    let mut metadata = Vec::new();
+    for raw in c.metadata.iter().flatten() {
+        if raw.is_empty() {
+            errors.push(format!(
+                "{}: an empty path names the whole answer",
+                at("metadata")
+            ));
+            continue;
+        }
+        match MemberPath::parse(raw) {
+            Ok(p) if p.names_a_secret() => errors.push(format!(
+                "{}: `{raw}` names a secret; metadata is shown to services and admins",
+                at("metadata")
+            )),
+            Ok(p) => metadata.push(p),
+            Err(why) => errors.push(format!("{}: `{raw}` {why}", at("metadata"))),
+        }
+    }
+    let error_field = name("error_field", &c.error_field, "error", errors);
+    let ok_field = c
+        .ok_field
+        .as_ref()
+        .map(|_| name("ok_field", &c.ok_field, "", errors));
+    let reauthorize_errors: BTreeSet<String> = match &c.reauthorize_errors {
+        None => standard.reauthorize_errors.clone(),
+        Some(list) => list.iter().cloned().collect(),
+    };
+    if reauthorize_errors.iter().any(|e| !is_name(e)) {
+        errors.push(format!(
+            "{}: error codes are letters, digits, `_` and `-`",
+            at("reauthorize_errors")
+        ));
+    }
+    if let Some(s) = c.default_token_lifetime_seconds
+        && !(60..=30 * 86_400).contains(&s)
+    {
+        errors.push(format!(
+            "{}: must be between 60 and 2592000",
+            at("default_token_lifetime_seconds")
+        ));
+    }
+    Quirks {
+        authorize_params: c.authorize_params.clone(),
+        scope_param,
+        scope_separator: c.scope_separator.unwrap_or(standard.scope_separator),
+        extra_scopes,
+        granted_scopes: c.granted_scopes.unwrap_or(standard.granted_scopes),
+        client_auth: c.client_auth.unwrap_or(standard.client_auth),
+        token_format: c.token_request_format.unwrap_or(standard.token_format),
+        token_headers: c.token_headers.clone(),
+        token_path,
+        refresh_token_path,
+        metadata,
+        error_field,
+        ok_field,
+        reauthorize_errors,
+        default_token_lifetime_seconds: c.default_token_lifetime_seconds,
+        revocation: revocation(c, at, errors),
+    }
+}
+
+fn revocation(c: &OAuth2Config, at: &dyn Fn(&str) -> String, errors: &mut Problems) -> Revocation {
+    let Some(RevocationConfig::Request {
+        method,
+        url,
+        auth,
+        token,
+        headers,
+        body_format,
+        body,
+        done_statuses,
+        gone_statuses,
+        gone_errors,
+    }) = &c.revocation
+    else {
+        return match c.revocation {
+            Some(RevocationConfig::None) => {
+                if c.revocation_endpoint.is_some() {
+                    errors.push(format!(
+                        "{}: this provider has no revocation (`revocation.style = \"none\"`)",
+                        at("revocation_endpoint")
+                    ));
+                }
+                Revocation::None
+            }
+            _ => Revocation::Rfc7009,
+        };
+    };
+    // An operator's `revocation_endpoint` points the declared request elsewhere (a proxy,
+    // a test double); its placeholders survive URL parsing percent-encoded.
+    let url = match &c.revocation_endpoint {
+        Some(u) => u
+            .as_str()
+            .replace("%7Bclient_id%7D", "{client_id}")
+            .replace("%7Btoken%7D", "{token}"),
+        None => url.clone(),
+    };
+    match Url::parse(&url.replace("{client_id}", "x").replace("{token}", "x")) {
+        Ok(u) => {
+            check_http_url(&u, &at("revocation.url"), errors);
+            if u.scheme() == "http" && !is_loopback(&u) {
+                errors.push(format!(
+                    "{}: plain http beyond loopback would send tokens in clear; use https",
+                    at("revocation.url")
+                ));
+            }
+        }
+        Err(e) => errors.push(format!("{}: not a URL: {e}", at("revocation.url"))),
+    }
+    if done_statuses.is_empty()
+        || done_statuses
+            .iter()
+            .chain(gone_statuses)
+            .any(|s| !(100..=599).contains(s))
+    {
+        errors.push(format!(
+            "{}: list at least one HTTP status (100-599)",
+            at("revocation.done_statuses")
+        ));
+    }
+    let body = match (body_format, body.is_empty()) {
+        (Some(format), _) => Some((*format, body.clone())),
+        (None, true) => None,
+        (None, false) => {
+            errors.push(format!(
+                "{}: a body needs `body_format` (form or json)",
+                at("revocation.body")
+            ));
+            None
+        }
+    };
+    if *auth == RevocationAuth::Post && body.is_none() {
+        errors.push(format!(
+            "{}: `post` puts the client id and secret in the body; set `body_format`",
+            at("revocation.auth")
+        ));
+    }
+    for header in headers.keys() {
+        if axum::http::HeaderName::try_from(header.as_str()).is_err()
+            || header.eq_ignore_ascii_case("authorization")
+        {
+            errors.push(format!(
+                "{}: `{header}` is set by the broker itself or not a header name",
+                at("revocation.headers")
+            ));
+        }
+    }
+    Revocation::Request(RevocationRequest {
+        method: *method,
+        url,
+        auth: *auth,
+        token: *token,
+        headers: headers.clone(),
+        body,
+        done_statuses: done_statuses.clone(),
+        gone_statuses: gone_statuses.clone(),
+        gone_errors: gone_errors.iter().cloned().collect(),
+    })
+}
