@@ -5,8 +5,7 @@
 //!   ([`crate::telemetry`]);
 //! - refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits
 //!   ~400 KB);
-//! - sets the security headers on every response that did not set its own (a consent
-//!   page that posts to an OAuth server widens `form-action` with [`csp_with_form_action`]).
+//! - sets the security headers on every response that did not set its own.
 //!
 //! One layer rather than a stack of ten: each `tower` layer of the old stack cost a clone
 //! of the service below it and a future per request, and together they took a third of a
@@ -26,14 +25,6 @@ use crate::telemetry::{self, REQUEST_ID};
 /// Content-Security-Policy for every response: no script at all, styles from us only.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
-
-/// The same policy, with forms also allowed to lead to `origin` (an OAuth server).
-pub fn csp_with_form_action(origin: &str) -> String {
-    CSP.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
-    )
-}
 
 /// Set on every response unless the handler set its own.
 const SECURITY_HEADERS: [(HeaderName, &str); 6] = [

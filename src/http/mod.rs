@@ -22,8 +22,6 @@ pub mod pages;
 pub mod problem;
 pub mod render;
 
-pub use edge::csp_with_form_action;
-
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url().scheme() == "https";
     let idle = time::Duration::try_from(broker.settings().session_idle)

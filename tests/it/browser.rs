@@ -4,11 +4,17 @@
 //! machine finds the grant by user and revokes it through the confirmation page; the next
 //! redemption fails. Screenshots of every page land in `target/screenshots/`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
 use crate::common;
+
+use axum::extract::RawQuery;
 
 use common::assert_problem;
 use common::browser::Chrome;
 use common::idp::{OAUTH_PROVIDER, OAuthWorld};
+use consent_broker::config::{Config, ProviderConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -151,4 +157,165 @@ async fn a_user_connects_by_clicks_and_an_admin_revokes_the_grant_by_clicks() {
     admin.assert_shows("grant_revoked").await;
     admin.shot("audit").await;
     admin.close().await;
+}
+
+/// An upstream whose authorization endpoint answers by redirecting to another origin, as
+/// Microsoft's (to login.live.com) and Google's (to a customer's SSO) do: the broker is
+/// configured with a loopback redirector on 127.0.0.4 as the authorization endpoint, which
+/// answers `302` to the real upstream's (127.0.0.3) with the same query. A browser checks
+/// the consent page's `form-action` on every redirect of the Connect submission, so this
+/// consent only completes if no hop after the broker is governed by it.
+#[tokio::test]
+async fn a_consent_completes_when_the_authorization_endpoint_redirects_to_another_origin() {
+    let redirector = Redirector::start().await;
+    let authorize = redirector.url.clone();
+    let target = redirector.target.clone();
+    let world = OAuthWorld::start_with(move |config| {
+        let issuer = oauth_issuer(config);
+        let discovery = discovery_document(&issuer);
+        let endpoint =
+            |key: &str| -> url::Url { discovery[key].as_str().unwrap().parse().unwrap() };
+        target.set(endpoint("authorization_endpoint")).unwrap();
+        explicit_oauth_endpoints(config, issuer, authorize, endpoint("token_endpoint"));
+    })
+    .await;
+    let app = &world.app;
+    let created = app
+        .create_pending("carol", OAUTH_PROVIDER, &["api:read"])
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let mut user = Chrome::start("cross-origin-authorize").await;
+    user.goto(created["url"].as_str().unwrap()).await;
+    user.wait_for_url("sign-in", |u| u.path() == "/login").await;
+    user.click("a[href^='/login/oidc']").await;
+    user.wait_for_url("the IdP", |u| u.as_str().starts_with(&world.idp.issuer))
+        .await;
+    user.through_idp(&world.idp.issuer, "carol", "idp").await;
+    user.wait_for_url("the consent page", |u| u.path() == format!("/e/{id}"))
+        .await;
+    user.assert_shows("Service A wants to use your Acme Cloud account")
+        .await;
+    user.shot("consent").await;
+
+    // Connect: broker → redirector (127.0.0.4) → the upstream (127.0.0.3).
+    user.click_button("Connect Acme Cloud").await;
+    let reached = user
+        .try_wait_for_url(|u| u.as_str().starts_with(&world.upstream.issuer))
+        .await;
+    if !reached {
+        user.shot("blocked").await;
+        panic!(
+            "the browser never reached the upstream after the cross-origin redirect \
+             (redirector hits: {}); at {}:\n{}",
+            redirector.hits(),
+            user.url().await,
+            user.text().await
+        );
+    }
+    assert_eq!(redirector.hits(), 1, "the way went through the redirector");
+    user.through_idp(&world.upstream.issuer, "carol", "upstream")
+        .await;
+    user.wait_for_url("the consent page again", |u| u.path() == format!("/e/{id}"))
+        .await;
+    user.assert_shows("Connected").await;
+    user.shot("connected").await;
+    user.close().await;
+
+    let status: Value = app.status(&app.token, &id, 5).await.json().await.unwrap();
+    assert_eq!(status["status"], "completed");
+    let handle = status["handle"].as_str().unwrap();
+    assert_eq!(
+        app.redeem(&app.token, handle).await.status(),
+        StatusCode::OK
+    );
+}
+
+/// The one place this module shapes the OAuth provider's config: the issuer and both
+/// endpoints given explicitly (no discovery).
+fn explicit_oauth_endpoints(
+    config: &mut Config,
+    issuer: url::Url,
+    authorization: url::Url,
+    token: url::Url,
+) {
+    let provider = config
+        .providers
+        .iter_mut()
+        .find_map(|p| match p {
+            ProviderConfig::Oauth2(c) if c.id == OAUTH_PROVIDER => Some(c),
+            _ => None,
+        })
+        .expect("the OAuth provider");
+    provider.issuer = Some(issuer);
+    provider.authorization_endpoint = Some(authorization);
+    provider.token_endpoint = Some(token);
+}
+
+/// The configured issuer of the OAuth provider.
+fn oauth_issuer(config: &Config) -> url::Url {
+    config
+        .providers
+        .iter()
+        .find_map(|p| match p {
+            ProviderConfig::Oauth2(c) if c.id == OAUTH_PROVIDER => c.issuer.clone(),
+            _ => None,
+        })
+        .expect("the OAuth provider's issuer")
+}
+
+/// The OpenID discovery document at `issuer`, fetched from synchronous code (the world's
+/// config hook) on a thread of its own.
+fn discovery_document(issuer: &url::Url) -> Value {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.as_str().trim_end_matches('/')
+    );
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    })
+    .join()
+    .unwrap()
+}
+
+/// A loopback authorization endpoint on its own origin (127.0.0.4) that answers every
+/// request with `302` to `target` plus the same query.
+struct Redirector {
+    url: url::Url,
+    target: Arc<OnceLock<url::Url>>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Redirector {
+    async fn start() -> Redirector {
+        let target = Arc::new(OnceLock::<url::Url>::new());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (to, counter) = (target.clone(), hits.clone());
+        let app = axum::Router::new().route(
+            "/authorize",
+            axum::routing::get(move |RawQuery(query): RawQuery| async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut location = to.get().expect("the redirector's target").clone();
+                location.set_query(query.as_deref());
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location.to_string())],
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+        let url = format!("http://{}/authorize", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Redirector { url, target, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
 }

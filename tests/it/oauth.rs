@@ -94,20 +94,42 @@ async fn an_oauth_grant_goes_from_sign_in_to_a_token_the_upstream_accepts() {
         .to_str()
         .unwrap()
         .to_owned();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+
+    // Approve answers a page of the broker's that says where the user is going and sends
+    // the browser there by a plain navigation: `form-action` stays 'self' and does not
+    // govern the authorization server's own redirects (browser::a_consent_completes_…).
+    let approved = browser
+        .client
+        .post(app.url(&format!("/e/{id}/approve")))
+        .form(&[("csrf", consent.csrf())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+    let csp = approved.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+    let page = approved.text().await.unwrap();
+    let upstream_host = world.upstream.issuer.trim_start_matches("http://");
+    assert!(page.contains("Continuing to Acme Cloud"), "{page}");
     assert!(
-        csp.contains(&format!("form-action 'self' {}", world.upstream.issuer)),
-        "{csp}"
+        page.contains(&format!("<strong>{upstream_host}</strong>")),
+        "{page}"
+    );
+    let marker = "http-equiv=\"refresh\" content=\"0;url=";
+    let start = page.find(marker).expect("a refresh") + marker.len();
+    let refresh = &page[start..][..page[start..].find('"').unwrap()];
+    assert!(
+        page.contains(&format!("href=\"{refresh}\"")),
+        "the link goes where the refresh goes: {page}"
     );
 
-    // Approve sends the browser to the upstream with PKCE S256, state and the resource.
-    let to_upstream = browser
-        .submit_until(
-            &format!("/e/{id}/approve"),
-            &[("csrf", &consent.csrf())],
-            |u| u.path() == "/auth",
-        )
-        .await
-        .stopped();
+    // It sends the browser to the upstream with PKCE S256, state and the resource.
+    let to_upstream = reqwest::Url::parse(&refresh.replace("&#38;", "&")).unwrap();
+    assert_eq!(to_upstream.path(), "/auth");
     let params: std::collections::HashMap<String, String> =
         to_upstream.query_pairs().into_owned().collect();
     assert!(to_upstream.as_str().starts_with(&world.upstream.issuer));

@@ -50,13 +50,6 @@ pub struct AsMetadata {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
-impl AsMetadata {
-    /// The origin of the authorization endpoint, for the consent page's `form-action`.
-    pub fn authorization_origin(&self) -> String {
-        self.authorization_endpoint.origin().ascii_serialization()
-    }
-}
-
 /// Discovered metadata per provider, refreshed after an hour.
 #[derive(Default)]
 pub struct MetadataCache(Mutex<HashMap<ProviderId, (Instant, Arc<AsMetadata>)>>);

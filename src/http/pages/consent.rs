@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::views::{ApiKeyPage, ConsentPage, ScopeView, TermsView};
+use super::views::{ApiKeyPage, AuthorizeRedirectPage, ConsentPage, ScopeView, TermsView};
 use crate::Error;
 use crate::broker::Broker;
 use crate::config::ProviderSpec;
@@ -103,7 +103,7 @@ pub async fn show(
                 ProviderKind::Oauth2 => format!("Connect {}", provider.name),
             };
             let minutes = ((e.expires_at - now).whole_seconds().max(0) + 59) / 60;
-            let mut page = ConsentPage {
+            ConsentPage {
                 chrome,
                 title: format!("{} requests access", service.name),
                 id: e.id.to_string(),
@@ -123,17 +123,7 @@ pub async fn show(
                 previous_terms,
                 approve_label,
             }
-            .into_response();
-            // Approving an OAuth request redirects the form submission to the authorization
-            // server, so this page's `form-action` must name that origin (and only that).
-            if let Ok(metadata) = broker.oauth_metadata(provider).await {
-                let csp = crate::http::csp_with_form_action(&metadata.authorization_origin());
-                if let Ok(value) = axum::http::HeaderValue::from_str(&csp) {
-                    page.headers_mut()
-                        .insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
-                }
-            }
-            page
+            .into_response()
         }
         ElicitationStatus::Completed => outcome(
             StatusCode::OK,
@@ -179,24 +169,36 @@ pub async fn approve(
     Path(id): Path<String>,
     me: SignedIn,
     _: CsrfForm<NoFields>,
-) -> Result<Redirect, PageError> {
+) -> Result<Response, PageError> {
     let opened = broker.open_pending(&me.user, &id).await?;
     match opened.provider.kind() {
         ProviderKind::Terms => {
             broker.accept_terms(&me.user, &id).await?;
-            Ok(Redirect::to(&format!("/e/{id}")))
+            Ok(Redirect::to(&format!("/e/{id}")).into_response())
         }
         ProviderKind::ApiKey => {
             me.session
                 .insert(APPROVED, &id)
                 .await
                 .map_err(crate::identity::session::session_error)?;
-            Ok(Redirect::to(&format!("/e/{id}/api-key")))
+            Ok(Redirect::to(&format!("/e/{id}/api-key")).into_response())
         }
+        // Not a redirect: a browser checks the consent page's `form-action` on every
+        // redirect of this submission, including the authorization server's own hops to
+        // other origins (a sign-in domain, a customer's SSO). A page of ours that navigates
+        // on keeps `form-action` to 'self' and still works.
         ProviderKind::Oauth2 => {
             let binding = csrf::flow_binding(&me.session).await?;
             let url = broker.start_oauth(&me.user, &id, &binding).await?;
-            Ok(Redirect::to(url.as_str()))
+            let name = &opened.provider.name;
+            Ok(AuthorizeRedirectPage {
+                chrome: chrome(&broker, &me.session).await?,
+                title: format!("Continuing to {name}"),
+                provider_name: name.clone(),
+                host: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
+                url: url.to_string(),
+            }
+            .into_response())
         }
     }
 }

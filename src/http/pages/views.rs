@@ -51,6 +51,22 @@ pub struct ConsentPage {
     pub approve_label: String,
 }
 
+/// After Connect: a same-origin page that sends the browser on to the upstream's
+/// authorization endpoint by a plain navigation (`<meta http-equiv="refresh">`, and a
+/// link), so the consent page's `form-action 'self'` governs only the POST to the broker
+/// and not the redirects the authorization server makes to other origins.
+#[derive(Template, WebTemplate)]
+#[template(path = "authorize_redirect.html")]
+pub struct AuthorizeRedirectPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub provider_name: String,
+    /// The authorization request URL.
+    pub url: String,
+    /// Its host (and port), said to the user as where they are going.
+    pub host: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "api_key.html")]
 pub struct ApiKeyPage {

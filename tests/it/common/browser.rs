@@ -172,13 +172,21 @@ impl Chrome {
 
     /// Waits until the page's URL satisfies `ready`; panics after [`WAIT`].
     pub async fn wait_for_url(&self, what: &str, ready: impl Fn(&url::Url) -> bool) {
+        if !self.try_wait_for_url(ready).await {
+            panic!("never reached {what}; at {}", self.url().await);
+        }
+    }
+
+    /// Waits until the page's URL satisfies `ready`; false after [`WAIT`].
+    pub async fn try_wait_for_url(&self, ready: impl Fn(&url::Url) -> bool) -> bool {
         let deadline = Instant::now() + WAIT;
         loop {
-            let url = self.url().await;
-            if ready(&url) {
-                return;
+            if ready(&self.url().await) {
+                return true;
             }
-            assert!(Instant::now() < deadline, "never reached {what}; at {url}");
+            if Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -335,7 +335,11 @@ impl Page {
     fn attribute_after(&self, marker: &str) -> Option<String> {
         let start = self.html.find(marker)? + marker.len();
         let end = self.html[start..].find('"')?;
-        Some(self.html[start..start + end].replace("&amp;", "&"))
+        Some(
+            self.html[start..start + end]
+                .replace("&amp;", "&")
+                .replace("&#38;", "&"),
+        )
     }
 
     pub fn csrf(&self) -> String {
@@ -464,28 +468,35 @@ impl Browser {
         self.follow(r, stop).await
     }
 
+    /// Follows redirects, and pages that send the browser on at once
+    /// (`<meta http-equiv="refresh" content="0;url=…">`), as a browser does.
     async fn follow(&self, mut r: reqwest::Response, stop: impl Fn(&reqwest::Url) -> bool) -> Step {
-        for _ in 0..20 {
-            if !r.status().is_redirection() {
-                break;
-            }
-            let location = r.headers()["location"].to_str().unwrap().to_owned();
-            let next = r.url().join(&location).unwrap();
+        for hop in 0..=20 {
+            let next = if r.status().is_redirection() && hop < 20 {
+                let location = r.headers()["location"].to_str().unwrap().to_owned();
+                r.url().join(&location).unwrap()
+            } else {
+                let status = r.status();
+                let url = r.url().clone();
+                let path = url.path().to_owned();
+                let html = r.text().await.unwrap();
+                let page = Page {
+                    status,
+                    url,
+                    path,
+                    html,
+                };
+                match page.attribute_after("http-equiv=\"refresh\" content=\"0;url=") {
+                    Some(to) if hop < 20 => page.url.join(&to).unwrap(),
+                    _ => return Step::Page(page),
+                }
+            };
             if stop(&next) {
                 return Step::Stopped(next);
             }
             r = self.client.get(next).send().await.expect("redirect");
         }
-        let status = r.status();
-        let url = r.url().clone();
-        let path = url.path().to_owned();
-        let html = r.text().await.unwrap();
-        Step::Page(Page {
-            status,
-            url,
-            path,
-            html,
-        })
+        unreachable!()
     }
 
     /// Opens a consent link; signs in with the dev sign-in as `user` when asked to.
