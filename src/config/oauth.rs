@@ -208,6 +208,8 @@ pub(super) fn oauth_provider(
             token: token.clone(),
         }),
         (None, None) if c.issuer.is_some() => None,
+        // A preset that failed is the problem already named.
+        _ if c.preset.is_some() && preset.is_none() => None,
         _ => {
             errors.push(format!(
                 "{}: give `issuer` (discovery) or both `authorization_endpoint` and `token_endpoint`",
@@ -499,4 +501,190 @@ fn revocation(c: &OAuth2Config, at: &dyn Fn(&str) -> String, errors: &mut Proble
         gone_statuses: gone_statuses.clone(),
         gone_errors: gone_errors.iter().cloned().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Presets and provider keys as an operator writes them: what a preset fills in, what
+    //! the operator overrides, and every refusal naming its field and the reason.
+
+    use super::*;
+    use crate::config::{Config, ProviderSpec, Settings};
+
+    fn provider(keys: &str) -> Result<(OAuthProvider, Vec<String>), Vec<String>> {
+        let toml = format!(
+            "[[providers]]\nkind = \"oauth2\"\nid = \"up\"\nname = \"Up\"\n\
+             client_id = \"c\"\nclient_secret = \"s\"\n{keys}"
+        );
+        let config: Config = toml::from_str(&toml).expect("the test's TOML parses");
+        let (settings, notes) = Settings::check(&config, false).map_err(|e| e.0)?;
+        let provider = settings
+            .providers
+            .into_values()
+            .next()
+            .expect("one provider");
+        let ProviderSpec::Oauth2(spec) = provider.spec else {
+            panic!("not oauth2");
+        };
+        Ok((*spec, notes))
+    }
+
+    #[test]
+    fn a_preset_with_a_client_is_a_working_provider_and_check_config_says_what_it_filled() {
+        let (github, notes) = provider("preset = \"github\"").unwrap();
+        let endpoints = github.endpoints.expect("explicit endpoints");
+        assert_eq!(
+            endpoints.token.as_str(),
+            "https://github.com/login/oauth/access_token"
+        );
+        assert_eq!(github.quirks.client_auth, ClientAuth::Post);
+        assert!(matches!(
+            &github.quirks.revocation,
+            Revocation::Request(r) if r.url == "https://api.github.com/applications/{client_id}/grant"
+        ));
+        assert_eq!(github.preset, Some("github"));
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with(
+                "note: providers[0].preset (`github`) fills in authorization_endpoint, token_endpoint"
+            ),
+            "{notes:?}"
+        );
+
+        let (entra, _) =
+            provider("preset = \"entra\"\ntenant = \"contoso.onmicrosoft.com\"").unwrap();
+        assert_eq!(
+            entra.endpoints.unwrap().authorization.as_str(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+        );
+        assert!(matches!(entra.quirks.revocation, Revocation::None));
+
+        let (gitlab, _) = provider("preset = \"gitlab\"").unwrap();
+        assert_eq!(
+            gitlab.revocation_endpoint.unwrap().as_str(),
+            "https://gitlab.com/oauth/revoke",
+            "the default domain"
+        );
+    }
+
+    #[test]
+    fn operator_keys_override_the_preset_key_by_key() {
+        let (google, _) = provider(
+            "preset = \"google\"\nclient_auth = \"basic\"\n\
+             authorize_params = { prompt = \"select_account\" }\n\
+             revocation_endpoint = \"http://127.0.0.1:9/revoke\"",
+        )
+        .unwrap();
+        assert_eq!(google.quirks.client_auth, ClientAuth::Basic);
+        assert_eq!(
+            google.quirks.authorize_params,
+            BTreeMap::from([
+                ("access_type".to_owned(), "offline".to_owned()),
+                ("prompt".to_owned(), "select_account".to_owned()),
+            ])
+        );
+        assert_eq!(google.quirks.granted_scopes, GrantedScopes::Union);
+        assert!(matches!(
+            &google.quirks.revocation,
+            Revocation::Request(r) if r.url == "http://127.0.0.1:9/revoke"
+        ));
+        let (hubspot, _) = provider(
+            "preset = \"hubspot\"\nrevocation_endpoint = \"http://127.0.0.1:9/rt/{token}\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            &hubspot.quirks.revocation,
+            Revocation::Request(r) if r.url == "http://127.0.0.1:9/rt/{token}"
+        ));
+    }
+
+    #[test]
+    fn every_refusal_names_the_field_and_the_reason() {
+        let cases = [
+            (
+                "preset = \"gitbub\"",
+                "providers[0].preset: unknown preset `gitbub`; `consent-broker providers` lists them",
+            ),
+            (
+                "preset = \"entra\"",
+                "providers[0].tenant: the `entra` preset needs it (your directory's tenant id or domain)",
+            ),
+            (
+                "preset = \"github\"\ntenant = \"x\"",
+                "providers[0].tenant: the `github` preset does not use it",
+            ),
+            (
+                "preset = \"salesforce\"\ndomain = \"evil.example/x?\"",
+                "providers[0].domain: `evil.example/x?` is not a host name (letters, digits, `-`, `.`)",
+            ),
+            (
+                "issuer = \"https://as.example\"\ndomain = \"x\"",
+                "providers[0].domain: only a preset uses it",
+            ),
+            (
+                "preset = \"entra\"\ntenant = \"t\"\nresource = \"https://graph.microsoft.com\"",
+                "providers[0].resource: Microsoft Entra ID refuses RFC 8707 `resource` \
+                 (the v2.0 endpoint answers AADSTS901002); remove it",
+            ),
+            (
+                "preset = \"entra\"\ntenant = \"t\"\nrevocation_endpoint = \"https://x.example/r\"",
+                "providers[0].revocation_endpoint: this provider has no revocation \
+                 (`revocation.style = \"none\"`)",
+            ),
+            (
+                "preset = \"slack\"\nmetadata = [\"authed_user.access_token\"]",
+                "providers[0].metadata: `authed_user.access_token` names a secret; metadata is \
+                 shown to services and admins",
+            ),
+            (
+                "issuer = \"https://as.example\"\nauthorize_params = { state = \"fixed\" }",
+                "providers[0].authorize_params: `state` is set by the broker itself or not a \
+                 parameter name",
+            ),
+            (
+                "issuer = \"https://as.example\"\ntoken_headers = { Authorization = \"Basic x\" }",
+                "providers[0].token_headers: `Authorization` is set by the broker itself or not \
+                 a valid header",
+            ),
+            (
+                "issuer = \"https://as.example\"\nscope_param = \"redirect_uri\"",
+                "providers[0].scope_param: `redirect_uri` is set by the broker itself",
+            ),
+            (
+                "issuer = \"https://as.example\"\ntoken_path = \"a..b\"",
+                "providers[0].token_path: must be member names (letters, digits, `_`, `-`) \
+                 joined by dots",
+            ),
+            (
+                "issuer = \"https://as.example\"\ndefault_token_lifetime_seconds = 5",
+                "providers[0].default_token_lifetime_seconds: must be between 60 and 2592000",
+            ),
+            (
+                "authorization_endpoint = \"http://as.example/a\"\n\
+                 token_endpoint = \"https://as.example/t\"",
+                "providers[0].authorization_endpoint: plain http beyond loopback would send \
+                 codes and tokens in clear; use https",
+            ),
+            (
+                "issuer = \"https://as.example\"\n[providers.revocation]\nstyle = \"request\"\n\
+                 method = \"POST\"\nurl = \"https://as.example/revoke\"\nauth = \"post\"\n\
+                 token = \"access\"\ndone_statuses = [200]",
+                "providers[0].revocation.auth: `post` puts the client id and secret in the \
+                 body; set `body_format`",
+            ),
+            (
+                "issuer = \"https://as.example\"\n[providers.revocation]\nstyle = \"request\"\n\
+                 method = \"DELETE\"\nurl = \"https://as.example/revoke\"\nauth = \"none\"\n\
+                 token = \"access\"\ndone_statuses = []",
+                "providers[0].revocation.done_statuses: list at least one HTTP status (100-599)",
+            ),
+        ];
+        for (keys, problem) in cases {
+            assert_eq!(
+                provider(keys).err(),
+                Some(vec![problem.to_owned()]),
+                "{keys}"
+            );
+        }
+    }
 }
