@@ -802,10 +802,11 @@ impl Shared {
 
 /// RFC 7009: `token` (+ an optional valid `token_type_hint`) in a form body.
 fn rfc7009_token(p: &mut Problems, body: &Params) -> Option<String> {
-    if let Some(hint) = body.get("token_type_hint") {
-        if hint != "access_token" && hint != "refresh_token" {
-            p.push(format!("token_type_hint {hint:?}"));
-        }
+    let hint = body.get("token_type_hint");
+    if hint.is_some_and(|h| h != "access_token" && h != "refresh_token") {
+        p.push(format!(
+            "token_type_hint {hint:?} is neither access_token nor refresh_token"
+        ));
     }
     let token = body.get("token").cloned();
     if token.is_none() {
