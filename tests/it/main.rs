@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod csrf;
 mod docs;
+mod fake_upstream;
 mod hardening;
 mod journeys;
 mod keys;

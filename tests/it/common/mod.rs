@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod browser;
+pub mod fake_upstream;
 pub mod idp;
 pub mod logs;
 pub mod redis;
