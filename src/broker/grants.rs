@@ -23,7 +23,7 @@ use crate::Error;
 use crate::config::{ProviderSpec, Service};
 use crate::domain::{
     Actor, AuditAction, AuditEvent, Credential, Elicitation, Grant, GrantChange, GrantId,
-    GrantSecret, GrantStatus, Handle, Outcome, UpstreamRevocation,
+    GrantSecret, GrantStatus, Handle, Outcome, Scope, Scopes, UpstreamRevocation,
 };
 use crate::flows::oauth2::{self, ExchangeError};
 use crate::store::Updated;
@@ -328,10 +328,18 @@ impl Broker {
             .settings
             .provider(&grant.provider)
             .map_or(grant.provider.as_str(), |p| p.name.as_str());
+        // Only scopes the service may ask for: a provider's own spellings, recorded by
+        // `granted_scopes = "union"` or `"echo"`, are not asked for again.
+        let scopes: Vec<Scope> = grant
+            .scopes
+            .iter()
+            .filter(|s| service.allows_scope(&grant.provider, s))
+            .cloned()
+            .collect();
         let request = NewElicitation {
             subject: grant.subject.clone(),
             provider: grant.provider.clone(),
-            scopes: grant.scopes.clone(),
+            scopes: Scopes::try_from(scopes).unwrap_or_default(),
             message: Some(format!(
                 "Your {provider_name} connection has expired. Open this link to connect it again."
             )),

@@ -20,6 +20,7 @@ mod lifecycle;
 mod mcp;
 mod oauth;
 mod operations;
+mod providers;
 mod redis_instances;
 mod refusals;
 mod store_contract;

@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
-use super::tokens::error_code;
+use super::tokens::{error_code, form_encoded};
 use crate::config::settings::OAuthProvider;
 use crate::domain::UpstreamRevocation;
 use crate::upstream::{
@@ -158,8 +158,8 @@ async fn declared(
         }
         request = match r.auth {
             RevocationAuth::Basic => request.basic_auth(
-                &provider.client_id,
-                Some(provider.client_secret.expose_secret()),
+                form_encoded(&provider.client_id),
+                Some(form_encoded(provider.client_secret.expose_secret())),
             ),
             RevocationAuth::Bearer => request.bearer_auth(token),
             RevocationAuth::None | RevocationAuth::Post => request,

@@ -152,7 +152,7 @@ async fn call(
 }
 
 /// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
-fn form_encoded(s: &str) -> String {
+pub(super) fn form_encoded(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
