@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-const SOURCES: [&str; 2] = [include_str!("mod.rs"), include_str!("oauth.rs")];
+const SOURCE: &str = include_str!("mod.rs");
 const DOC: &str = include_str!("../../docs/configuration.md");
 
 /// The fields of each config struct and of each variant of each tagged enum, by type name
@@ -14,7 +14,7 @@ const DOC: &str = include_str!("../../docs/configuration.md");
 fn fields_by_type() -> BTreeMap<String, Vec<(String, String)>> {
     let mut types: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     let mut current: Option<(String, bool)> = None;
-    for line in SOURCES.iter().flat_map(|s| s.lines()) {
+    for line in SOURCE.lines() {
         if let Some(rest) = line.strip_prefix("pub struct ") {
             current = rest
                 .strip_suffix(" {")
@@ -87,7 +87,7 @@ fn key_paths() -> BTreeSet<String> {
             let attribute = format!(
                 "tag = \"{tag}\", rename_all = \"snake_case\", deny_unknown_fields)]\npub enum {ty} "
             );
-            if SOURCES.iter().any(|s| s.contains(&attribute)) {
+            if SOURCE.contains(&attribute) {
                 paths.insert(format!("{prefix}{tag}"));
             }
         }

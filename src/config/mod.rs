@@ -13,6 +13,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::upstream::{
+    BodyFormat, ClientAuth, GrantedScopes, RevocationAuth, RevocationMethod, RevokedToken,
+    ScopeSeparator,
+};
+
 pub mod dev;
 pub mod keyring;
 mod oauth;
@@ -23,7 +28,6 @@ pub mod settings;
 #[cfg(test)]
 mod doc_check;
 
-pub use oauth::{OAuth2Config, RevocationConfig};
 pub use presets::Variable;
 pub use settings::{Provider, ProviderSpec, Service, Settings};
 
@@ -309,6 +313,80 @@ pub enum ProviderConfig {
         text_file: Option<PathBuf>,
     },
     Oauth2(OAuth2Config),
+}
+
+/// An `oauth2` provider as written; `oauth` validates it (and fills it from its preset).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// A compiled-in provider to start from (`consent-broker providers` lists them).
+    pub preset: Option<String>,
+    /// The directory tenant, for presets that need one (Entra).
+    pub tenant: Option<String>,
+    /// The host name, for presets that need one (Salesforce My Domain, GitLab).
+    pub domain: Option<String>,
+    /// Authorization server issuer; endpoints come from RFC 8414 / OIDC discovery.
+    pub issuer: Option<Url>,
+    /// Or the endpoints, given explicitly (then `issuer` is optional and only checked
+    /// against an `iss` in the callback).
+    pub authorization_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
+    /// RFC 7009 endpoint, or the URL of the preset's own revocation request.
+    pub revocation_endpoint: Option<Url>,
+    #[serde(default)]
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+    /// RFC 8707 resource indicator sent on the authorization and token requests.
+    pub resource: Option<Url>,
+    #[serde(default)]
+    pub scopes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    pub scope_param: Option<String>,
+    pub scope_separator: Option<ScopeSeparator>,
+    pub extra_scopes: Option<Vec<String>>,
+    pub granted_scopes: Option<GrantedScopes>,
+    pub client_auth: Option<ClientAuth>,
+    pub token_request_format: Option<BodyFormat>,
+    #[serde(default)]
+    pub token_headers: BTreeMap<String, String>,
+    pub token_path: Option<String>,
+    pub refresh_token_path: Option<String>,
+    pub metadata: Option<Vec<String>>,
+    pub error_field: Option<String>,
+    pub ok_field: Option<String>,
+    pub reauthorize_errors: Option<Vec<String>>,
+    pub default_token_lifetime_seconds: Option<u32>,
+    pub revocation: Option<RevocationConfig>,
+}
+
+/// `[providers.revocation]`: how the provider's tokens are revoked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RevocationConfig {
+    Rfc7009,
+    None,
+    Request {
+        method: RevocationMethod,
+        url: String,
+        auth: RevocationAuth,
+        token: RevokedToken,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        body_format: Option<BodyFormat>,
+        #[serde(default)]
+        body: BTreeMap<String, String>,
+        done_statuses: Vec<u16>,
+        #[serde(default)]
+        gone_statuses: Vec<u16>,
+        #[serde(default)]
+        gone_errors: Vec<String>,
+    },
 }
 
 fn default_api_key_header() -> String {

@@ -2,93 +2,18 @@
 //! validation into [`OAuthProvider`]. Operator keys override the preset's, key by key
 //! (`authorize_params` and `token_headers` entry by entry); every refusal names the field.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
 
 use secrecy::SecretString;
-use serde::Deserialize;
 use url::Url;
 
 use super::presets;
 use super::problems::{Problems, check_http_url, is_loopback, secret};
+use super::{OAuth2Config, RevocationConfig};
 use crate::domain::Scope;
 use crate::upstream::{
-    BodyFormat, ClientAuth, GrantedScopes, MemberPath, Quirks, RESERVED_AUTHORIZE_PARAMS,
-    Revocation, RevocationAuth, RevocationMethod, RevocationRequest, RevokedToken, ScopeSeparator,
+    MemberPath, Quirks, RESERVED_AUTHORIZE_PARAMS, Revocation, RevocationAuth, RevocationRequest,
 };
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OAuth2Config {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    /// A compiled-in provider to start from (`consent-broker providers` lists them).
-    pub preset: Option<String>,
-    /// The directory tenant, for presets that need one (Entra).
-    pub tenant: Option<String>,
-    /// The host name, for presets that need one (Salesforce My Domain, GitLab).
-    pub domain: Option<String>,
-    /// Authorization server issuer; endpoints come from RFC 8414 / OIDC discovery.
-    pub issuer: Option<Url>,
-    /// Or the endpoints, given explicitly (then `issuer` is optional and only checked
-    /// against an `iss` in the callback).
-    pub authorization_endpoint: Option<Url>,
-    pub token_endpoint: Option<Url>,
-    /// RFC 7009 endpoint, or the URL of the preset's own revocation request.
-    pub revocation_endpoint: Option<Url>,
-    #[serde(default)]
-    pub client_id: String,
-    pub client_secret: Option<SecretString>,
-    pub client_secret_file: Option<PathBuf>,
-    /// RFC 8707 resource indicator sent on the authorization and token requests.
-    pub resource: Option<Url>,
-    #[serde(default)]
-    pub scopes: BTreeMap<String, String>,
-    #[serde(default)]
-    pub authorize_params: BTreeMap<String, String>,
-    pub scope_param: Option<String>,
-    pub scope_separator: Option<ScopeSeparator>,
-    pub extra_scopes: Option<Vec<String>>,
-    pub granted_scopes: Option<GrantedScopes>,
-    pub client_auth: Option<ClientAuth>,
-    pub token_request_format: Option<BodyFormat>,
-    #[serde(default)]
-    pub token_headers: BTreeMap<String, String>,
-    pub token_path: Option<String>,
-    pub refresh_token_path: Option<String>,
-    pub metadata: Option<Vec<String>>,
-    pub error_field: Option<String>,
-    pub ok_field: Option<String>,
-    pub reauthorize_errors: Option<Vec<String>>,
-    pub default_token_lifetime_seconds: Option<u32>,
-    pub revocation: Option<RevocationConfig>,
-}
-
-/// `[providers.revocation]`: how the provider's tokens are revoked.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RevocationConfig {
-    Rfc7009,
-    None,
-    Request {
-        method: RevocationMethod,
-        url: String,
-        auth: RevocationAuth,
-        token: RevokedToken,
-        #[serde(default)]
-        headers: BTreeMap<String, String>,
-        body_format: Option<BodyFormat>,
-        #[serde(default)]
-        body: BTreeMap<String, String>,
-        done_statuses: Vec<u16>,
-        #[serde(default)]
-        gone_statuses: Vec<u16>,
-        #[serde(default)]
-        gone_errors: Vec<String>,
-    },
-}
 
 /// An upstream OAuth 2 authorization server the broker is a confidential client of.
 #[derive(Debug, Clone)]
@@ -265,6 +190,24 @@ pub(super) fn oauth_provider(
         resource: c.resource.clone(),
         preset: preset.as_ref().map(|p| p.key),
         quirks,
+    }
+}
+
+/// The name users see: the configured one, else the preset's.
+pub(super) fn display_name(
+    c: &OAuth2Config,
+    at: &dyn Fn(&str) -> String,
+    errors: &mut Problems,
+) -> String {
+    if !c.name.trim().is_empty() {
+        return c.name.clone();
+    }
+    match c.preset.as_deref().and_then(presets::find) {
+        Some(preset) => preset.meta.name,
+        None => {
+            errors.push(format!("{}: required (the name users see)", at("name")));
+            String::new()
+        }
     }
 }
 
@@ -508,8 +451,11 @@ mod tests {
     //! Presets and provider keys as an operator writes them: what a preset fills in, what
     //! the operator overrides, and every refusal naming its field and the reason.
 
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::config::{Config, ProviderSpec, Settings};
+    use crate::upstream::{ClientAuth, GrantedScopes};
 
     fn provider(keys: &str) -> Result<(OAuthProvider, Vec<String>), Vec<String>> {
         let toml = format!(
@@ -564,6 +510,25 @@ mod tests {
             gitlab.revocation_endpoint.unwrap().as_str(),
             "https://gitlab.com/oauth/revoke",
             "the default domain"
+        );
+    }
+
+    #[test]
+    fn the_name_defaults_to_the_presets_and_is_required_without_one() {
+        let toml = |keys: &str| {
+            format!(
+                "[[providers]]\nkind = \"oauth2\"\nid = \"up\"\nclient_id = \"c\"\n\
+                 client_secret = \"s\"\n{keys}"
+            )
+        };
+        let config: Config = toml::from_str(&toml("preset = \"slack\"")).unwrap();
+        let settings = Settings::from_config(&config, false).unwrap();
+        let provider = settings.providers.values().next().unwrap();
+        assert_eq!(provider.name, "Slack (user token)");
+        let config: Config = toml::from_str(&toml("issuer = \"https://as.example\"")).unwrap();
+        assert_eq!(
+            Settings::from_config(&config, false).unwrap_err().0,
+            ["providers[0].name: required (the name users see)"]
         );
     }
 

@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 use serde::Deserialize;
 
-use super::oauth::{OAuth2Config, RevocationConfig};
+use super::{OAuth2Config, RevocationConfig};
 use crate::upstream::{BodyFormat, ClientAuth, GrantedScopes, ScopeSeparator};
 
 const FILES: [(&str, &str); 12] = [
@@ -384,6 +384,21 @@ mod tests {
                 preset.key
             );
         }
+    }
+
+    #[test]
+    fn docs_providers_md_shows_every_preset_as_it_is() {
+        let doc = include_str!("../../docs/providers.md");
+        let section = doc
+            .split_once("<!-- presets:begin -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- presets:end -->"))
+            .map(|(section, _)| section)
+            .expect("docs/providers.md has the presets markers");
+        assert!(
+            section == markdown(),
+            "docs/providers.md is out of date: paste `consent-broker providers --markdown` \
+             between its presets markers"
+        );
     }
 
     #[test]

@@ -447,7 +447,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<Provide
                     format,
                     verify_url: verify_url.clone(),
                 };
-                (id, name, scopes.clone(), spec)
+                (id, name.clone(), scopes.clone(), spec)
             }
             ProviderConfig::Terms {
                 id,
@@ -485,12 +485,13 @@ fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<Provide
                     text,
                     text_sha256,
                 };
-                (id, name, BTreeMap::new(), spec)
+                (id, name.clone(), BTreeMap::new(), spec)
             }
             ProviderConfig::Oauth2(c) => {
                 let spec =
                     ProviderSpec::Oauth2(Box::new(super::oauth::oauth_provider(c, &at, errors)));
-                (&c.id, &c.name, c.scopes.clone(), spec)
+                let name = super::oauth::display_name(c, &at, errors);
+                (&c.id, name, c.scopes.clone(), spec)
             }
         };
         let Ok(pid) =
@@ -500,7 +501,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<Provide
         };
         let provider = Provider {
             id: pid.clone(),
-            name: name.clone(),
+            name,
             scope_descriptions: scopes,
             spec,
         };

@@ -2,7 +2,9 @@
 //! times in UTC, never the sealed secret or the handle digest (only metadata is copied).
 
 use crate::config::Settings;
-use crate::domain::{Actor, AuditEvent, Grant, GrantStatus, Outcome, Timestamp};
+use crate::domain::{
+    Actor, AuditEvent, Grant, GrantStatus, Outcome, Timestamp, UpstreamRevocation,
+};
 
 pub struct GrantView {
     pub id: String,
@@ -24,6 +26,10 @@ pub struct GrantView {
     pub terms_version: Option<String>,
     pub key_id: String,
     pub revocable: bool,
+    /// What revoking at the provider achieved, in words.
+    pub upstream: Option<&'static str>,
+    /// The provider's non-secret details (path, value).
+    pub metadata: Vec<(String, String)>,
 }
 
 impl GrantView {
@@ -52,6 +58,15 @@ impl GrantView {
             terms_version: g.terms_version.clone(),
             key_id: g.sealed.key_id.to_string(),
             revocable: g.status != GrantStatus::Revoked,
+            upstream: g.upstream_revocation.map(upstream_label),
+            metadata: g
+                .metadata
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => (k.clone(), s.clone()),
+                    other => (k.clone(), other.to_string()),
+                })
+                .collect(),
         }
     }
 }
@@ -61,6 +76,21 @@ pub fn status_label(s: GrantStatus) -> &'static str {
         GrantStatus::Active => "Active",
         GrantStatus::Revoked => "Revoked",
         GrantStatus::NeedsReauth => "Needs sign-in again",
+    }
+}
+
+fn upstream_label(u: UpstreamRevocation) -> &'static str {
+    match u {
+        UpstreamRevocation::Revoked => "Revoked at the provider.",
+        UpstreamRevocation::AlreadyRevoked => "The provider said the tokens were already revoked.",
+        UpstreamRevocation::Failed => {
+            "Revoking at the provider failed: a token already handed out may work there until it \
+             expires. Revoke again to retry."
+        }
+        UpstreamRevocation::NotSupported => {
+            "The provider offers no revocation: a token already handed out works there until it \
+             expires."
+        }
     }
 }
 
