@@ -372,3 +372,35 @@ async fn an_admin_finds_a_grant_revokes_it_offboards_a_user_and_kills_a_provider
     );
     assert!(!body.contains(GOOD_KEY));
 }
+
+#[tokio::test]
+async fn an_oauth_grant_page_shows_the_providers_details_and_what_revoking_there_did() {
+    // The upstream's `scope` member, kept as metadata (as Salesforce's `instance_url` is).
+    let world = OAuthWorld::start_with(|c| {
+        for p in &mut c.providers {
+            if let consent_broker::config::ProviderConfig::Oauth2(o) = p {
+                o.metadata = Some(vec!["scope".into()]);
+            }
+        }
+    })
+    .await;
+    let done = world.connect("alice").await;
+    let grant = done["grant_id"].as_str().unwrap();
+    let root = signed_in(&world, "root").await;
+    let detail = root.open(&format!("/admin/grants/{grant}")).await;
+    detail.assert_shows("<dt>Provider's <code>scope</code></dt><dd>api:read</dd>");
+    assert!(
+        !detail.html.contains("At the provider"),
+        "nothing revoked yet"
+    );
+
+    let confirm = root.open(&format!("/admin/grants/{grant}/revoke")).await;
+    let revoked = root
+        .submit(
+            &format!("/admin/grants/{grant}/revoke"),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    revoked.assert_shows("<dt>At the provider</dt><dd>Revoked at the provider.</dd>");
+    revoked.assert_shows("This grant is revoked: its handle no longer works here.");
+}

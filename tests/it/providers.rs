@@ -266,7 +266,6 @@ async fn one_preset(preset: &str) {
             forced,
             "{preset}: a second force within 30 s returns the tokens just obtained"
         );
-        current = forced;
 
         // A dead refresh token: the user is asked again through a link that works.
         fake.kill_refresh_tokens();
@@ -282,9 +281,13 @@ async fn one_preset(preset: &str) {
         let status = world.consent(&app.browser(), link, &subject).await;
         assert_eq!(status["status"], "completed", "{preset}: {status}");
         let new_handle = status["handle"].as_str().unwrap().to_owned();
-        current = world.access_token(&new_handle, false).await;
-        assert!(fake.live_access_tokens().contains(&current), "{preset}");
-        revoke(&world, &new_handle, &current).await;
+        let reconnected = world.access_token(&new_handle, false).await;
+        assert_ne!(
+            reconnected, forced,
+            "{preset}: new tokens after re-authorization"
+        );
+        assert!(fake.live_access_tokens().contains(&reconnected), "{preset}");
+        revoke(&world, &new_handle, &reconnected).await;
     } else {
         // Nothing to refresh with: the tokens are what they are.
         app.broker.clock().advance(Duration::from_secs(31));

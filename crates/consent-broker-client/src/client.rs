@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use consent_broker_api::{
-    CreateElicitation, ElicitationView, GrantView, HandleBody, Problem, ReadyView, RedeemedView,
-    Secret,
+    CreateElicitation, ElicitationView, GrantView, HandleBody, Problem, ReadyView, RedeemBody,
+    RedeemedView, Secret,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -121,10 +121,25 @@ impl BrokerClient {
 
     /// `POST /v1/redeem`: the credential behind a handle (refreshed first when due).
     pub async fn redeem(&self, handle: &Secret) -> Result<RedeemedView, Error> {
+        self.redeem_with(handle, false).await
+    }
+
+    /// `POST /v1/redeem` with `force_refresh`: call it when the upstream refused the access
+    /// token (HTTP 401). The broker refreshes at most once per grant per 30 seconds.
+    pub async fn redeem_refreshed(&self, handle: &Secret) -> Result<RedeemedView, Error> {
+        self.redeem_with(handle, true).await
+    }
+
+    async fn redeem_with(
+        &self,
+        handle: &Secret,
+        force_refresh: bool,
+    ) -> Result<RedeemedView, Error> {
         let response = self
             .request(Method::POST, &["v1", "redeem"])?
-            .json(&HandleBody {
+            .json(&RedeemBody {
                 handle: handle.clone(),
+                force_refresh,
             })
             .send()
             .await?;
