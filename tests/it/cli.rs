@@ -153,6 +153,28 @@ fn check_config_accepts_the_shipped_example() {
     let (ok, out) = check_config(&example);
     assert!(ok, "{out}");
     assert!(out.contains("ok (1 services, 3 providers)"), "{out}");
+    assert!(
+        out.contains(
+            "note: providers[1].preset (`github`) fills in authorization_endpoint, token_endpoint"
+        ),
+        "check-config says what the preset filled in: {out}"
+    );
+}
+
+#[test]
+fn providers_lists_every_preset_with_what_it_needs() {
+    let out = Command::new(BIN).arg("providers").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 12, "{text}");
+    for line in [
+        "entra        Microsoft Entra ID         needs client_id, client_secret, tenant",
+        "salesforce   Salesforce                 needs client_id, client_secret, domain",
+        "gitlab       GitLab                     needs client_id, client_secret, domain (default gitlab.com)",
+        "github       GitHub (OAuth App)         needs client_id, client_secret (documentation read 2026-11-30)",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
 }
 
 #[test]

@@ -185,17 +185,18 @@ fn expected_metadata(fixture: &Value) -> BTreeMap<String, Value> {
 #[tokio::test]
 async fn every_preset_connects_refreshes_reauthorizes_and_revokes_against_its_fake() {
     logs::capture();
+    let mut secrets = vec![CLIENT_SECRET.to_owned()];
     for preset in PRESETS {
-        one_preset(preset).await;
+        secrets.extend(one_preset(preset).await);
     }
     let text = logs::text();
-    assert!(
-        !text.contains(CLIENT_SECRET),
-        "the client secret reached the logs"
-    );
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "{secret} reached the logs");
+    }
 }
 
-async fn one_preset(preset: &str) {
+/// Runs one preset's scenario; returns every token the broker held, for the log check.
+async fn one_preset(preset: &str) -> Vec<String> {
     let world = World::start(preset).await;
     let (app, fake) = (&world.app, &world.fake);
     let f = fake.fixture.clone();
@@ -249,6 +250,7 @@ async fn one_preset(preset: &str) {
         .as_u64()
         .or(f["token"]["default_lifetime"].as_u64());
     let mut current = first.clone();
+    let mut held = Vec::new();
     if refreshes {
         // On expiry (when the provider says when), then when the service asks.
         if let Some(seconds) = expires_in {
@@ -288,13 +290,25 @@ async fn one_preset(preset: &str) {
         );
         assert!(fake.live_access_tokens().contains(&reconnected), "{preset}");
         revoke(&world, &new_handle, &reconnected).await;
+        held.extend([forced, reconnected]);
     } else {
         // Nothing to refresh with: the tokens are what they are.
         app.broker.clock().advance(Duration::from_secs(31));
         assert_eq!(world.access_token(&handle, true).await, current, "{preset}");
         revoke(&world, &handle, &current).await;
     }
+    held.extend([first, current]);
+    held.extend(fake.issued_tokens());
+    let audit = serde_json::to_string(&app.broker.raw_stores().audit.recent(10_000).await.unwrap())
+        .unwrap();
+    for token in &held {
+        assert!(
+            !audit.contains(token.as_str()),
+            "{preset}: a token reached the audit trail"
+        );
+    }
     fake.assert_clean();
+    held
 }
 
 /// Revokes through the API and checks the outcome recorded against the fake's state.

@@ -121,6 +121,16 @@ impl FakeUpstream {
             .collect()
     }
 
+    /// Every token this fake ever issued, access and refresh, live or not.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let ledger = self.shared.lock();
+        ledger
+            .grants
+            .iter()
+            .flat_map(|g| g.issued.iter().map(|(t, _)| t.clone()))
+            .collect()
+    }
+
     /// Every request received, as "METHOD /path" (query dropped), in order.
     pub fn calls(&self) -> Vec<String> {
         self.shared.lock().calls.clone()
