@@ -109,6 +109,16 @@ pub fn find(key: &str) -> Option<Preset> {
 }
 
 impl Preset {
+    /// An operator's entry giving `tenant` and `domain` where this preset needs them.
+    fn operator_with(&self, tenant: &str, domain: &str) -> OAuth2Config {
+        let needs = |v| self.meta.needs.contains(&v);
+        OAuth2Config {
+            tenant: needs(Variable::Tenant).then(|| tenant.to_owned()),
+            domain: needs(Variable::Domain).then(|| domain.to_owned()),
+            ..OAuth2Config::default()
+        }
+    }
+
     /// The keys an operator must write, with the variables' defaults.
     fn needs(&self) -> Vec<String> {
         ["client_id", "client_secret"]
@@ -187,19 +197,7 @@ pub fn markdown() -> String {
     let mut out = String::new();
     for p in all() {
         // Render with stand-ins, then show the variables as the operator writes them.
-        let own = OAuth2Config {
-            tenant: p
-                .meta
-                .needs
-                .contains(&Variable::Tenant)
-                .then(|| "tenantvar".to_owned()),
-            domain: p
-                .meta
-                .needs
-                .contains(&Variable::Domain)
-                .then(|| "domainvar.invalid".to_owned()),
-            ..OAuth2Config::default()
-        };
+        let own = p.operator_with("tenantvar", "domainvar.invalid");
         let Ok(c) = p.resolve(&own, &|f| f.to_owned()) else {
             continue;
         };
@@ -357,19 +355,7 @@ mod tests {
     fn every_preset_file_parses_and_resolves_with_example_values() {
         assert_eq!(all().len(), FILES.len(), "a preset file does not parse");
         for preset in all() {
-            let own = OAuth2Config {
-                tenant: preset
-                    .meta
-                    .needs
-                    .contains(&Variable::Tenant)
-                    .then(|| "contoso.onmicrosoft.com".to_owned()),
-                domain: preset
-                    .meta
-                    .needs
-                    .contains(&Variable::Domain)
-                    .then(|| "acme.my.salesforce.com".to_owned()),
-                ..OAuth2Config::default()
-            };
+            let own = preset.operator_with("contoso.onmicrosoft.com", "acme.my.salesforce.com");
             let resolved = preset
                 .resolve(&own, &|f| f.to_owned())
                 .unwrap_or_else(|e| panic!("{}: {e:?}", preset.key));

@@ -11,28 +11,13 @@ use reqwest::header::AUTHORIZATION;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::fake_upstream::FakeUpstream;
+use crate::common::fake_upstream::{FakeUpstream, fixture_names};
 
 const CLIENT_ID: &str = "broker-client";
 /// Characters that Basic client credentials must form-urlencode (RFC 6749 §2.3.1).
 const CLIENT_SECRET: &str = "s3cret:+/= &";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/oauth/callback";
 const VERIFIER: &str = "a-pkce-code-verifier-of-more-than-forty-three-characters";
-
-/// Every preset with a fixture file.
-fn presets() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers");
-    let mut presets: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".json").map(str::to_owned)
-        })
-        .collect();
-    presets.sort();
-    assert!(presets.len() >= 12, "{presets:?}");
-    presets
-}
 
 /// A hand-written client of one fake, doing what the fixture says a broker must do.
 struct Client {
@@ -404,7 +389,7 @@ async fn plays_revocation(c: &Client) {
 
 #[tokio::test]
 async fn fake_upstream_plays_every_provider_fixture() {
-    for preset in presets() {
+    for preset in fixture_names() {
         let c = Client::start(&preset).await;
         plays_tokens(&c).await;
         plays_revocation(&c).await;

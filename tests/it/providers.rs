@@ -16,7 +16,7 @@ use consent_broker::config::{OAuth2Config, ProviderConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::fake_upstream::FakeUpstream;
+use crate::common::fake_upstream::{FakeUpstream, fixture_names};
 use crate::common::{Browser, TestApp, assert_problem, logs, test_config};
 
 const PRESETS: [&str; 12] = [
@@ -39,14 +39,7 @@ const CLIENT_SECRET: &str = "s3cret:+/= &";
 
 #[test]
 fn every_preset_has_a_fixture_and_every_fixture_a_preset() {
-    let mut fixtures: Vec<String> = std::fs::read_dir("tests/fixtures/providers")
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".json").map(str::to_owned)
-        })
-        .collect();
-    fixtures.sort();
+    let fixtures = fixture_names();
     assert_eq!(fixtures, PRESETS);
     let listed: Vec<String> = consent_broker::config::presets::all()
         .into_iter()

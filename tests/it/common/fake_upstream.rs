@@ -42,6 +42,20 @@ impl Drop for FakeUpstream {
     }
 }
 
+/// Every provider with a fixture file, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/providers");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 impl FakeUpstream {
     /// Starts the fake for `preset` (file tests/fixtures/providers/{preset}.json) on 127.0.0.1:0.
     pub async fn start(
