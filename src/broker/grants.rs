@@ -7,11 +7,15 @@
 //!   instance: one holder of the store lock `refresh:<grant>` talks to the upstream, and
 //!   everyone who waited reuses what it stored. The new tokens are resealed with a
 //!   compare-and-set on the old sealed record, so a refresh can never overwrite another.
-//! - `invalid_grant` from the upstream marks the grant `needs_reauth` and answers
-//!   `reauthorization_required` with a ready elicitation (reused while it is open); a
-//!   transport failure or 5xx answers a retryable error and leaves the grant alone.
-//! - Revocation disables the grant first, then revokes its upstream tokens (RFC 7009) with
-//!   bounded retries, and records the outcome on the grant.
+//! - `force_refresh` (the upstream refused the token) refreshes through the same path, at
+//!   most once per grant per [`FORCE_REFRESH_INTERVAL`].
+//! - One of the provider's `reauthorize_errors` (`invalid_grant`, …) marks the grant
+//!   `needs_reauth` and answers `reauthorization_required` with a ready elicitation (reused
+//!   while it is open); any other failure answers a retryable error and leaves the grant
+//!   alone.
+//! - Revocation disables the grant first, then revokes its upstream tokens the provider's
+//!   way (RFC 7009, its own request, or none) with bounded retries, and records what the
+//!   provider answered on the grant.
 
 use std::time::Duration;
 
