@@ -172,7 +172,7 @@ async fn a_consent_completes_when_the_authorization_endpoint_redirects_to_anothe
     let target = redirector.target.clone();
     let world = OAuthWorld::start_with(move |config| {
         let issuer = oauth_issuer(config);
-        let discovery = discovery_document(&issuer);
+        let discovery = common::idp::discovery_document(&issuer);
         let endpoint =
             |key: &str| -> url::Url { discovery[key].as_str().unwrap().parse().unwrap() };
         target.set(endpoint("authorization_endpoint")).unwrap();
@@ -262,24 +262,6 @@ fn oauth_issuer(config: &Config) -> url::Url {
             _ => None,
         })
         .expect("the OAuth provider's issuer")
-}
-
-/// The OpenID discovery document at `issuer`, fetched from synchronous code (the world's
-/// config hook) on a thread of its own.
-fn discovery_document(issuer: &url::Url) -> Value {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.as_str().trim_end_matches('/')
-    );
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
-    })
-    .join()
-    .unwrap()
 }
 
 /// A loopback authorization endpoint on its own origin (127.0.0.4) that answers every

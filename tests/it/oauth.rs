@@ -506,3 +506,34 @@ async fn a_callback_naming_another_issuer_is_refused_as_a_mix_up() {
         "the code was never exchanged"
     );
 }
+
+#[tokio::test]
+async fn a_callback_carrying_iss_completes_when_no_issuer_is_configured() {
+    // Explicit endpoints and no issuer: the `iss` the server sends (RFC 9207) cannot be
+    // checked, and the flow record binding the code to this provider is the defence.
+    let world = OAuthWorld::start_with(|c| {
+        for p in &mut c.providers {
+            if let consent_broker::config::ProviderConfig::Oauth2(o) = p
+                && let Some(issuer) = o.issuer.take()
+            {
+                let discovery = common::idp::discovery_document(&issuer);
+                let url = |k: &str| discovery[k].as_str().unwrap().parse().unwrap();
+                o.authorization_endpoint = Some(url("authorization_endpoint"));
+                o.token_endpoint = Some(url("token_endpoint"));
+            }
+        }
+    })
+    .await;
+    let app = &world.app;
+    let created = app
+        .create_pending("alice", OAUTH_PROVIDER, &["api:read"])
+        .await;
+    let browser = app.browser();
+    let callback = approve_until_callback(&world, &browser, &created, "alice").await;
+    assert!(
+        callback.query_pairs().any(|(k, _)| k == "iss"),
+        "the server sends iss: {callback}"
+    );
+    let done = browser.open(callback.as_str()).await;
+    done.assert_shows("Connected");
+}

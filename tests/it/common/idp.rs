@@ -310,6 +310,24 @@ impl OAuthWorld {
     }
 }
 
+/// The OpenID discovery document at `issuer`, fetched from synchronous code (the world's
+/// config hook) on a thread of its own.
+pub fn discovery_document(issuer: &url::Url) -> Value {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.as_str().trim_end_matches('/')
+    );
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    })
+    .join()
+    .unwrap()
+}
+
 /// True for the broker's OAuth callback.
 pub fn is_oauth_callback(url: &reqwest::Url) -> bool {
     url.path() == "/oauth/callback"
