@@ -473,8 +473,9 @@ async fn the_embedded_store_keeps_every_acknowledged_grant_through_a_kill_9_mid_
             }
         })
     };
-    // Let some grants land, then pull the plug mid-load.
-    for _ in 0..200 {
+    // Let some grants land, then pull the plug mid-load (bounded: at most a minute on a
+    // loaded machine).
+    for _ in 0..1_200 {
         if acknowledged.lock().unwrap().len() >= 25 {
             break;
         }
@@ -555,8 +556,9 @@ async fn the_embedded_store_counts_every_acknowledged_redemption_through_a_kill_
             })
         })
         .collect();
-    // Mid-load (redemptions in flight, some acknowledged and some not), pull the plug.
-    for _ in 0..400 {
+    // Mid-load (redemptions in flight, some acknowledged and some not), pull the plug
+    // (bounded: at most a minute on a loaded machine).
+    for _ in 0..2_400 {
         if acknowledged.load(Ordering::SeqCst) >= 1_500 {
             break;
         }
