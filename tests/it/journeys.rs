@@ -490,3 +490,41 @@ async fn a_scope_upgrade_shows_new_and_granted_scopes_apart_and_says_it_replaces
     assert!(granted < read, "read was granted before");
     assert!(!consent.html.contains("Requested permissions"));
 }
+
+#[tokio::test]
+async fn a_user_who_lost_the_session_before_continue_signs_in_and_returns_to_the_request() {
+    let app = TestApp::spawn().await;
+    let created = app.create_pending("fay", API_KEY_PROVIDER, &["read"]).await;
+    let id = created["id"].as_str().unwrap();
+    let consent = app
+        .browser()
+        .open_as(created["url"].as_str().unwrap(), "fay")
+        .await;
+    consent.assert_shows("Continue");
+
+    // The session is gone (expired, cookies cleared) when the user clicks Continue.
+    let browser = app.browser();
+    let login = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    assert_eq!(login.path, "/login");
+    assert_eq!(
+        login.url.query(),
+        Some(format!("return_to=%2Fe%2F{id}").as_str())
+    );
+    login.assert_shows("A connection request is waiting for you.");
+    login.assert_shows(&format!("name=\"return_to\" value=\"/e/{id}\""));
+    let back = browser
+        .submit(
+            "/login/dev",
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "fay"),
+                ("return_to", &format!("/e/{id}")),
+            ],
+        )
+        .await;
+    assert_eq!(back.path, format!("/e/{id}"));
+    back.assert_shows("Service A</strong> wants to use your Acme account");
+    assert_eq!(app.elicitation(id).await["status"], "pending");
+}
