@@ -414,7 +414,10 @@ async fn the_consent_page_says_who_holds_the_key_how_long_access_lasts_and_quote
         "Service A keeps this access until you or an administrator revoke it, or Acme ends it.",
     );
     let expiry = at(&consent, "This link expires in 15 minutes");
-    at(&consent, "That is only the time you have to answer; it is not how long access lasts.");
+    at(
+        &consent,
+        "That is only the time you have to answer; it is not how long access lasts.",
+    );
     assert!(lasts < expiry);
     // The service's message: after the broker's own facts, attributed, and flagged.
     let quoted = at(
