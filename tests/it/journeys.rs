@@ -130,6 +130,8 @@ async fn accepting_terms_records_the_version_and_text_digest() {
     consent.assert_shows("Acme AI terms");
     consent.assert_shows("2026-11");
     consent.assert_shows("You agree that the assistant may read your Acme projects.");
+    consent.assert_shows("consent-broker records that you accepted this version. Service A receives that record (the version and a digest of the text).");
+    consent.assert_shows("Your acceptance stands until you or an administrator revoke it, or the terms change (you are then asked again).");
     let done = browser
         .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
         .await;
