@@ -410,8 +410,8 @@ async fn serve(
 
 fn print_quick_start(url: &url::Url, token: &str) {
     println!(
-        "\nQuick start (demo service token, valid until restart):\n\n  export BROKER_TOKEN={token}\n  \
-         curl -s -X POST {url}v1/elicitations \\\n    -H \"Authorization: Bearer $BROKER_TOKEN\" \
+        "\nQuick start (demo service token, valid until restart):\n\n  export DEMO_SERVICE_TOKEN={token}\n  \
+         curl -s -X POST {url}v1/elicitations \\\n    -H \"Authorization: Bearer $DEMO_SERVICE_TOKEN\" \
          -H 'Content-Type: application/json' \\\n    -d '{{\"subject\":\"alice\",\"provider\":\"{}\",\"scopes\":[\"read\"]}}'\n\n\
          Open the \"url\" it returns, sign in as alice, and approve.\n",
         dev::DEMO_API_KEY_PROVIDER

@@ -94,15 +94,29 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
                     .await
                     .map(|u| u.0)
                     .unwrap_or_default();
-                // Only ever come back to a page (GET); a POST would be replayed as a GET.
+                // Only ever come back to a page (GET); a POST is not replayed but leads
+                // back to the page its form was on.
                 let back = if parts.method == axum::http::Method::GET {
                     uri.path().to_owned()
                 } else {
-                    "/".into()
+                    page_of_form(uri.path())
                 };
                 Err(SignInRejection::SignIn(back))
             }
         }
+    }
+}
+
+/// The page a browser form posting to `path` is on, to come back to after a sign-in the
+/// post found missing: a consent step's page (`/e/{id}/approve` → `/e/{id}`), the
+/// connections list, an admin confirmation (served at its own form's path), else `/`.
+fn page_of_form(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["e", id, ..] if !id.is_empty() => format!("/e/{id}"),
+        ["connections", ..] => "/connections".to_owned(),
+        ["admin", ..] => path.to_owned(),
+        _ => "/".to_owned(),
     }
 }
 
@@ -231,5 +245,22 @@ impl FromRequestParts<Arc<Broker>> for DevOnly {
         } else {
             Err(PageError(Error::ElicitationNotFound))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_of_form;
+
+    #[test]
+    fn a_form_post_without_a_session_leads_back_to_its_page() {
+        assert_eq!(page_of_form("/e/abc123/approve"), "/e/abc123");
+        assert_eq!(page_of_form("/e/abc123/api-key"), "/e/abc123");
+        assert_eq!(page_of_form("/connections/g1/revoke"), "/connections");
+        assert_eq!(
+            page_of_form("/admin/grants/g1/revoke"),
+            "/admin/grants/g1/revoke"
+        );
+        assert_eq!(page_of_form("/logout"), "/");
     }
 }

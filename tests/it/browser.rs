@@ -44,6 +44,15 @@ async fn a_user_connects_by_clicks_and_an_admin_revokes_the_grant_by_clicks() {
         .await;
     user.assert_shows("Read your Acme Cloud data").await;
     user.assert_shows("Signed in as alice").await;
+    // Where the user will sign in: the authorization endpoint's host.
+    let upstream_host = url::Url::parse(&world.upstream.issuer).unwrap();
+    user.assert_shows(&format!(
+        "Acme Cloud asks you to sign in and confirm at {}.",
+        upstream_host.host_str().unwrap()
+    ))
+    .await;
+    user.assert_shows("Service A receives an access token when it makes calls to Acme Cloud for you. Your AI client and the model never see it.")
+        .await;
     user.shot("consent").await;
 
     // Approve: the upstream's own sign-in and consent, then back to "Connected".
@@ -113,6 +122,20 @@ async fn a_user_connects_by_clicks_and_an_admin_revokes_the_grant_by_clicks() {
         .await;
     admin.assert_shows("Acme Cloud").await;
     admin.shot("grants-of-alice").await;
+    // On a phone the table scrolls inside its box; the page itself does not, and the
+    // header (two links for an admin) stays on one line. Not yet at 320 px: there an
+    // admin's header is still about 40 px too wide.
+    let phone = viewport(&admin, 390, 844).await;
+    admin.shot("grants-390").await;
+    assert!(
+        phone["scroll"].as_f64().unwrap() <= phone["inner"].as_f64().unwrap(),
+        "the grants page scrolls sideways at 390 px: {phone}"
+    );
+    assert!(
+        phone["header_rows"].as_f64().unwrap() < 8.0,
+        "the admin's header wraps at 390 px: {phone}"
+    );
+    admin.resize(1280, 1000).await;
     admin
         .click(&format!("a[href='/admin/grants/{grant_id}']"))
         .await;
@@ -300,4 +323,111 @@ impl Redirector {
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+}
+
+/// The consent page on a phone, by a user with a long name: at 390 × 844 (the viewport)
+/// Continue is on the first screen; at 390 and 320 px the page never scrolls sideways and
+/// the header stays on one line, also when the service's message poses as the broker with
+/// a long unbroken link.
+#[tokio::test]
+async fn the_consent_page_fits_a_phone_with_continue_on_the_first_screen() {
+    let app = common::TestApp::spawn_mode(true, |_| {}).await;
+    let name = "maximiliana.vandersteen@example.com";
+    let ask = |message: &'static str| {
+        let app = &app;
+        async move {
+            let created: Value = app
+                .create(
+                    &app.token,
+                    serde_json::json!({
+                        "subject": name,
+                        "provider": common::API_KEY_PROVIDER,
+                        "scopes": ["read"],
+                        "message": message,
+                    }),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            created["url"].as_str().unwrap().to_owned()
+        }
+    };
+    let typical = ask("I need read access to build your weekly report.").await;
+    let posing = ask(
+        "consent-broker security check: paste your ADMIN API key at \
+         https://evil.example/a/very/long/path/without/any/spaces/to/break/it",
+    )
+    .await;
+
+    let mut user = Chrome::start("phone").await;
+    user.goto(&typical).await;
+    user.wait_for_url("sign-in", |u| u.path() == "/login").await;
+    user.type_into("#username", name).await;
+    user.click_button("Sign in").await;
+    let path = url::Url::parse(&typical).unwrap().path().to_owned();
+    user.wait_for_url("the consent page", |u| u.path() == path)
+        .await;
+    user.assert_shows("Written by Service A, not by consent-broker")
+        .await;
+
+    for (page, label) in [(&typical, "typical"), (&posing, "posing")] {
+        user.goto(page).await;
+        for (width, height) in [(390, 844), (320, 568)] {
+            let m = viewport(&user, width, height).await;
+            user.shot(&format!("consent-{label}-{width}")).await;
+            let n = |k: &str| m[k].as_f64().unwrap();
+            assert_eq!(
+                n("inner"),
+                f64::from(width),
+                "the viewport is {width} px wide"
+            );
+            assert!(
+                n("scroll") <= n("inner"),
+                "{label}: at {width} px the page scrolls sideways: {m}"
+            );
+            assert!(
+                n("header_rows") < 8.0,
+                "{label}: at {width} px the header wraps: {m}"
+            );
+            if label == "typical" && width == 390 {
+                assert_eq!(n("height"), f64::from(height));
+                assert!(
+                    n("continue_bottom") <= n("height"),
+                    "at {width} × {height} Continue is below the first screen: {m}"
+                );
+            }
+        }
+    }
+    user.close().await;
+}
+
+/// Resizes the window so that the page's viewport is `width` × `height`; measures the
+/// page's width, the header's rows and where Continue ends.
+async fn viewport(user: &Chrome, width: u32, height: u32) -> Value {
+    const MEASURE: &str = "const top = e => e.getBoundingClientRect().top;
+        const header = [...document.querySelector('.site-header__inner').children]
+          .filter(e => e.getBoundingClientRect().width > 0).map(top);
+        const go = [...document.querySelectorAll('button')]
+          .find(b => b.textContent.trim() === 'Continue');
+        return {
+          scroll: document.documentElement.scrollWidth,
+          inner: window.innerWidth,
+          height: window.innerHeight,
+          frame: window.outerHeight - window.innerHeight,
+          continue_bottom: go ? go.getBoundingClientRect().bottom : -1,
+          header_rows: Math.max(...header) - Math.min(...header),
+        };";
+    user.resize(width, height).await;
+    let first = user
+        .client
+        .execute(MEASURE, vec![])
+        .await
+        .expect("measured");
+    let frame = u32::try_from(first["frame"].as_u64().unwrap()).unwrap();
+    user.resize(width, height + frame).await;
+    user.client
+        .execute(MEASURE, vec![])
+        .await
+        .expect("measured")
 }

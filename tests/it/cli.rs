@@ -353,3 +353,129 @@ fn hex_sha256(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
+
+/// The `sh` blocks of README's "Five minutes with curl and a browser", unindented.
+fn readme_walkthrough() -> (String, Vec<String>) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("## Five minutes").expect("the walkthrough");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let blocks = section
+        .split("```sh\n")
+        .skip(1)
+        .map(|rest| {
+            rest[..rest.find("```").unwrap()]
+                .lines()
+                .map(|l| l.strip_prefix("   ").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    (readme, blocks)
+}
+
+/// Runs one README block in bash against `base`, with the variables earlier blocks set
+/// (kept in `state`); returns its stdout.
+fn run_block(block: &str, base: &str, token: &str, state: &std::path::Path) -> String {
+    let script = format!(
+        "set -euo pipefail\n[ -f '{state}' ] && source '{state}'\n{block}\n\
+         declare -p ID HANDLE > '{state}' 2>/dev/null || true\n",
+        block = block.replace("http://127.0.0.1:8080", base),
+        state = state.display(),
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("DEMO_SERVICE_TOKEN", token)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "README block failed:\n{block}\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn readme_walkthrough_runs_as_written_and_serve_dev_starts_again_in_its_environment() {
+    let (readme, blocks) = readme_walkthrough();
+    assert_eq!(blocks.len(), 5, "ask, wait, redeem, ask again, revoke");
+    let dir = tempfile::tempdir().unwrap();
+    let served = common::binary::Served::dev(dir.path(), &[], Stdio::null());
+    // The variable README tells the reader to export is the one serve --dev prints.
+    let exported: std::collections::BTreeSet<&str> = readme
+        .split("export ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('='))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(Vec::from_iter(exported), ["DEMO_SERVICE_TOKEN"]);
+    assert!(
+        served
+            .stdout
+            .iter()
+            .any(|l| l.trim().starts_with("export DEMO_SERVICE_TOKEN=cbs_")),
+        "{:?}",
+        served.stdout
+    );
+
+    let state = dir.path().join("walkthrough.sh");
+    let (base, token) = (served.base.as_str(), served.token.as_str());
+    let asked = run_block(&blocks[0], base, token, &state);
+    let url = asked
+        .lines()
+        .find_map(|l| l.strip_prefix("Open "))
+        .expect("block 1 prints the consent link")
+        .to_owned();
+    assert!(url.starts_with(&format!("{base}/e/")), "{asked}");
+
+    // Step 2, in the browser.
+    let id = url.rsplit('/').next().unwrap();
+    let browser = common::Browser::new(base);
+    let consent = browser.open_as(&url, "alice").await;
+    consent.assert_shows("I need read access to build your weekly report.");
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    let key = "sk_test_Readme4Walkthrough";
+    browser
+        .submit(
+            &format!("/e/{id}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", key)],
+        )
+        .await
+        .assert_shows("Connected");
+
+    let waited = run_block(&blocks[1], base, token, &state);
+    assert!(waited.contains("\"completed\""), "{waited}");
+    let redeemed = run_block(&blocks[2], base, token, &state);
+    assert!(redeemed.contains(key), "{redeemed}");
+    let again = run_block(&blocks[3], base, token, &state);
+    assert!(again.contains("\"ready\""), "{again}");
+    let revoked = run_block(&blocks[4], base, token, &state);
+    assert!(revoked.contains("\"revoked\""), "{revoked}");
+    assert!(revoked.contains("\"grant_revoked\""), "{revoked}");
+
+    // A second serve --dev with everything README and the example MCP server have the
+    // reader export: it starts (Served::dev panics if no ready line comes).
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/mcp-github-like/src/main.rs"
+    ))
+    .unwrap();
+    let mut env: Vec<(String, String)> = example
+        .split("env(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"'))
+        .map(|(name, _)| (name.to_owned(), "x".to_owned()))
+        .collect();
+    assert!(env.iter().any(|(n, _)| n == "CONSENT_BROKER_SERVICE_TOKEN"));
+    env.push(("DEMO_SERVICE_TOKEN".into(), served.token.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = common::binary::Served::dev(second_dir.path(), &env, Stdio::null());
+    assert_ne!(second.token, served.token);
+}

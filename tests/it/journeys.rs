@@ -130,6 +130,8 @@ async fn accepting_terms_records_the_version_and_text_digest() {
     consent.assert_shows("Acme AI terms");
     consent.assert_shows("2026-11");
     consent.assert_shows("You agree that the assistant may read your Acme projects.");
+    consent.assert_shows("consent-broker records that you accepted this version. Service A receives that record (the version and a digest of the text).");
+    consent.assert_shows("Your acceptance stands until you or an administrator revoke it, or the terms change (you are then asked again).");
     let done = browser
         .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
         .await;
@@ -373,4 +375,161 @@ async fn a_key_the_provider_rejects_is_refused_on_the_form_and_nothing_is_stored
         .await;
     done.assert_shows("Connected");
     assert_eq!(app.elicitation(id).await["status"], "completed");
+}
+
+/// The position of `text` in `page`, which must show it.
+fn at(page: &common::Page, text: &str) -> usize {
+    page.assert_shows(text);
+    page.html.find(text).unwrap()
+}
+
+#[tokio::test]
+async fn the_consent_page_says_who_holds_the_key_how_long_access_lasts_and_quotes_the_service_last()
+{
+    let app = TestApp::spawn().await;
+    let posing = "consent-broker security check: paste your ADMIN API key at https://evil.example";
+    let created: Value = app
+        .create(
+            &app.token,
+            json!({"subject": "dana", "provider": API_KEY_PROVIDER, "scopes": ["read"], "message": posing}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let browser = app.browser();
+    let consent = browser
+        .open_as(created["url"].as_str().unwrap(), "dana")
+        .await;
+
+    // Who holds what, in words; nothing claims the service never sees the key.
+    let stores = at(&consent, "consent-broker stores it encrypted.");
+    at(
+        &consent,
+        "Service A receives the key when it makes calls to Acme for you. Your AI client and the model never see it.",
+    );
+    assert!(!consent.html.contains("never sees"), "{}", consent.html);
+    // How long access lasts, apart from the link's expiry.
+    let lasts = at(
+        &consent,
+        "Service A keeps this access until you or an administrator revoke it, or Acme ends it.",
+    );
+    let expiry = at(&consent, "This link expires in 15 minutes");
+    at(
+        &consent,
+        "That is only the time you have to answer; it is not how long access lasts.",
+    );
+    assert!(lasts < expiry);
+    // The service's message: after the broker's own facts, attributed, and flagged.
+    let quoted = at(
+        &consent,
+        "Written by <strong>Service A</strong>, not by consent-broker:",
+    );
+    assert!(
+        stores < quoted && lasts < quoted,
+        "the broker's facts come first"
+    );
+    assert!(at(&consent, "paste your ADMIN API key") > quoted);
+    at(
+        &consent,
+        "Be careful: this text links elsewhere, names consent-broker",
+    );
+    // No earlier grant: nothing to replace.
+    assert!(!consent.html.contains("replaces your earlier connection"));
+    at(&consent, "Requested permissions");
+
+    let form = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    form.assert_shows("consent-broker stores the key encrypted. Service A receives it when it makes calls to Acme for you");
+    form.assert_shows("Your AI client and the model never see it.");
+    form.assert_shows("until you or an administrator revoke it, or Acme stops accepting the key");
+    assert!(!form.html.contains("never sees"), "{}", form.html);
+
+    // A plain message is quoted without the warning.
+    let plain: Value = app
+        .create(
+            &app.token,
+            json!({"subject": "erin", "provider": API_KEY_PROVIDER, "scopes": ["read"], "message": "I need read access to build your weekly report."}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let page = app
+        .browser()
+        .open_as(plain["url"].as_str().unwrap(), "erin")
+        .await;
+    page.assert_shows("I need read access to build your weekly report.");
+    assert!(!page.html.contains("Be careful"), "{}", page.html);
+}
+
+#[tokio::test]
+async fn a_scope_upgrade_shows_new_and_granted_scopes_apart_and_says_it_replaces_the_grant() {
+    let app = TestApp::spawn().await;
+    approve_api_key(&app, "bob", GOOD_KEY).await;
+    let wider: Value = app
+        .create(
+            &app.token,
+            json!({"subject": "bob", "provider": API_KEY_PROVIDER, "scopes": ["write"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let consent = app
+        .browser()
+        .open_as(wider["url"].as_str().unwrap(), "bob")
+        .await;
+    at(&consent, "This replaces your earlier connection");
+    at(
+        &consent,
+        "If you approve, the new connection replaces that one; if you deny, the earlier one stays as it is.",
+    );
+    let new = at(&consent, "New permissions");
+    let granted = at(&consent, "Already granted, kept");
+    let write = at(&consent, "<code class=\"scope-list__name\">write</code>");
+    let read = at(&consent, "<code class=\"scope-list__name\">read</code>");
+    assert!(new < write && write < granted, "write is new");
+    assert!(granted < read, "read was granted before");
+    assert!(!consent.html.contains("Requested permissions"));
+}
+
+#[tokio::test]
+async fn a_user_who_lost_the_session_before_continue_signs_in_and_returns_to_the_request() {
+    let app = TestApp::spawn().await;
+    let created = app.create_pending("fay", API_KEY_PROVIDER, &["read"]).await;
+    let id = created["id"].as_str().unwrap();
+    let consent = app
+        .browser()
+        .open_as(created["url"].as_str().unwrap(), "fay")
+        .await;
+    consent.assert_shows("Continue");
+
+    // The session is gone (expired, cookies cleared) when the user clicks Continue.
+    let browser = app.browser();
+    let login = browser
+        .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    assert_eq!(login.path, "/login");
+    assert_eq!(
+        login.url.query(),
+        Some(format!("return_to=%2Fe%2F{id}").as_str())
+    );
+    login.assert_shows("A connection request is waiting for you.");
+    login.assert_shows(&format!("name=\"return_to\" value=\"/e/{id}\""));
+    let back = browser
+        .submit(
+            "/login/dev",
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "fay"),
+                ("return_to", &format!("/e/{id}")),
+            ],
+        )
+        .await;
+    assert_eq!(back.path, format!("/e/{id}"));
+    back.assert_shows("Service A</strong> wants to use your Acme account");
+    assert_eq!(app.elicitation(id).await["status"], "pending");
 }

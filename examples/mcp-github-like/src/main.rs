@@ -1,5 +1,6 @@
 //! The example MCP server on stdio, configured from the environment:
-//! `BROKER_URL`, `BROKER_SERVICE_TOKEN`, `PROVIDER`, `SCOPES` (space-separated),
+//! `CONSENT_BROKER_URL`, `CONSENT_BROKER_SERVICE_TOKEN` (not `BROKER_…`: the broker reads
+//! those as its own configuration), `PROVIDER`, `SCOPES` (space-separated),
 //! `UPSTREAM_URL`, `MCP_SUBJECT` (the signed-in user; a real server takes it from MCP
 //! authorization), `REQUEST_STATE_KEY` (32+ characters), and optionally
 //! `WEBHOOK_SECRET` (`whsec_…`) with `WEBHOOK_BIND` (e.g. `127.0.0.1:8700`).
@@ -16,11 +17,11 @@ fn env(name: &str) -> Result<String, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
-    let broker_url = env("BROKER_URL")?
+    let broker_url = env("CONSENT_BROKER_URL")?
         .parse()
-        .map_err(|e| format!("BROKER_URL: {e}"))?;
-    let broker =
-        BrokerClient::new(broker_url, env("BROKER_SERVICE_TOKEN")?).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("CONSENT_BROKER_URL: {e}"))?;
+    let broker = BrokerClient::new(broker_url, env("CONSENT_BROKER_SERVICE_TOKEN")?)
+        .map_err(|e| e.to_string())?;
     let webhook_secret = match std::env::var("WEBHOOK_SECRET") {
         Ok(s) => Some(WebhookSecret::parse(&s).map_err(|e| format!("WEBHOOK_SECRET: {e}"))?),
         Err(_) => None,

@@ -56,18 +56,41 @@ pub async fn show(
     };
     let response = match e.status_at(now) {
         ElicitationStatus::Pending => {
-            let scopes = e
-                .scopes
-                .iter()
-                .map(|s| ScopeView {
-                    name: s.to_string(),
-                    description: provider
-                        .scope_descriptions
-                        .get(s.as_str())
-                        .cloned()
-                        .unwrap_or_default(),
+            let view = |s: &crate::domain::Scope| ScopeView {
+                name: s.to_string(),
+                description: provider
+                    .scope_descriptions
+                    .get(s.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            // The user's standing grants for this service and provider: approving
+            // replaces them (`Broker::supersede_older`).
+            let earlier: Vec<_> = broker
+                .grants_of(&e.subject)
+                .await?
+                .into_iter()
+                .filter(|g| {
+                    g.service == e.service
+                        && g.provider == e.provider
+                        && g.status != crate::domain::GrantStatus::Revoked
                 })
                 .collect();
+            let held =
+                |s: &crate::domain::Scope| earlier.iter().any(|g| g.scopes.iter().any(|h| h == s));
+            let scopes = e.scopes.iter().filter(|s| !held(s)).map(view).collect();
+            let granted_scopes = e.scopes.iter().filter(|s| held(s)).map(view).collect();
+            let replaces = earlier.iter().map(|g| g.created_at).max().map(format_time);
+            // Where the user will sign in: the authorization endpoint's host (left out
+            // when the endpoint cannot be read now; Connect then says why).
+            let upstream_host = match &provider.spec {
+                ProviderSpec::Oauth2(_) => broker
+                    .oauth_metadata(provider)
+                    .await
+                    .ok()
+                    .and_then(|m| m.authorization_endpoint.host_str().map(str::to_owned)),
+                _ => None,
+            };
             let terms = match &provider.spec {
                 ProviderSpec::Terms {
                     title,
@@ -112,6 +135,10 @@ pub async fn show(
                 kind: provider.kind().as_str().to_owned(),
                 subject: e.subject.to_string(),
                 scopes,
+                granted_scopes,
+                replaces,
+                upstream_host,
+                message_warning: e.message.as_deref().is_some_and(message_needs_warning),
                 message: e.message.clone(),
                 expires_at: format_time(e.expires_at),
                 expires_in: if minutes == 1 {
@@ -299,9 +326,51 @@ async fn api_key_page(
     Ok((status, page).into_response())
 }
 
+/// True when a service's message links elsewhere, names the broker, or mentions a
+/// secret: the page then warns that it is the service's text, not the broker's.
+fn message_needs_warning(message: &str) -> bool {
+    let m = message.to_lowercase();
+    const SIGNS: [&str; 13] = [
+        "http:",
+        "https:",
+        "www.",
+        "://",
+        "consent-broker",
+        "consent broker",
+        "broker",
+        "password",
+        "passcode",
+        "key",
+        "code",
+        "token",
+        "secret",
+    ];
+    SIGNS.iter().any(|sign| m.contains(sign))
+}
+
 fn format_time(t: crate::domain::Timestamp) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.to_offset(time::UtcOffset::UTC)
         .format(&f)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_needs_warning;
+
+    #[test]
+    fn a_message_posing_as_the_broker_or_asking_for_a_secret_is_flagged() {
+        for m in [
+            "consent-broker security check: paste your ADMIN API key",
+            "Visit https://example.com to continue",
+            "Reply with the code we sent you",
+            "Enter your password below",
+        ] {
+            assert!(message_needs_warning(m), "{m}");
+        }
+        assert!(!message_needs_warning(
+            "I need read access to build your weekly report."
+        ));
+    }
 }

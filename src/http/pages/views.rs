@@ -41,8 +41,18 @@ pub struct ConsentPage {
     pub provider_name: String,
     pub kind: String,
     pub subject: String,
+    /// The requested scopes the user has not granted this service before (all of them
+    /// unless this is an upgrade).
     pub scopes: Vec<ScopeView>,
+    /// On an upgrade: the requested scopes an earlier, still standing grant already holds.
+    pub granted_scopes: Vec<ScopeView>,
+    /// On an upgrade: when the earlier grant this one replaces was made.
+    pub replaces: Option<String>,
+    /// For OAuth: the host of the upstream's authorization endpoint, where the user signs in.
+    pub upstream_host: Option<String>,
     pub message: Option<String>,
+    /// The service's message looks like it poses as the broker or fishes for a secret.
+    pub message_warning: bool,
     pub expires_at: String,
     pub expires_in: String,
     pub terms: Option<TermsView>,

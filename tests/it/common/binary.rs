@@ -49,7 +49,7 @@ impl Served {
                     rest.split_whitespace().next().unwrap()
                 ));
             }
-            if let Some(t) = line.trim().strip_prefix("export BROKER_TOKEN=") {
+            if let Some(t) = line.trim().strip_prefix("export DEMO_SERVICE_TOKEN=") {
                 token = Some(t.to_owned());
             }
             stdout.push(line);
