@@ -63,6 +63,18 @@ pub struct ServerConfig {
     /// Allow a plain-http `public_url` on a non-loopback host outside `--dev` (e.g. a
     /// closed test network). Consent pages carry credentials: leave this off.
     pub allow_insecure_public_url: bool,
+    /// A request's headers must arrive whole within this long of the connection becoming
+    /// ready for a request; slower connections are closed.
+    pub header_read_timeout_seconds: u32,
+    /// A request's body must arrive whole within this long of its headers; slower ones are
+    /// answered 408 and the connection closed.
+    pub body_read_timeout_seconds: u32,
+    /// A kept-alive connection with no request in flight is closed after this long.
+    pub keep_alive_timeout_seconds: u32,
+    /// Most client connections open at once; one more is answered 503 and closed.
+    pub max_connections: u32,
+    /// Most connections open at once from one peer address (a reverse proxy is one peer).
+    pub max_connections_per_client: u32,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +86,11 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             shutdown_timeout_seconds: 20,
             allow_insecure_public_url: false,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            keep_alive_timeout_seconds: 5,
+            max_connections: 1024,
+            max_connections_per_client: 256,
         }
     }
 }

@@ -5,6 +5,7 @@
 //!   ([`crate::telemetry`]);
 //! - refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits
 //!   ~400 KB);
+//! - answers `408` for a request whose body missed its deadline ([`super::serve`]);
 //! - sets the security headers on every response that did not set its own.
 //!
 //! One layer rather than a stack of ten: each `tower` layer of the old stack cost a clone
@@ -19,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use super::serve::BodyDeadline;
 use crate::broker::Broker;
 use crate::telemetry::{self, REQUEST_ID};
 
@@ -55,7 +57,20 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     let mut response = if headers_size(request.headers()) > MAX_HEADER_BYTES {
         super::edge_error(request.uri(), crate::Error::HeadersTooLarge)
     } else {
-        next.run(request).instrument(observed.span().clone()).await
+        let deadline = request.extensions().get::<BodyDeadline>().cloned();
+        let uri = request.uri().clone();
+        let response = next.run(request).instrument(observed.span().clone()).await;
+        if deadline.is_some_and(|d| d.missed()) {
+            // Whatever the handler made of its failed body, the answer is "too slow", and
+            // the connection is not kept: the rest of the body may still be on its way.
+            let mut timed_out = super::edge_error(&uri, crate::Error::BodyTimeout);
+            timed_out
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            timed_out
+        } else {
+            response
+        }
     };
     let headers = response.headers_mut();
     for (name, value) in &SECURITY_HEADERS {

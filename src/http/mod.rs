@@ -21,6 +21,7 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod render;
+pub mod serve;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url().scheme() == "https";

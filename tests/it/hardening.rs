@@ -634,3 +634,207 @@ async fn oversized_headers_are_refused_with_431() {
         "a readable page for browsers"
     );
 }
+
+/// What a raw connection received until the end of a response head, or until the server
+/// closed it (`None` if it closed having sent nothing).
+async fn response_head(stream: &mut tokio::net::tcp::OwnedReadHalf) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+        if received.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    (!received.is_empty()).then(|| String::from_utf8_lossy(&received).into_owned())
+}
+
+/// Writes `bytes` one at a time, 100 ms apart, until done or the server stops reading.
+fn trickle(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    bytes: Vec<u8>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncWriteExt;
+    tokio::spawn(async move {
+        for b in bytes {
+            if writer.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+}
+
+async fn connect(app: &TestApp) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_trickled_header_is_cut_within_the_header_timeout_and_others_are_served() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 1;
+        c.server.keep_alive_timeout_seconds = 1;
+    })
+    .await;
+    let (mut reader, writer) = connect(&app).await.into_split();
+    let started = std::time::Instant::now();
+    // Never finishes its headers: 100 header bytes would take 10 s.
+    let mut head = b"GET /healthz HTTP/1.1\r\nhost: x\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b'x', 100));
+    let slow = trickle(writer, head);
+    let healthz = app.api.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        healthz.status(),
+        StatusCode::OK,
+        "others are served meanwhile"
+    );
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("cut within 3 × the 1 s header timeout");
+    assert_eq!(answer, None, "closed without an answer");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    slow.abort();
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_answered_408_within_the_body_timeout() {
+    let app = TestApp::spawn_with(|c| c.server.body_read_timeout_seconds = 1).await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    let head = format!(
+        "POST /v1/elicitations HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 200\r\n\r\n",
+        app.token
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let slow = trickle(writer, vec![b' '; 200]);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("answered within 3 × the 1 s body timeout")
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    slow.abort();
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 1;
+    })
+    .await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    tokio::io::AsyncWriteExt::write_all(&mut writer, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = response_head(&mut reader).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        use tokio::io::AsyncReadExt;
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest).await;
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "closed within 3 × the 1 s keep-alive timeout"
+    );
+}
+
+/// `/healthz` from a fresh client bound to `from`, and how long it took.
+async fn healthz_from(app: &TestApp, from: [u8; 4]) -> (StatusCode, Option<String>) {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let r = client.get(app.url("/healthz")).send().await.unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status(), retry)
+}
+
+async fn healthz_recovers(app: &TestApp, from: [u8; 4]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if healthz_from(app, from).await.0 == StatusCode::OK {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "served again within 5 s of the idle sockets going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_connection_cap_held_by_idle_sockets_a_new_client_gets_a_fast_503_and_recovers() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 30;
+        c.server.max_connections = 8;
+        c.server.max_connections_per_client = 8;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(connect(&app).await);
+    }
+    let started = std::time::Instant::now();
+    let (status, retry) = healthz_from(&app, [127, 0, 0, 1]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "a fast answer, not a hang"
+    );
+    drop(idle);
+    healthz_recovers(&app, [127, 0, 0, 1]).await;
+}
+
+#[tokio::test]
+async fn one_address_holding_its_connection_cap_does_not_lock_out_others() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 30;
+        c.server.max_connections = 64;
+        c.server.max_connections_per_client = 4;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect(&app).await);
+    }
+    assert_eq!(
+        healthz_from(&app, [127, 0, 0, 1]).await.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the same address is over its cap"
+    );
+    assert_eq!(
+        healthz_from(&app, [127, 0, 0, 2]).await.0,
+        StatusCode::OK,
+        "another address is served"
+    );
+    drop(idle);
+    healthz_recovers(&app, [127, 0, 0, 1]).await;
+}
