@@ -6,7 +6,8 @@
 //! - refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits
 //!   ~400 KB);
 //! - answers `408` for a request whose body missed its deadline ([`super::serve`]);
-//! - sets the security headers on every response that did not set its own.
+//! - sets the security headers on every response that did not set its own, and
+//!   `Strict-Transport-Security` when the public URL is https.
 //!
 //! One layer rather than a stack of ten: each `tower` layer of the old stack cost a clone
 //! of the service below it and a future per request, and together they took a third of a
@@ -40,6 +41,10 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     ),
     (header::CACHE_CONTROL, "no-store"),
 ];
+
+/// Strict-Transport-Security when the public URL is https: one year, this host only (the
+/// broker cannot speak for its parent domain's other hosts).
+const HSTS: &str = "max-age=31536000";
 
 /// Largest total size of a request's headers (names and values).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -77,6 +82,14 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
         if !headers.contains_key(name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if broker.public_url().scheme() == "https"
+        && !headers.contains_key(header::STRICT_TRANSPORT_SECURITY)
+    {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     if !headers.contains_key(&REQUEST_ID) {
         headers.insert(REQUEST_ID, id);

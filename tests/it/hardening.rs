@@ -838,3 +838,60 @@ async fn one_address_holding_its_connection_cap_does_not_lock_out_others() {
     drop(idle);
     healthz_recovers(&app, [127, 0, 0, 1]).await;
 }
+
+#[tokio::test]
+async fn over_https_every_answer_carries_hsts_and_over_http_none_does() {
+    let https = TestApp::spawn_with(|c| {
+        c.server.public_url = Some("https://consent.example.test/".parse().unwrap())
+    })
+    .await;
+    for path in [
+        "/login",
+        "/healthz",
+        "/v1/elicitations/nope",
+        "/no-such-page",
+    ] {
+        let r = https.api.get(https.url(path)).send().await.unwrap();
+        assert_eq!(
+            r.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let http = TestApp::spawn().await;
+    let r = http.api.get(http.url("/login")).send().await.unwrap();
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
+}
+
+#[tokio::test]
+async fn the_csrf_token_changes_at_sign_in_and_sign_out_and_the_old_one_is_refused() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let login = browser.open("/login").await;
+    let before = login.csrf();
+    let home = browser
+        .submit(
+            "/login/dev",
+            &[("csrf", &before), ("username", "alice"), ("return_to", "/")],
+        )
+        .await;
+    home.assert_shows("alice");
+    let signed_in = home.csrf();
+    assert_ne!(before, signed_in, "a new token at sign-in");
+    let stale = browser.submit("/logout", &[("csrf", &before)]).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::FORBIDDEN,
+        "a form served before sign-in no longer posts"
+    );
+    let out = browser.submit("/logout", &[("csrf", &signed_in)]).await;
+    assert!(!out.html.contains("Signed in as"));
+    let after = browser.open("/login").await.csrf();
+    assert_ne!(after, signed_in, "a new token after sign-out");
+    assert_ne!(after, before);
+}
