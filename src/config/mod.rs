@@ -250,6 +250,10 @@ pub struct LimitsConfig {
     /// Sustained browser form posts (sign-in, approve, deny, key) per minute, per address.
     pub browser_posts_per_minute: f64,
     pub browser_posts_burst: u32,
+    /// Sustained `/v1` requests with a wrong service token per minute, per address; beyond
+    /// it (and the burst) a wrong token is answered 429 instead of 401.
+    pub failed_auth_per_minute: f64,
+    pub failed_auth_burst: u32,
     /// Behind a reverse proxy: the header it puts the client address in (its rightmost
     /// entry is used). Unset: the connection's peer address.
     pub client_ip_header: Option<String>,
@@ -262,6 +266,8 @@ impl Default for LimitsConfig {
             api_burst: 400,
             browser_posts_per_minute: 60.0,
             browser_posts_burst: 20,
+            failed_auth_per_minute: 10.0,
+            failed_auth_burst: 20,
             client_ip_header: None,
         }
     }

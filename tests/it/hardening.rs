@@ -895,3 +895,47 @@ async fn the_csrf_token_changes_at_sign_in_and_sign_out_and_the_old_one_is_refus
     assert_ne!(after, signed_in, "a new token after sign-out");
     assert_ne!(after, before);
 }
+
+#[tokio::test]
+async fn fifty_wrong_service_tokens_from_one_address_get_429_and_a_valid_token_still_works() {
+    let app = TestApp::spawn().await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for i in 0..50 {
+        let r = app
+            .api
+            .get(app.url("/v1/elicitations/AAAAAAAAAAAAAAAAAAAAAA"))
+            .bearer_auth(format!("cbt_wrong_{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS && limited.is_none() {
+            limited = Some(r);
+        }
+    }
+    assert_eq!(
+        statuses[0],
+        StatusCode::UNAUTHORIZED,
+        "the first wrong token is just refused"
+    );
+    let limited = limited.expect("throttled before the 50th wrong token");
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "and stays throttled"
+    );
+    let body = json!({"subject": "alice", "provider": API_KEY_PROVIDER});
+    assert_eq!(
+        app.create(&app.token, body).await.status(),
+        StatusCode::CREATED,
+        "a valid token from the same address is served"
+    );
+}
