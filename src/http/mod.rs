@@ -44,6 +44,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(
             pages::router()
                 .layer(sessions)
+                .layer(middleware::from_fn(render::readable_refusals))
                 .layer(axum::middleware::from_fn_with_state(
                     broker.clone(),
                     pages::limit_posts,

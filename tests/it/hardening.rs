@@ -939,3 +939,68 @@ async fn fifty_wrong_service_tokens_from_one_address_get_429_and_a_valid_token_s
         "a valid token from the same address is served"
     );
 }
+
+#[tokio::test]
+async fn every_browser_route_refusal_is_a_readable_page_with_its_status() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let login = browser.open("/login").await;
+    let csrf = login.csrf();
+    let expect_page = |r: reqwest::Response, status: StatusCode, shows: &'static str| async move {
+        assert_eq!(r.status(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{status}: a page"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains(shows), "{status}: {html}");
+    };
+    let duplicate = browser
+        .client
+        .post(app.url("/login/dev"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&csrf={csrf}&username=alice"))
+        .send()
+        .await
+        .unwrap();
+    expect_page(
+        duplicate,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The form could not be read",
+    )
+    .await;
+    let json = browser
+        .client
+        .post(app.url("/login/dev"))
+        .json(&json!({"csrf": csrf, "username": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    expect_page(json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Not a form").await;
+    let large = browser
+        .client
+        .post(app.url("/login/dev"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", &"a".repeat(100 * 1024)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_page(large, StatusCode::PAYLOAD_TOO_LARGE, "Too much to send").await;
+    let bad_path = browser
+        .client
+        .get(app.url("/e/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    expect_page(
+        bad_path,
+        StatusCode::BAD_REQUEST,
+        "This address could not be read",
+    )
+    .await;
+}
