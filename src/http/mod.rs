@@ -50,7 +50,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
                     pages::limit_posts,
                 )),
         )
-        .merge(api::router())
+        .merge(api::router().layer(middleware::from_fn(problem::problem_refusals)))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

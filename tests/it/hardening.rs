@@ -1004,3 +1004,16 @@ async fn every_browser_route_refusal_is_a_readable_page_with_its_status() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_api_path_that_is_not_utf8_gets_a_problem() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .api
+        .get(app.url("/v1/elicitations/%FF%FE"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
