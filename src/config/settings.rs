@@ -267,7 +267,7 @@ impl Settings {
         if !(l.api_per_second > 0.0 && l.browser_posts_per_minute > 0.0) {
             errors.push("limits: rates must be above 0".into());
         }
-        if !(l.failed_auth_per_minute > 0.0) {
+        if l.failed_auth_per_minute.is_nan() || l.failed_auth_per_minute <= 0.0 {
             errors.push("limits.failed_auth_per_minute: must be above 0".into());
         }
         if let Some(h) = &l.client_ip_header

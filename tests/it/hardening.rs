@@ -1017,3 +1017,39 @@ async fn an_api_path_that_is_not_utf8_gets_a_problem() {
         .unwrap();
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
+
+#[tokio::test]
+async fn a_subject_with_a_bidi_override_is_refused_and_a_message_shows_one_as_a_marker() {
+    let app = TestApp::spawn().await;
+    for subject in ["admin\u{202e}TOOR", "ali\u{200b}ce", "\u{2066}bob\u{2069}"] {
+        let r = app
+            .create(
+                &app.token,
+                json!({"subject": subject, "provider": API_KEY_PROVIDER}),
+            )
+            .await;
+        let problem = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("subject:"),
+            "{problem}"
+        );
+    }
+    let r = app
+        .create(
+            &app.token,
+            json!({
+                "subject": "alice",
+                "provider": API_KEY_PROVIDER,
+                "message": "Approve \u{202e}txt.exe"
+            }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let page = app
+        .browser()
+        .open_as(created["url"].as_str().unwrap(), "alice")
+        .await;
+    page.assert_shows("Approve [U+202E]txt.exe");
+    assert!(!page.html.contains('\u{202e}'));
+}
