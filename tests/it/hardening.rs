@@ -1053,3 +1053,42 @@ async fn a_subject_with_a_bidi_override_is_refused_and_a_message_shows_one_as_a_
     page.assert_shows("Approve [U+202E]txt.exe");
     assert!(!page.html.contains('\u{202e}'));
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_the_wait_query_the_common_problems_and_string_bounds() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .api
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = &doc["paths"]["/v1/elicitations/{id}"]["get"];
+    let wait = status["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wait")
+        .expect("a wait parameter");
+    assert_eq!(wait["in"], "query", "{wait}");
+    assert_ne!(wait["required"], true, "{wait}");
+    assert_eq!(wait["schema"]["minimum"], 0, "{wait}");
+    assert_eq!(wait["schema"]["maximum"], 60, "{wait}");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for code in ["400", "401", "413", "415", "429", "503"] {
+                let answer = &operation["responses"][code];
+                assert!(
+                    answer["content"]["application/problem+json"].is_object(),
+                    "{method} {path} does not list {code}"
+                );
+            }
+        }
+    }
+    let create = &doc["components"]["schemas"]["CreateElicitation"]["properties"];
+    assert_eq!(create["subject"]["minLength"], 1, "{create}");
+    assert_eq!(create["provider"]["minLength"], 1, "{create}");
+}

@@ -79,10 +79,12 @@ fn parse(body: CreateElicitation) -> Result<NewElicitation, Error> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to wait for the elicitation to leave `pending` (0-60).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 60, required = false)]
     pub wait: u64,
 }
 
