@@ -427,12 +427,7 @@ async fn sign_in_dev(browser: &common::Browser, base: &str, user: &str) -> Optio
         .text()
         .await
         .ok()?;
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)?
-        .split('"')
-        .next()?
-        .to_owned();
+    let csrf = csrf_of(&html)?;
     let form = [
         ("csrf", csrf.as_str()),
         ("username", user),
@@ -445,7 +440,27 @@ async fn sign_in_dev(browser: &common::Browser, base: &str, user: &str) -> Optio
         .send()
         .await
         .ok()?;
-    Some(csrf)
+    // Signing in changed the token: the one a page shows now.
+    let home = browser
+        .client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    csrf_of(&home)
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    Some(
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_owned(),
+    )
 }
 
 #[tokio::test]
