@@ -749,6 +749,28 @@ async fn a_trickled_body_is_answered_408_within_the_body_timeout() {
 }
 
 #[tokio::test]
+async fn a_trickled_form_is_answered_with_a_408_page() {
+    let app = TestApp::spawn_with(|c| c.server.body_read_timeout_seconds = 1).await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    let head = "POST /login/dev HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/x-www-form-urlencoded\r\ncontent-length: 200\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes())
+        .await
+        .unwrap();
+    let slow = trickle(writer, vec![b'a'; 200]);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("answered within 3 × the 1 s body timeout")
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("text/html"), "a page: {answer}");
+    slow.abort();
+}
+
+#[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let app = TestApp::spawn_with(|c| {
         c.server.header_read_timeout_seconds = 30;
