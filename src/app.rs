@@ -1,7 +1,6 @@
 //! Building and running the app: open the store (embedded, or Redis as configured), load
 //! the keyring, bind (port 0 is fine), serve until told to stop. Tests and `main` both go through [`App::build`].
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,15 +115,11 @@ impl App {
                 stopping.notify_one();
             }
         };
+        let limits = self.broker.settings().connections;
         let router = crate::http::router(self.broker);
-        let serve = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let serve = crate::http::serve::serve(self.listener, router, limits, signal);
         let result = tokio::select! {
-            result = serve => result,
+            () = serve => Ok(()),
             () = async {
                 stopping.notified().await;
                 tokio::time::sleep(grace).await;

@@ -51,6 +51,8 @@ pub enum Error {
     SignInFailed(String),
     #[error("The request headers are too large")]
     HeadersTooLarge,
+    #[error("The request body did not arrive in time")]
+    BodyTimeout,
     #[error("No such page or endpoint")]
     NoSuchRoute,
     #[error("This endpoint does not take that method")]
@@ -84,6 +86,7 @@ impl Error {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NoSuchRoute => StatusCode::NOT_FOUND,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GrantCorrupt | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +119,7 @@ impl Error {
             Self::RateLimited(_) => ErrorKind::RateLimited,
             Self::NoSuchRoute => ErrorKind::NotFound,
             Self::HeadersTooLarge => ErrorKind::HeadersTooLarge,
+            Self::BodyTimeout => ErrorKind::BodyTimeout,
             Self::MethodNotAllowed => ErrorKind::MethodNotAllowed,
             Self::StoreUnavailable(_) => ErrorKind::StoreUnavailable,
             Self::GrantCorrupt => ErrorKind::GrantCorrupt,

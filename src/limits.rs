@@ -172,6 +172,8 @@ pub struct Limits {
     pub api: RateLimiter,
     /// Per client address, on browser form posts (sign-in, consent).
     pub browser_posts: RateLimiter,
+    /// Per client address, on `/v1` requests whose service token is missing or wrong.
+    pub failed_auth: RateLimiter,
     /// Header holding the client address when a trusted proxy sets it (rightmost entry).
     pub client_ip_header: Option<axum::http::HeaderName>,
 }
@@ -184,11 +186,35 @@ impl Limits {
                 config.browser_posts_per_minute / 60.0,
                 config.browser_posts_burst,
             ),
+            failed_auth: RateLimiter::new(
+                config.failed_auth_per_minute / 60.0,
+                config.failed_auth_burst,
+            ),
             client_ip_header: config
                 .client_ip_header
                 .as_deref()
                 .and_then(|h| axum::http::HeaderName::try_from(h).ok()),
         }
+    }
+}
+
+impl Limits {
+    /// The client's address: the rightmost entry of the trusted proxy's header when one is
+    /// configured, else the connection's peer.
+    pub fn client_address(
+        &self,
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> String {
+        if let Some(header) = &self.client_ip_header
+            && let Some(value) = headers.get(header).and_then(|v| v.to_str().ok())
+            && let Some(last) = value.rsplit(',').next()
+        {
+            return last.trim().to_owned();
+        }
+        extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
     }
 }
 

@@ -495,6 +495,7 @@ fn refusal_label(kind: ErrorKind) -> &'static str {
         | ErrorKind::RateLimited
         | ErrorKind::NotFound
         | ErrorKind::HeadersTooLarge
+        | ErrorKind::BodyTimeout
         | ErrorKind::MethodNotAllowed
         | ErrorKind::Internal => "other",
     }

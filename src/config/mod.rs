@@ -63,6 +63,18 @@ pub struct ServerConfig {
     /// Allow a plain-http `public_url` on a non-loopback host outside `--dev` (e.g. a
     /// closed test network). Consent pages carry credentials: leave this off.
     pub allow_insecure_public_url: bool,
+    /// A request's headers must arrive whole within this long of the connection becoming
+    /// ready for a request; slower connections are closed.
+    pub header_read_timeout_seconds: u32,
+    /// A request's body must arrive whole within this long of its headers; slower ones are
+    /// answered 408 and the connection closed.
+    pub body_read_timeout_seconds: u32,
+    /// A kept-alive connection with no request in flight is closed after this long.
+    pub keep_alive_timeout_seconds: u32,
+    /// Most client connections open at once; one more is answered 503 and closed.
+    pub max_connections: u32,
+    /// Most connections open at once from one peer address (a reverse proxy is one peer).
+    pub max_connections_per_client: u32,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +86,11 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             shutdown_timeout_seconds: 20,
             allow_insecure_public_url: false,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            keep_alive_timeout_seconds: 5,
+            max_connections: 1024,
+            max_connections_per_client: 256,
         }
     }
 }
@@ -233,6 +250,10 @@ pub struct LimitsConfig {
     /// Sustained browser form posts (sign-in, approve, deny, key) per minute, per address.
     pub browser_posts_per_minute: f64,
     pub browser_posts_burst: u32,
+    /// Sustained `/v1` requests with a wrong service token per minute, per address; beyond
+    /// it (and the burst) a wrong token is answered 429 instead of 401.
+    pub failed_auth_per_minute: f64,
+    pub failed_auth_burst: u32,
     /// Behind a reverse proxy: the header it puts the client address in (its rightmost
     /// entry is used). Unset: the connection's peer address.
     pub client_ip_header: Option<String>,
@@ -245,6 +266,8 @@ impl Default for LimitsConfig {
             api_burst: 400,
             browser_posts_per_minute: 60.0,
             browser_posts_burst: 20,
+            failed_auth_per_minute: 10.0,
+            failed_auth_burst: 20,
             client_ip_header: None,
         }
     }

@@ -42,6 +42,18 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// SHA-256 of the bearer token `/metrics` requires, if any.
     pub metrics_token_sha256: Option<[u8; 32]>,
+    /// What a client connection may take: timeouts and caps.
+    pub connections: ConnectionLimits,
+}
+
+/// The limits every client connection is held to (`[server]`'s timeouts and caps).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +267,9 @@ impl Settings {
         if !(l.api_per_second > 0.0 && l.browser_posts_per_minute > 0.0) {
             errors.push("limits: rates must be above 0".into());
         }
+        if l.failed_auth_per_minute.is_nan() || l.failed_auth_per_minute <= 0.0 {
+            errors.push("limits.failed_auth_per_minute: must be above 0".into());
+        }
         if let Some(h) = &l.client_ip_header
             && axum::http::HeaderName::try_from(h.as_str()).is_err()
         {
@@ -273,6 +288,7 @@ impl Settings {
         if !(1..=600).contains(&config.server.shutdown_timeout_seconds) {
             errors.push("server.shutdown_timeout_seconds: must be between 1 and 600".into());
         }
+        connection_errors(&config.server, &mut errors);
         let metrics_token_sha256 = config.telemetry.metrics_token().unwrap_or_else(|e| {
             errors.push(e);
             None
@@ -311,6 +327,13 @@ impl Settings {
             oidc,
             shutdown_timeout: Duration::from_secs(config.server.shutdown_timeout_seconds.into()),
             metrics_token_sha256,
+            connections: ConnectionLimits {
+                header_read_timeout: secs(config.server.header_read_timeout_seconds),
+                body_read_timeout: secs(config.server.body_read_timeout_seconds),
+                keep_alive_timeout: secs(config.server.keep_alive_timeout_seconds),
+                max_connections: config.server.max_connections as usize,
+                max_connections_per_client: config.server.max_connections_per_client as usize,
+            },
         };
         Ok((settings, errors.notes))
     }
@@ -324,6 +347,41 @@ impl Settings {
             .iter()
             .map(AsRef::as_ref)
             .find(|s| &s.id == id)
+    }
+}
+
+fn secs(seconds: u32) -> Duration {
+    Duration::from_secs(seconds.into())
+}
+
+/// Checks `[server]`'s connection timeouts and caps; every problem names its field.
+fn connection_errors(server: &super::ServerConfig, errors: &mut Problems) {
+    if !(1..=300).contains(&server.header_read_timeout_seconds) {
+        errors.push("server.header_read_timeout_seconds: must be between 1 and 300".into());
+    }
+    if !(1..=600).contains(&server.body_read_timeout_seconds) {
+        errors.push("server.body_read_timeout_seconds: must be between 1 and 600".into());
+    }
+    if server.keep_alive_timeout_seconds == 0
+        || server.keep_alive_timeout_seconds > server.header_read_timeout_seconds
+    {
+        errors.push(
+            "server.keep_alive_timeout_seconds: must be between 1 and \
+             server.header_read_timeout_seconds (the header timer also runs while a connection \
+             waits for its next request)"
+                .into(),
+        );
+    }
+    if !(1..=1_000_000).contains(&server.max_connections) {
+        errors.push("server.max_connections: must be between 1 and 1000000".into());
+    }
+    if server.max_connections_per_client == 0
+        || server.max_connections_per_client > server.max_connections
+    {
+        errors.push(
+            "server.max_connections_per_client: must be between 1 and server.max_connections"
+                .into(),
+        );
     }
 }
 
@@ -728,6 +786,32 @@ scopes = {{ "api:read" = "Read" }}
             "[server]\nbind = \"0.0.0.0:8080\"",
             "server.public_url: required when the broker listens beyond loopback; set the https \
              URL users reach it at",
+        );
+    }
+
+    #[test]
+    fn connection_timeouts_and_caps_are_bounded_and_consistent() {
+        assert_refused(
+            "[server]\nheader_read_timeout_seconds = 301",
+            "server.header_read_timeout_seconds: must be between 1 and 300",
+        );
+        assert_refused(
+            "[server]\nbody_read_timeout_seconds = 601",
+            "server.body_read_timeout_seconds: must be between 1 and 600",
+        );
+        assert_refused(
+            "[server]\nheader_read_timeout_seconds = 5\nkeep_alive_timeout_seconds = 6",
+            "server.keep_alive_timeout_seconds: must be between 1 and \
+             server.header_read_timeout_seconds (the header timer also runs while a connection \
+             waits for its next request)",
+        );
+        assert_refused(
+            "[server]\nmax_connections = 1000001",
+            "server.max_connections: must be between 1 and 1000000",
+        );
+        assert_refused(
+            "[server]\nmax_connections = 10\nmax_connections_per_client = 11",
+            "server.max_connections_per_client: must be between 1 and server.max_connections",
         );
     }
 

@@ -30,6 +30,7 @@ pub enum ErrorKind {
     RateLimited,
     NotFound,
     HeadersTooLarge,
+    BodyTimeout,
     MethodNotAllowed,
     StoreUnavailable,
     GrantCorrupt,
@@ -38,7 +39,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 28] = [
         Self::Unauthenticated,
         Self::InvalidRequest,
         Self::BodyTooLarge,
@@ -62,6 +63,7 @@ impl ErrorKind {
         Self::RateLimited,
         Self::NotFound,
         Self::HeadersTooLarge,
+        Self::BodyTimeout,
         Self::MethodNotAllowed,
         Self::StoreUnavailable,
         Self::GrantCorrupt,
@@ -94,6 +96,7 @@ impl ErrorKind {
             Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",
             Self::HeadersTooLarge => "headers_too_large",
+            Self::BodyTimeout => "body_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::StoreUnavailable => "store_unavailable",
             Self::GrantCorrupt => "grant_corrupt",
@@ -144,6 +147,7 @@ mod tests {
             "rate_limited",
             "not_found",
             "headers_too_large",
+            "body_timeout",
             "method_not_allowed",
             "store_unavailable",
             "grant_corrupt",

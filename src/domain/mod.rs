@@ -11,6 +11,7 @@ pub mod grant;
 pub mod handle;
 pub mod ids;
 pub mod scope;
+pub mod text;
 pub mod webhook;
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditReason, Outcome};

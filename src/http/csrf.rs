@@ -3,15 +3,15 @@
 //! CSRF protection for every browser form: a synchronizer token kept in the server-side
 //! session and echoed in a hidden field, compared in constant time (by the `CsrfForm`
 //! extractor, the only way a handler receives a form). SameSite=Lax cookies are a second
-//! layer, not the only one.
+//! layer, not the only one. The token changes at sign-in (`SessionUser::sign_in` drops it)
+//! and at sign-out (the session is deleted).
 
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 use crate::Error;
-use crate::identity::session::session_error;
+use crate::identity::session::{CSRF_KEY as KEY, session_error};
 
-const KEY: &str = "csrf";
 /// The per-session random value upstream authorization flows are bound to.
 const FLOW_BINDING: &str = "flow_binding";
 

@@ -5,7 +5,9 @@
 //!   ([`crate::telemetry`]);
 //! - refuses requests whose headers exceed [`MAX_HEADER_BYTES`] (hyper alone admits
 //!   ~400 KB);
-//! - sets the security headers on every response that did not set its own.
+//! - answers `408` for a request whose body missed its deadline ([`super::serve`]);
+//! - sets the security headers on every response that did not set its own, and
+//!   `Strict-Transport-Security` when the public URL is https.
 //!
 //! One layer rather than a stack of ten: each `tower` layer of the old stack cost a clone
 //! of the service below it and a future per request, and together they took a third of a
@@ -19,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use super::serve::BodyDeadline;
 use crate::broker::Broker;
 use crate::telemetry::{self, REQUEST_ID};
 
@@ -39,6 +42,10 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
+/// Strict-Transport-Security when the public URL is https: one year, this host only (the
+/// broker cannot speak for its parent domain's other hosts).
+const HSTS: &str = "max-age=31536000";
+
 /// Largest total size of a request's headers (names and values).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -55,13 +62,34 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     let mut response = if headers_size(request.headers()) > MAX_HEADER_BYTES {
         super::edge_error(request.uri(), crate::Error::HeadersTooLarge)
     } else {
-        next.run(request).instrument(observed.span().clone()).await
+        let deadline = request.extensions().get::<BodyDeadline>().cloned();
+        let uri = request.uri().clone();
+        let response = next.run(request).instrument(observed.span().clone()).await;
+        if deadline.is_some_and(|d| d.missed()) {
+            // Whatever the handler made of its failed body, the answer is "too slow", and
+            // the connection is not kept: the rest of the body may still be on its way.
+            let mut timed_out = super::edge_error(&uri, crate::Error::BodyTimeout);
+            timed_out
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            timed_out
+        } else {
+            response
+        }
     };
     let headers = response.headers_mut();
     for (name, value) in &SECURITY_HEADERS {
         if !headers.contains_key(name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if broker.public_url().scheme() == "https"
+        && !headers.contains_key(header::STRICT_TRANSPORT_SECURITY)
+    {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     if !headers.contains_key(&REQUEST_ID) {
         headers.insert(REQUEST_ID, id);

@@ -1,5 +1,5 @@
 //! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
-//! valid service token; one that takes [`SignedIn`] cannot run without a signed-in user
+//! valid service token (failures are throttled per client address); one that takes [`SignedIn`] cannot run without a signed-in user
 //! (the browser is sent to sign in and brought back); one that takes [`AdminUser`] cannot run
 //! without a signed-in admin (anyone else signed in gets a 403 page). A handler receives a
 //! browser form only as a [`CsrfForm`], which refuses unless the form carries this
@@ -31,14 +31,25 @@ impl FromRequestParts<Arc<Broker>> for ServiceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
-        let token = parts
+        let service = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(Error::Unauthenticated)?;
-        let service = service_token::authenticate(&broker.settings().services, token.trim())
-            .ok_or(Error::Unauthenticated)?;
+            .and_then(|token| {
+                service_token::authenticate(&broker.settings().services, token.trim())
+            });
+        let Some(service) = service else {
+            // Failures count against the caller's address: beyond the allowance a scanner
+            // is told to back off instead of being told "wrong" at full speed.
+            let limits = broker.limits();
+            let client = limits.client_address(&parts.headers, &parts.extensions);
+            limits
+                .failed_auth
+                .check(&client)
+                .map_err(|wait| Error::RateLimited(wait.as_secs().max(1)))?;
+            return Err(Error::Unauthenticated.into());
+        };
         broker
             .limits()
             .api

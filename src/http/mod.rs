@@ -21,6 +21,7 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod render;
+pub mod serve;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url().scheme() == "https";
@@ -43,12 +44,13 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(
             pages::router()
                 .layer(sessions)
+                .layer(middleware::from_fn(render::readable_refusals))
                 .layer(axum::middleware::from_fn_with_state(
                     broker.clone(),
                     pages::limit_posts,
                 )),
         )
-        .merge(api::router())
+        .merge(api::router().layer(middleware::from_fn(problem::problem_refusals)))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

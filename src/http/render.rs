@@ -132,3 +132,59 @@ impl IntoResponse for PageError {
         response
     }
 }
+
+/// Around every browser route (outside the session layer): refusals that were not made
+/// here become pages with their status.
+/// - axum's extractor and body-limit rejections (plain text: a bad path, query or form, a
+///   form too large, not a form) become a message page with the same status;
+/// - the session layer's bare `500`, which it answers when it cannot save the session (the
+///   store is down; a first visit with no cookie), becomes the store's `503` page.
+pub async fn readable_refusals(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{StatusCode, header};
+    use hyper::body::Body as _;
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if status == StatusCode::INTERNAL_SERVER_ERROR
+        && content_type.is_empty()
+        && response.body().size_hint().exact() == Some(0)
+    {
+        let cause = crate::store::StoreError::Unavailable("session could not be saved".into());
+        return PageError(Error::StoreUnavailable(cause)).into_response();
+    }
+    if !(status.is_client_error() && content_type.starts_with("text/plain")) {
+        return response;
+    }
+    let (heading, body) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Too much to send",
+            "The form was larger than this site accepts. Go back, shorten what you entered and \
+             try again.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Not a form",
+            "This address only takes the forms of this site's own pages. Go back, reload the \
+             page and try again.",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "The form could not be read",
+            "The form had fields missing, repeated or of the wrong kind. Go back, reload the \
+             page and try again.",
+        ),
+        _ => (
+            "This address could not be read",
+            "The link or form was damaged on its way here. Check the address, or go back, \
+             reload the page and try again.",
+        ),
+    };
+    let mut page = MessagePage::new(bare_chrome(), Tone::Warning, heading, body);
+    page.detail = Some(format!("Error code: {}", status.as_u16()));
+    (status, page).into_response()
+}

@@ -32,9 +32,14 @@ impl SessionUser {
         session.get(USER_KEY).await.map_err(session_error)
     }
 
-    /// Signs `self` in: a new session id first, then the identity.
+    /// Signs `self` in: a new session id and a new CSRF token (a form served before
+    /// sign-in no longer posts), then the identity.
     pub async fn sign_in(self, session: &Session) -> Result<(), Error> {
         session.cycle_id().await.map_err(session_error)?;
+        session
+            .remove_value(CSRF_KEY)
+            .await
+            .map_err(session_error)?;
         session.insert(USER_KEY, self).await.map_err(session_error)
     }
 
@@ -43,6 +48,10 @@ impl SessionUser {
         session.flush().await.map_err(session_error)
     }
 }
+
+/// Where the session keeps its CSRF token (`http::csrf` makes and checks it; signing in
+/// drops it so that a new one is made).
+pub const CSRF_KEY: &str = "csrf";
 
 pub fn session_error(e: tower_sessions::session::Error) -> Error {
     Error::StoreUnavailable(crate::store::StoreError::Unavailable(format!(

@@ -427,12 +427,7 @@ async fn sign_in_dev(browser: &common::Browser, base: &str, user: &str) -> Optio
         .text()
         .await
         .ok()?;
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)?
-        .split('"')
-        .next()?
-        .to_owned();
+    let csrf = csrf_of(&html)?;
     let form = [
         ("csrf", csrf.as_str()),
         ("username", user),
@@ -445,7 +440,27 @@ async fn sign_in_dev(browser: &common::Browser, base: &str, user: &str) -> Optio
         .send()
         .await
         .ok()?;
-    Some(csrf)
+    // Signing in changed the token: the one a page shows now.
+    let home = browser
+        .client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    csrf_of(&home)
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    Some(
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -635,4 +650,484 @@ async fn oversized_headers_are_refused_with_431() {
         page.text().await.unwrap().contains("<html"),
         "a readable page for browsers"
     );
+}
+
+/// What a raw connection received until the end of a response head, or until the server
+/// closed it (`None` if it closed having sent nothing).
+async fn response_head(stream: &mut tokio::net::tcp::OwnedReadHalf) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+        if received.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    (!received.is_empty()).then(|| String::from_utf8_lossy(&received).into_owned())
+}
+
+/// Writes `bytes` one at a time, 100 ms apart, until done or the server stops reading.
+fn trickle(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    bytes: Vec<u8>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncWriteExt;
+    tokio::spawn(async move {
+        for b in bytes {
+            if writer.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+}
+
+async fn connect(app: &TestApp) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_trickled_header_is_cut_within_the_header_timeout_and_others_are_served() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 1;
+        c.server.keep_alive_timeout_seconds = 1;
+    })
+    .await;
+    let (mut reader, writer) = connect(&app).await.into_split();
+    let started = std::time::Instant::now();
+    // Never finishes its headers: 100 header bytes would take 10 s.
+    let mut head = b"GET /healthz HTTP/1.1\r\nhost: x\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b'x', 100));
+    let slow = trickle(writer, head);
+    let healthz = app.api.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        healthz.status(),
+        StatusCode::OK,
+        "others are served meanwhile"
+    );
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("cut within 3 × the 1 s header timeout");
+    assert_eq!(answer, None, "closed without an answer");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    slow.abort();
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_answered_408_within_the_body_timeout() {
+    let app = TestApp::spawn_with(|c| c.server.body_read_timeout_seconds = 1).await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    let head = format!(
+        "POST /v1/elicitations HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 200\r\n\r\n",
+        app.token
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let slow = trickle(writer, vec![b' '; 200]);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("answered within 3 × the 1 s body timeout")
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    slow.abort();
+}
+
+#[tokio::test]
+async fn a_trickled_form_is_answered_with_a_408_page() {
+    let app = TestApp::spawn_with(|c| c.server.body_read_timeout_seconds = 1).await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    let head = "POST /login/dev HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/x-www-form-urlencoded\r\ncontent-length: 200\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut writer, head.as_bytes())
+        .await
+        .unwrap();
+    let slow = trickle(writer, vec![b'a'; 200]);
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        response_head(&mut reader),
+    )
+    .await
+    .expect("answered within 3 × the 1 s body timeout")
+    .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("text/html"), "a page: {answer}");
+    slow.abort();
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 1;
+    })
+    .await;
+    let (mut reader, mut writer) = connect(&app).await.into_split();
+    tokio::io::AsyncWriteExt::write_all(&mut writer, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = response_head(&mut reader).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        use tokio::io::AsyncReadExt;
+        let mut rest = Vec::new();
+        let _ = reader.read_to_end(&mut rest).await;
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "closed within 3 × the 1 s keep-alive timeout"
+    );
+}
+
+/// `/healthz` from a fresh client bound to `from`, and how long it took.
+async fn healthz_from(app: &TestApp, from: [u8; 4]) -> (StatusCode, Option<String>) {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let r = client.get(app.url("/healthz")).send().await.unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status(), retry)
+}
+
+async fn healthz_recovers(app: &TestApp, from: [u8; 4]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if healthz_from(app, from).await.0 == StatusCode::OK {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "served again within 5 s of the idle sockets going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_connection_cap_held_by_idle_sockets_a_new_client_gets_a_fast_503_and_recovers() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 30;
+        c.server.max_connections = 8;
+        c.server.max_connections_per_client = 8;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(connect(&app).await);
+    }
+    let started = std::time::Instant::now();
+    let (status, retry) = healthz_from(&app, [127, 0, 0, 1]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "a fast answer, not a hang"
+    );
+    drop(idle);
+    healthz_recovers(&app, [127, 0, 0, 1]).await;
+}
+
+#[tokio::test]
+async fn one_address_holding_its_connection_cap_does_not_lock_out_others() {
+    let app = TestApp::spawn_with(|c| {
+        c.server.header_read_timeout_seconds = 30;
+        c.server.keep_alive_timeout_seconds = 30;
+        c.server.max_connections = 64;
+        c.server.max_connections_per_client = 4;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(connect(&app).await);
+    }
+    assert_eq!(
+        healthz_from(&app, [127, 0, 0, 1]).await.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the same address is over its cap"
+    );
+    assert_eq!(
+        healthz_from(&app, [127, 0, 0, 2]).await.0,
+        StatusCode::OK,
+        "another address is served"
+    );
+    drop(idle);
+    healthz_recovers(&app, [127, 0, 0, 1]).await;
+}
+
+#[tokio::test]
+async fn over_https_every_answer_carries_hsts_and_over_http_none_does() {
+    let https = TestApp::spawn_with(|c| {
+        c.server.public_url = Some("https://consent.example.test/".parse().unwrap())
+    })
+    .await;
+    for path in [
+        "/login",
+        "/healthz",
+        "/v1/elicitations/nope",
+        "/no-such-page",
+    ] {
+        let r = https.api.get(https.url(path)).send().await.unwrap();
+        assert_eq!(
+            r.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+    let http = TestApp::spawn().await;
+    let r = http.api.get(http.url("/login")).send().await.unwrap();
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
+}
+
+#[tokio::test]
+async fn the_csrf_token_changes_at_sign_in_and_sign_out_and_the_old_one_is_refused() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let login = browser.open("/login").await;
+    let before = login.csrf();
+    let home = browser
+        .submit(
+            "/login/dev",
+            &[("csrf", &before), ("username", "alice"), ("return_to", "/")],
+        )
+        .await;
+    home.assert_shows("alice");
+    let signed_in = home.csrf();
+    assert_ne!(before, signed_in, "a new token at sign-in");
+    let stale = browser.submit("/logout", &[("csrf", &before)]).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::FORBIDDEN,
+        "a form served before sign-in no longer posts"
+    );
+    let out = browser.submit("/logout", &[("csrf", &signed_in)]).await;
+    assert!(!out.html.contains("Signed in as"));
+    let after = browser.open("/login").await.csrf();
+    assert_ne!(after, signed_in, "a new token after sign-out");
+    assert_ne!(after, before);
+}
+
+#[tokio::test]
+async fn fifty_wrong_service_tokens_from_one_address_get_429_and_a_valid_token_still_works() {
+    let app = TestApp::spawn().await;
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for i in 0..50 {
+        let r = app
+            .api
+            .get(app.url("/v1/elicitations/AAAAAAAAAAAAAAAAAAAAAA"))
+            .bearer_auth(format!("cbt_wrong_{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS && limited.is_none() {
+            limited = Some(r);
+        }
+    }
+    assert_eq!(
+        statuses[0],
+        StatusCode::UNAUTHORIZED,
+        "the first wrong token is just refused"
+    );
+    let limited = limited.expect("throttled before the 50th wrong token");
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "and stays throttled"
+    );
+    let body = json!({"subject": "alice", "provider": API_KEY_PROVIDER});
+    assert_eq!(
+        app.create(&app.token, body).await.status(),
+        StatusCode::CREATED,
+        "a valid token from the same address is served"
+    );
+}
+
+#[tokio::test]
+async fn every_browser_route_refusal_is_a_readable_page_with_its_status() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let login = browser.open("/login").await;
+    let csrf = login.csrf();
+    let expect_page = |r: reqwest::Response, status: StatusCode, shows: &'static str| async move {
+        assert_eq!(r.status(), status);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{status}: a page"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains(shows), "{status}: {html}");
+    };
+    let duplicate = browser
+        .client
+        .post(app.url("/login/dev"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&csrf={csrf}&username=alice"))
+        .send()
+        .await
+        .unwrap();
+    expect_page(
+        duplicate,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The form could not be read",
+    )
+    .await;
+    let json = browser
+        .client
+        .post(app.url("/login/dev"))
+        .json(&json!({"csrf": csrf, "username": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    expect_page(json, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Not a form").await;
+    let large = browser
+        .client
+        .post(app.url("/login/dev"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", &"a".repeat(100 * 1024)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_page(large, StatusCode::PAYLOAD_TOO_LARGE, "Too much to send").await;
+    let bad_path = browser
+        .client
+        .get(app.url("/e/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    expect_page(
+        bad_path,
+        StatusCode::BAD_REQUEST,
+        "This address could not be read",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_path_that_is_not_utf8_gets_a_problem() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .api
+        .get(app.url("/v1/elicitations/%FF%FE"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_subject_with_a_bidi_override_is_refused_and_a_message_shows_one_as_a_marker() {
+    let app = TestApp::spawn().await;
+    for subject in ["admin\u{202e}TOOR", "ali\u{200b}ce", "\u{2066}bob\u{2069}"] {
+        let r = app
+            .create(
+                &app.token,
+                json!({"subject": subject, "provider": API_KEY_PROVIDER}),
+            )
+            .await;
+        let problem = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("subject:"),
+            "{problem}"
+        );
+    }
+    let r = app
+        .create(
+            &app.token,
+            json!({
+                "subject": "alice",
+                "provider": API_KEY_PROVIDER,
+                "message": "Approve \u{202e}txt.exe"
+            }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let page = app
+        .browser()
+        .open_as(created["url"].as_str().unwrap(), "alice")
+        .await;
+    page.assert_shows("Approve [U+202E]txt.exe");
+    assert!(!page.html.contains('\u{202e}'));
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_the_wait_query_the_common_problems_and_string_bounds() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .api
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = &doc["paths"]["/v1/elicitations/{id}"]["get"];
+    let wait = status["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wait")
+        .expect("a wait parameter");
+    assert_eq!(wait["in"], "query", "{wait}");
+    assert_ne!(wait["required"], true, "{wait}");
+    assert_eq!(wait["schema"]["minimum"], 0, "{wait}");
+    assert_eq!(wait["schema"]["maximum"], 60, "{wait}");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for code in ["400", "401", "413", "415", "429", "503"] {
+                let answer = &operation["responses"][code];
+                assert!(
+                    answer["content"]["application/problem+json"].is_object(),
+                    "{method} {path} does not list {code}"
+                );
+            }
+        }
+    }
+    let create = &doc["components"]["schemas"]["CreateElicitation"]["properties"];
+    assert_eq!(create["subject"]["minLength"], 1, "{create}");
+    assert_eq!(create["provider"]["minLength"], 1, "{create}");
 }

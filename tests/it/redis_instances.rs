@@ -203,3 +203,31 @@ async fn a_redis_that_accepts_but_never_answers_is_unavailable_rather_than_a_han
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     drop(silent);
 }
+
+#[tokio::test]
+async fn a_first_visit_without_a_cookie_while_redis_is_down_gets_the_503_page() {
+    let mut redis = RedisServer::start();
+    let app = TestApp::spawn_with(|c| use_redis(c, &redis.url())).await;
+    let created = app
+        .create_pending("dana", API_KEY_PROVIDER, &["read"])
+        .await;
+    let url = created["url"].as_str().unwrap().to_owned();
+
+    redis.stop();
+
+    // The first click on a consent link: no session cookie yet, so the broker makes a
+    // session it cannot save.
+    for target in [url.as_str(), &app.url("/login")] {
+        let r = reqwest::Client::new().get(target).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{target}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{target}"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("try again shortly"), "{target}: {html}");
+    }
+}

@@ -12,8 +12,10 @@ use crate::Secret;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateElicitation {
     /// The user, as the MCP service knows them from MCP authorization (the token's `sub`).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub subject: String,
     /// A provider id from the broker's config.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub provider: String,
     /// Scopes to ask for; must be allowed for this service and provider.
     #[serde(default)]

@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 
 use crate::Error;
 use crate::broker::{Broker, Created, NewElicitation};
-use crate::domain::{Elicitation, ElicitationStatus, ProviderId, Scope, Scopes, Subject};
+use crate::domain::{Elicitation, ElicitationStatus, ProviderId, Scope, Scopes, Subject, text};
 use crate::http::extract::ServiceCaller;
 use crate::http::problem::{ApiError, ApiJson, ApiQuery, Problem};
 
@@ -61,8 +61,15 @@ fn parse(body: CreateElicitation) -> Result<NewElicitation, Error> {
             ));
         }
         Some(m) if m.trim().is_empty() => None,
-        other => other,
+        // Shown, not obeyed: a bidi override or zero-width character becomes `[U+XXXX]`.
+        other => other.map(|m| text::neutralise_format(&m)),
     };
+    if body.subject.chars().any(text::is_invisible_format) {
+        return Err(invalid(
+            "subject",
+            &"bidirectional overrides and invisible format characters are not allowed",
+        ));
+    }
     Ok(NewElicitation {
         subject: Subject::parse(body.subject).map_err(|e| invalid("subject", &e))?,
         provider: ProviderId::parse(body.provider).map_err(|e| invalid("provider", &e))?,
@@ -72,10 +79,12 @@ fn parse(body: CreateElicitation) -> Result<NewElicitation, Error> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to wait for the elicitation to leave `pending` (0-60).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 60, required = false)]
     pub wait: u64,
 }
 

@@ -13,7 +13,7 @@ use crate::http::problem::Problem;
     info(title = "consent-broker service API", description = "Create URL-mode elicitations and redeem grants by opaque handle. Errors are RFC 9457 problem+json."),
     paths(elicitations::create, elicitations::status, grants::redeem, grants::revoke_by_handle, grants::revoke_by_id),
     components(schemas(Problem)),
-    modifiers(&ServiceToken)
+    modifiers(&ServiceToken, &CommonProblems)
 )]
 pub struct ApiDoc;
 
@@ -26,6 +26,61 @@ impl Modify for ServiceToken {
             "service_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The refusals any operation can answer, whatever it does: a bad request, no valid
+/// token, a body too large or not JSON, too many requests, the store unavailable. Each is
+/// added to every operation that does not describe it itself.
+struct CommonProblems;
+
+const COMMON_PROBLEMS: [(&str, &str); 6] = [
+    (
+        "400",
+        "invalid_request: a field, path or query that is not valid",
+    ),
+    ("401", "unauthenticated: no valid service token"),
+    ("413", "body_too_large: the body is over the size limit"),
+    (
+        "415",
+        "unsupported_media_type: the body is not `application/json`",
+    ),
+    ("429", "rate_limited: too many requests (see `Retry-After`)"),
+    ("503", "store_unavailable: the store is unreachable; retry"),
+];
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in COMMON_PROBLEMS {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content(
+                                    "application/problem+json",
+                                    ContentBuilder::new()
+                                        .schema(Some(Ref::from_schema_name("Problem")))
+                                        .build(),
+                                )
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
     }
 }
 

@@ -68,27 +68,14 @@ pub async fn limit_posts(
     next: axum::middleware::Next,
 ) -> Response {
     if request.method() == axum::http::Method::POST {
-        let client = client_address(broker.limits(), &request);
+        let client = broker
+            .limits()
+            .client_address(request.headers(), request.extensions());
         if let Err(wait) = broker.limits().browser_posts.check(&client) {
             return PageError(Error::RateLimited(wait.as_secs())).into_response();
         }
     }
     next.run(request).await
-}
-
-/// The client's address: the rightmost entry of the trusted proxy's header when one is
-/// configured, else the connection's peer.
-fn client_address(limits: &crate::limits::Limits, request: &axum::extract::Request) -> String {
-    if let Some(header) = &limits.client_ip_header
-        && let Some(value) = request.headers().get(header).and_then(|v| v.to_str().ok())
-        && let Some(last) = value.rsplit(',').next()
-    {
-        return last.trim().to_owned();
-    }
-    request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
 async fn home(
