@@ -712,11 +712,11 @@ async fn a_trickled_header_is_cut_within_the_header_timeout_and_others_are_serve
         "others are served meanwhile"
     );
     let answer = tokio::time::timeout(
-        std::time::Duration::from_secs(3),
+        std::time::Duration::from_secs(8),
         response_head(&mut reader),
     )
     .await
-    .expect("cut within 3 × the 1 s header timeout");
+    .expect("cut well before the trickle would end (a loaded machine gets slack)");
     assert_eq!(answer, None, "closed without an answer");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
     slow.abort();
@@ -737,11 +737,11 @@ async fn a_trickled_body_is_answered_408_within_the_body_timeout() {
     let started = std::time::Instant::now();
     let slow = trickle(writer, vec![b' '; 200]);
     let answer = tokio::time::timeout(
-        std::time::Duration::from_secs(3),
+        std::time::Duration::from_secs(8),
         response_head(&mut reader),
     )
     .await
-    .expect("answered within 3 × the 1 s body timeout")
+    .expect("answered within the body timeout plus slack for a loaded machine")
     .expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
@@ -761,11 +761,11 @@ async fn a_trickled_form_is_answered_with_a_408_page() {
         .unwrap();
     let slow = trickle(writer, vec![b'a'; 200]);
     let answer = tokio::time::timeout(
-        std::time::Duration::from_secs(3),
+        std::time::Duration::from_secs(8),
         response_head(&mut reader),
     )
     .await
-    .expect("answered within 3 × the 1 s body timeout")
+    .expect("answered within the body timeout plus slack for a loaded machine")
     .expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("text/html"), "a page: {answer}");
@@ -785,7 +785,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() 
         .unwrap();
     let answer = response_head(&mut reader).await.expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         use tokio::io::AsyncReadExt;
         let mut rest = Vec::new();
         let _ = reader.read_to_end(&mut rest).await;
@@ -793,7 +793,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() 
     .await;
     assert!(
         closed.is_ok(),
-        "closed within 3 × the 1 s keep-alive timeout"
+        "closed long before the 30 s header timeout: the 1 s keep-alive timeout did it"
     );
 }
 
@@ -844,8 +844,8 @@ async fn with_the_connection_cap_held_by_idle_sockets_a_new_client_gets_a_fast_5
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(retry.as_deref(), Some("1"));
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(1),
-        "a fast answer, not a hang"
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a fast answer, not a hang until the 30 s header timeout"
     );
     drop(idle);
     healthz_recovers(&app, [127, 0, 0, 1]).await;
