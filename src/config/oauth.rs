@@ -26,8 +26,6 @@ pub struct OAuthProvider {
     pub client_id: String,
     pub client_secret: SecretString,
     pub resource: Option<Url>,
-    /// The preset this provider started from.
-    pub preset: Option<&'static str>,
     pub quirks: Quirks,
 }
 
@@ -188,7 +186,6 @@ pub(super) fn oauth_provider(
             errors,
         ),
         resource: c.resource.clone(),
-        preset: preset.as_ref().map(|p| p.key),
         quirks,
     }
 }
@@ -488,7 +485,6 @@ mod tests {
             &github.quirks.revocation,
             Revocation::Request(r) if r.url == "https://api.github.com/applications/{client_id}/grant"
         ));
-        assert_eq!(github.preset, Some("github"));
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(
             notes[0].starts_with(
