@@ -134,12 +134,37 @@ async fn discover(issuer: &Url, http: &reqwest::Client) -> Option<AsMetadata> {
             continue;
         };
         if response.status().is_success()
-            && let Ok(m) = response.json::<AsMetadata>().await
+            && let Ok(body) = read_limited(response).await
+            && let Ok(m) = serde_json::from_slice::<AsMetadata>(&body)
         {
             return Some(m);
         }
     }
     None
+}
+
+/// The most an upstream answer (metadata, tokens, revocation) may hold: real ones are a few
+/// KiB; a larger one is refused instead of being buffered.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Why an upstream answer's body was not read.
+enum Unread {
+    /// The connection failed or timed out mid-body.
+    Transport,
+    /// Larger than [`MAX_ANSWER_BYTES`].
+    TooLarge,
+}
+
+/// An upstream answer's body, read up to [`MAX_ANSWER_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Unread> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| Unread::Transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Unread::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An authorization request ready to send the browser to.

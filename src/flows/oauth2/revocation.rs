@@ -172,8 +172,7 @@ async fn declared(
         if let Ok(response) = request.send().await {
             let status = response.status().as_u16();
             if status < 500 {
-                let answer: Value = response
-                    .bytes()
+                let answer: Value = super::read_limited(response)
                     .await
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok())

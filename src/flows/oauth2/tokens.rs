@@ -144,10 +144,13 @@ async fn call(
         .await
         .map_err(|_| ExchangeError::Unavailable)?;
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|_| ExchangeError::Unavailable)?;
+    let body = match super::read_limited(response).await {
+        Ok(body) => body,
+        Err(super::Unread::Transport) => return Err(ExchangeError::Unavailable),
+        Err(super::Unread::TooLarge) => {
+            return Err(ExchangeError::Refused("invalid_token_response".into()));
+        }
+    };
     read_answer(quirks, status, &body)
 }
 
