@@ -1,6 +1,7 @@
 //! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
-//! valid service token (failures are throttled per client address); one that takes [`SignedIn`] cannot run without a signed-in user
-//! (the browser is sent to sign in and brought back); one that takes [`AdminUser`] cannot run
+//! valid service token (failures are throttled per client address); one that takes
+//! [`SignedIn`] cannot run without a signed-in user (the browser is sent to sign in and
+//! brought back); one that takes [`AdminUser`] cannot run
 //! without a signed-in admin (anyone else signed in gets a 403 page). A handler receives a
 //! browser form only as a [`CsrfForm`], which refuses unless the form carries this
 //! session's CSRF token; [`DevOnly`] routes do not exist outside `--dev`.
