@@ -240,6 +240,7 @@ impl Target {
                             subject: Subject::parse(&subject).expect("subject"),
                             method: SignInMethod::Dev,
                             admin: false,
+                            claims: Default::default(),
                         };
                         broker
                             .submit_api_key(&user, &id, Zeroizing::new(KEY.to_owned()))

@@ -65,6 +65,12 @@ pub enum Error {
     GrantCorrupt,
     #[error("Internal error")]
     Internal(String),
+    /// The organisation's policy does not let this user grant the request (the sentences
+    /// say why, per scope).
+    #[error("{}", .0.join(" "))]
+    PolicyRefused(Vec<String>),
+    #[error("The grant is waiting for an administrator's approval")]
+    ApprovalPending,
 }
 
 impl Error {
@@ -75,12 +81,16 @@ impl Error {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ProviderNotAllowed(_) | Self::ScopeNotAllowed(_) => StatusCode::FORBIDDEN,
-            Self::IdentityMismatch | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::IdentityMismatch | Self::CsrfRejected | Self::PolicyRefused(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::ElicitationNotFound | Self::UnknownHandle => StatusCode::NOT_FOUND,
             Self::ElicitationExpired | Self::GrantRevoked | Self::GrantSuperseded => {
                 StatusCode::GONE
             }
-            Self::ElicitationSettled(_) | Self::ReauthorizationRequired(_) => StatusCode::CONFLICT,
+            Self::ElicitationSettled(_)
+            | Self::ReauthorizationRequired(_)
+            | Self::ApprovalPending => StatusCode::CONFLICT,
             Self::UpstreamUnavailable(_) | Self::ProviderUnsupported(_) => StatusCode::BAD_GATEWAY,
             Self::FlowStateRejected | Self::SignInFailed(_) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -124,6 +134,8 @@ impl Error {
             Self::StoreUnavailable(_) => ErrorKind::StoreUnavailable,
             Self::GrantCorrupt => ErrorKind::GrantCorrupt,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::PolicyRefused(_) => ErrorKind::PolicyRefused,
+            Self::ApprovalPending => ErrorKind::ApprovalPending,
         }
     }
 

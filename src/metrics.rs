@@ -351,6 +351,11 @@ impl Metrics {
             | AuditAction::WebhookDelivered
             | AuditAction::WebhookAttemptFailed
             | AuditAction::WebhookAbandoned
+            | AuditAction::PolicyRefused
+            | AuditAction::ApprovalRequested
+            | AuditAction::ApprovalGranted
+            | AuditAction::ApprovalRefused
+            | AuditAction::GrantExpired
             | AuditAction::Unrecognised(_) => {}
         }
     }
@@ -479,6 +484,7 @@ fn refusal_label(kind: ErrorKind) -> &'static str {
         | ErrorKind::StoreUnavailable
         | ErrorKind::ProviderUnsupported
         | ErrorKind::CredentialRejected
+        | ErrorKind::ApprovalPending
         | ErrorKind::InvalidRequest => kind.as_str(),
         ErrorKind::Unauthenticated
         | ErrorKind::BodyTooLarge
@@ -489,6 +495,7 @@ fn refusal_label(kind: ErrorKind) -> &'static str {
         | ErrorKind::ElicitationExpired
         | ErrorKind::ElicitationSettled
         | ErrorKind::IdentityMismatch
+        | ErrorKind::PolicyRefused
         | ErrorKind::CsrfRejected
         | ErrorKind::FlowStateRejected
         | ErrorKind::SignInFailed
@@ -590,6 +597,7 @@ mod tests {
             "store_unavailable",
             "provider_unsupported",
             "credential_rejected",
+            "approval_pending",
             "invalid_request",
         ];
         for kind in ErrorKind::ALL {

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::Broker;
 use crate::Error;
 use crate::config::{Provider, ProviderSpec, Service};
+use crate::domain::policy::Decision;
 use crate::domain::{
     Actor, AuditAction, AuditEvent, Credential, Elicitation, ElicitationId, Grant, GrantChange,
     GrantId, GrantSecret, GrantStatus, Handle, Outcome, Scope, Scopes,
@@ -16,6 +17,9 @@ use crate::flows;
 use crate::identity::SessionUser;
 use crate::store::{Settled, Settlement, Updated};
 use crate::vault::SealContext;
+
+/// The reason a service reads on an elicitation the policy declined.
+pub const POLICY_REASON: &str = "policy";
 
 /// An elicitation the signed-in user may act on, with its config context.
 pub struct Opened<'a> {
@@ -94,6 +98,54 @@ impl Broker {
         }
     }
 
+    /// What the policy says about `user` granting this elicitation.
+    pub fn policy_for(&self, user: &SessionUser, e: &Elicitation) -> Decision {
+        self.settings.policy.decide(
+            &user.subject,
+            &user.claims,
+            &e.service,
+            &e.provider,
+            &e.scopes,
+        )
+    }
+
+    /// Declines an elicitation the policy does not let `user` grant: the service is told
+    /// `declined` with reason `policy`, the trail records why in words.
+    pub async fn refuse_by_policy(
+        &self,
+        user: &SessionUser,
+        opened: &Opened<'_>,
+        refusals: Vec<String>,
+    ) -> Result<Error, Error> {
+        let actor = Actor::User(user.subject.clone());
+        self.audit(
+            AuditEvent::new(actor.clone(), AuditAction::PolicyRefused, Outcome::Denied)
+                .elicitation(&opened.elicitation)
+                .reason(crate::domain::ErrorKind::PolicyRefused),
+        )
+        .await?;
+        match self
+            .settle(
+                &opened.elicitation.id,
+                Settlement::Declined(Some(POLICY_REASON.into())),
+            )
+            .await
+        {
+            Ok(e) => {
+                self.audit(
+                    AuditEvent::new(actor, AuditAction::ElicitationDeclined, Outcome::Success)
+                        .elicitation(&e)
+                        .reason(POLICY_REASON),
+                )
+                .await?;
+            }
+            // Already ended meanwhile: the refusal still stands for this user.
+            Err(Error::ElicitationSettled(_) | Error::ElicitationExpired) => {}
+            Err(other) => return Err(other),
+        }
+        Ok(Error::PolicyRefused(refusals))
+    }
+
     /// Records acceptance of the provider's current terms.
     pub async fn accept_terms(&self, user: &SessionUser, id: &str) -> Result<Elicitation, Error> {
         let opened = self.open_pending(user, id).await?;
@@ -140,7 +192,7 @@ impl Broker {
     pub async fn decline(&self, user: &SessionUser, id: &str) -> Result<Elicitation, Error> {
         let opened = self.open_pending(user, id).await?;
         let e = self
-            .settle(&opened.elicitation.id, Settlement::Declined)
+            .settle(&opened.elicitation.id, Settlement::Declined(None))
             .await?;
         self.audit(
             AuditEvent::new(
@@ -167,6 +219,14 @@ impl Broker {
             metadata,
         } = finished;
         let e = &opened.elicitation;
+        // Checked again at the end (the page checked it before): claims or config may have
+        // changed while the user was at the provider.
+        let decision = self.policy_for(user, e);
+        if decision.is_refused() {
+            return Err(self
+                .refuse_by_policy(user, opened, decision.refusals)
+                .await?);
+        }
         // An OAuth server may grant less than was asked: the grant records what it got.
         let scopes = match &credential {
             Credential::Oauth2 { scopes, .. } => {
@@ -178,6 +238,7 @@ impl Broker {
             }
             _ => e.scopes.clone(),
         };
+        let now = self.clock().now();
         let id = GrantId::generate();
         let handle = Handle::generate();
         let context = SealContext {
@@ -206,7 +267,7 @@ impl Broker {
             kind: opened.provider.kind(),
             scopes,
             status: GrantStatus::Active,
-            created_at: crate::domain::now(),
+            created_at: now,
             last_used_at: None,
             use_count: 0,
             revoked_at: None,
@@ -216,29 +277,52 @@ impl Broker {
             reauth_elicitation: None,
             upstream_revocation: None,
             metadata,
+            expires_at: decision.max_lifetime.map(|l| now + l),
+            elicitation: Some(e.id.clone()),
         };
+        let actor = Actor::User(user.subject.clone());
+        if decision.needs_approval() {
+            // Sealed and stored, never redeemable until an administrator approves.
+            let grant = Grant {
+                status: GrantStatus::AwaitingApproval,
+                ..grant
+            };
+            let until = now + self.settings.governance.approval_window;
+            let waiting = Settlement::AwaitingApproval {
+                grant: Box::new(grant.clone()),
+                until,
+            };
+            let settled = self.settle(&e.id, waiting).await?;
+            self.audit(
+                AuditEvent::new(actor.clone(), AuditAction::GrantCreated, Outcome::Success)
+                    .grant(&grant),
+            )
+            .await?;
+            self.audit(
+                AuditEvent::new(actor, AuditAction::ApprovalRequested, Outcome::Success)
+                    .elicitation(&settled),
+            )
+            .await?;
+            return Ok(settled);
+        }
         let settled = self
             .settle(&e.id, Settlement::Completed(Box::new(grant.clone())))
             .await?;
         self.audit(
-            AuditEvent::new(
-                Actor::User(user.subject.clone()),
-                AuditAction::GrantCreated,
-                Outcome::Success,
-            )
-            .grant(&grant),
+            AuditEvent::new(actor.clone(), AuditAction::GrantCreated, Outcome::Success)
+                .grant(&grant),
         )
         .await?;
         self.audit(
             AuditEvent::new(
-                Actor::User(user.subject.clone()),
+                actor.clone(),
                 AuditAction::ElicitationCompleted,
                 Outcome::Success,
             )
             .elicitation(&settled),
         )
         .await?;
-        self.supersede_older(user, &grant).await?;
+        self.supersede_older(&actor, &grant).await?;
         Ok(settled)
     }
 
@@ -246,11 +330,13 @@ impl Broker {
     /// replaces them (a scope upgrade, a re-authorization, newer terms). Their upstream
     /// tokens are left alone, because the new authorization may share the upstream grant;
     /// sealed under a revoked grant, they are never used again.
-    async fn supersede_older(&self, user: &SessionUser, newer: &Grant) -> Result<(), Error> {
+    pub(super) async fn supersede_older(&self, actor: &Actor, newer: &Grant) -> Result<(), Error> {
         let now = crate::domain::now();
         for old in self.stores.grants.grants_of_subject(&newer.subject).await? {
             let same_binding = old.service == newer.service && old.provider == newer.provider;
-            if old.id == newer.id || !same_binding || old.status == GrantStatus::Revoked {
+            // A grant still waiting for approval is left to the administrator's decision.
+            let standing = matches!(old.status, GrantStatus::Active | GrantStatus::NeedsReauth);
+            if old.id == newer.id || !same_binding || !standing {
                 continue;
             }
             let change = GrantChange::Superseded {
@@ -260,7 +346,7 @@ impl Broker {
             if let Updated::Applied(old) = self.stores.grants.update_grant(&old.id, change).await? {
                 self.audit(
                     AuditEvent::new(
-                        Actor::User(user.subject.clone()),
+                        actor.clone(),
                         AuditAction::GrantSuperseded,
                         Outcome::Success,
                     )

@@ -133,7 +133,9 @@ impl Broker {
         }
     }
 
-    /// Like `elicitation_for_service`, but waits up to `wait` while it is still pending.
+    /// Like `elicitation_for_service`, but waits up to `wait` while it is open and its
+    /// status is the one it had when the call began (so a service long-polling a pending
+    /// request also learns when it starts waiting for an administrator).
     pub async fn wait_for_elicitation(
         &self,
         service: &Service,
@@ -141,12 +143,18 @@ impl Broker {
         wait: Duration,
     ) -> Result<Elicitation, Error> {
         let deadline = tokio::time::Instant::now() + wait;
+        let mut began = None;
         loop {
             // Register interest before reading, so a settle between the read and the wait
             // still wakes us.
             let changed = self.changes.notified();
             let e = self.elicitation_for_service(service, id).await?;
-            if !e.is_open(self.clock().now()) || tokio::time::Instant::now() >= deadline {
+            let now = self.clock().now();
+            let status = *began.get_or_insert(e.status_at(now));
+            if !e.is_open(now)
+                || e.status_at(now) != status
+                || tokio::time::Instant::now() >= deadline
+            {
                 return Ok(e);
             }
             // Another instance may settle it without notifying us: re-read at least every second.

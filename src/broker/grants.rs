@@ -13,6 +13,8 @@
 //!   `needs_reauth` and answers `reauthorization_required` with a ready elicitation (reused
 //!   while it is open); any other failure answers a retryable error and leaves the grant
 //!   alone.
+//! - A grant past its `expires_at` (policy's lifetime) is marked `needs_reauth` the same
+//!   way, audited `grant_expired`; one waiting for approval is never redeemed.
 //! - Revocation disables the grant first, then revokes its upstream tokens the provider's
 //!   way (RFC 7009, its own request, or none) with bounded retries, and records what the
 //!   provider answered on the grant.
@@ -119,7 +121,19 @@ impl Broker {
     /// The grant's sealed secret, if the grant may be redeemed as it stands.
     async fn usable(&self, service: &Service, grant: &Grant) -> Result<GrantSecret, Error> {
         match grant.status {
+            GrantStatus::Active if grant.is_expired(self.clock().now()) => {
+                // The consent lapsed (policy's lifetime): the same path as a dead refresh
+                // token, so the service gets a link for the user to grant it again.
+                let elicitation = self.reauthorization(service, grant).await?;
+                self.audit(
+                    AuditEvent::new(Actor::System, AuditAction::GrantExpired, Outcome::Success)
+                        .grant(grant),
+                )
+                .await?;
+                Err(Error::ReauthorizationRequired(Some(Box::new(elicitation))))
+            }
             GrantStatus::Active => self.open_secret(grant),
+            GrantStatus::AwaitingApproval => Err(Error::ApprovalPending),
             GrantStatus::Revoked if grant.superseded_by.is_some() => Err(Error::GrantSuperseded),
             GrantStatus::Revoked => Err(Error::GrantRevoked),
             GrantStatus::NeedsReauth => {

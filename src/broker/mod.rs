@@ -16,6 +16,7 @@ use crate::store::Stores;
 use crate::vault::Vault;
 
 mod admin;
+mod approvals;
 mod consent;
 mod elicitations;
 mod grants;
@@ -26,6 +27,8 @@ mod sign_in;
 mod webhooks;
 
 pub use admin::AuditExport;
+pub use approvals::{ADMIN_REFUSAL, Listed, Review};
+pub use consent::POLICY_REASON;
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
 

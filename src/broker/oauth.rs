@@ -154,7 +154,7 @@ impl Broker {
             let error = safe_code(error);
             if error == "access_denied" {
                 let e = self
-                    .settle(&opened.elicitation.id, Settlement::Declined)
+                    .settle(&opened.elicitation.id, Settlement::Declined(None))
                     .await?;
                 self.audit(
                     AuditEvent::new(actor, AuditAction::ElicitationDeclined, Outcome::Success)

@@ -38,7 +38,13 @@ impl Broker {
     ) -> Result<SessionUser, Error> {
         let user = self
             .oidc()?
-            .finish(&self.http, &self.sign_in_redirect(), pending, callback)
+            .finish(
+                &self.http,
+                &self.sign_in_redirect(),
+                pending,
+                callback,
+                &self.settings.policy.claims_read(),
+            )
             .await?;
         self.audit(AuditEvent::new(
             Actor::User(user.subject.clone()),

@@ -1,5 +1,6 @@
-//! Completion webhooks: when an elicitation settles (completed, declined, failed), the
-//! broker tells its service's `webhook_url`, so the service need not long-poll.
+//! Completion webhooks: when an elicitation settles (completed, declined, failed) or
+//! starts waiting for an administrator (`awaiting_approval`), the broker tells its
+//! service's `webhook_url`, so the service need not long-poll.
 //!
 //! Invariants:
 //! - the trigger is the settling audit event, so a webhook follows exactly the state
@@ -75,6 +76,7 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         AuditAction::ElicitationCompleted => Some(ElicitationStatus::Completed),
         AuditAction::ElicitationDeclined => Some(ElicitationStatus::Declined),
         AuditAction::ElicitationFailed => Some(ElicitationStatus::Failed),
+        AuditAction::ApprovalRequested => Some(ElicitationStatus::AwaitingApproval),
         AuditAction::ElicitationCreated
         | AuditAction::IdentityMismatch
         | AuditAction::ApiKeyRejected
@@ -98,6 +100,10 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::WebhookDelivered
         | AuditAction::WebhookAttemptFailed
         | AuditAction::WebhookAbandoned
+        | AuditAction::PolicyRefused
+        | AuditAction::ApprovalGranted
+        | AuditAction::ApprovalRefused
+        | AuditAction::GrantExpired
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }

@@ -21,6 +21,7 @@ use crate::upstream::{
 pub mod dev;
 pub mod keyring;
 mod oauth;
+pub mod policy;
 pub mod presets;
 mod problems;
 pub mod settings;
@@ -43,6 +44,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub services: Vec<ServiceConfig>,
     pub providers: Vec<ProviderConfig>,
+    /// Who may grant which scopes, which wait for an administrator, how long grants live.
+    pub policies: Vec<PolicyRuleConfig>,
+    pub governance: GovernanceConfig,
     pub telemetry: TelemetryConfig,
 }
 
@@ -242,6 +246,27 @@ impl Default for ElicitationConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct GovernanceConfig {
+    /// How long a consented request may wait for an administrator's approval.
+    pub approval_window_hours: u32,
+    /// The console's review lists: grants expiring within this many days…
+    pub review_expiring_days: u32,
+    /// …and grants not redeemed for this many days.
+    pub review_unused_days: u32,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        Self {
+            approval_window_hours: 72,
+            review_expiring_days: 14,
+            review_unused_days: 90,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Sustained `/v1` requests per second, per service.
     pub api_per_second: f64,
@@ -293,6 +318,32 @@ impl Default for TokensConfig {
             upstream_timeout_seconds: 10,
         }
     }
+}
+
+/// One `[[policies]]` entry as written (`policy` validates and applies it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRuleConfig {
+    pub provider: String,
+    pub service: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Claim values that admit a user (read from `claim`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The ID-token claim `groups` is read from.
+    #[serde(default = "default_claim")]
+    pub claim: String,
+    /// Subjects admitted by name.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub approval: crate::domain::policy::Approval,
+    pub max_lifetime_days: Option<u32>,
+}
+
+fn default_claim() -> String {
+    "groups".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

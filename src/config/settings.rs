@@ -44,6 +44,18 @@ pub struct Settings {
     pub metrics_token_sha256: Option<[u8; 32]>,
     /// What a client connection may take: timeouts and caps.
     pub connections: ConnectionLimits,
+    /// `[[policies]]`: who may grant which scopes, approval, lifetimes.
+    pub policy: super::policy::Policy,
+    pub governance: Governance,
+}
+
+/// `[governance]`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Governance {
+    /// How long a consented request waits for an administrator before it expires.
+    pub approval_window: time::Duration,
+    pub review_expiring: time::Duration,
+    pub review_unused: time::Duration,
 }
 
 /// The limits every client connection is held to (`[server]`'s timeouts and caps).
@@ -235,6 +247,19 @@ impl Settings {
         };
         let providers = providers(&config.providers, &mut errors);
         let services = services(config, &providers, &mut errors);
+        let policy = super::policy::Policy::validate(
+            &config.policies,
+            |p| providers.contains_key(p),
+            |s| services.iter().any(|known| known.id == *s),
+            &mut errors,
+        );
+        let g = &config.governance;
+        if !(1..=24 * 30).contains(&g.approval_window_hours) {
+            errors.push("governance.approval_window_hours: must be between 1 and 720".into());
+        }
+        if g.review_expiring_days == 0 || g.review_unused_days == 0 {
+            errors.push("governance: review windows must be at least 1 day".into());
+        }
 
         if let Some(url) = &config.server.public_url {
             if !matches!(url.scheme(), "http" | "https")
@@ -333,6 +358,12 @@ impl Settings {
                 keep_alive_timeout: secs(config.server.keep_alive_timeout_seconds),
                 max_connections: config.server.max_connections as usize,
                 max_connections_per_client: config.server.max_connections_per_client as usize,
+            },
+            policy,
+            governance: Governance {
+                approval_window: time::Duration::hours(g.approval_window_hours.into()),
+                review_expiring: time::Duration::days(g.review_expiring_days.into()),
+                review_unused: time::Duration::days(g.review_unused_days.into()),
             },
         };
         Ok((settings, errors.notes))

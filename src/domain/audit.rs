@@ -91,6 +91,16 @@ pub enum AuditAction {
     WebhookAttemptFailed,
     /// The last webhook attempt failed; no more follow.
     WebhookAbandoned,
+    /// The policy did not let the signed-in user grant the request.
+    PolicyRefused,
+    /// The user consented to a scope an administrator must approve; the grant waits.
+    ApprovalRequested,
+    /// An administrator approved a waiting grant.
+    ApprovalGranted,
+    /// An administrator refused a waiting grant.
+    ApprovalRefused,
+    /// A grant reached the end of its lifetime (policy's `max_lifetime_days`).
+    GrantExpired,
     /// A word this build does not know, kept as stored (see above).
     Unrecognised(UnrecognisedAction),
 }
@@ -107,7 +117,7 @@ impl UnrecognisedAction {
 
 impl AuditAction {
     /// Every action this build writes.
-    pub const KNOWN: [AuditAction; 26] = [
+    pub const KNOWN: [AuditAction; 31] = [
         Self::ElicitationCreated,
         Self::ElicitationCompleted,
         Self::ElicitationDeclined,
@@ -134,6 +144,11 @@ impl AuditAction {
         Self::WebhookDelivered,
         Self::WebhookAttemptFailed,
         Self::WebhookAbandoned,
+        Self::PolicyRefused,
+        Self::ApprovalRequested,
+        Self::ApprovalGranted,
+        Self::ApprovalRefused,
+        Self::GrantExpired,
     ];
 
     /// The stored word.
@@ -165,6 +180,11 @@ impl AuditAction {
             Self::WebhookDelivered => "webhook_delivered",
             Self::WebhookAttemptFailed => "webhook_attempt_failed",
             Self::WebhookAbandoned => "webhook_abandoned",
+            Self::PolicyRefused => "policy_refused",
+            Self::ApprovalRequested => "approval_requested",
+            Self::ApprovalGranted => "approval_granted",
+            Self::ApprovalRefused => "approval_refused",
+            Self::GrantExpired => "grant_expired",
             Self::Unrecognised(word) => word.as_str(),
         }
     }
@@ -376,6 +396,11 @@ mod tests {
             (AuditAction::WebhookDelivered, "webhook_delivered"),
             (AuditAction::WebhookAttemptFailed, "webhook_attempt_failed"),
             (AuditAction::WebhookAbandoned, "webhook_abandoned"),
+            (AuditAction::PolicyRefused, "policy_refused"),
+            (AuditAction::ApprovalRequested, "approval_requested"),
+            (AuditAction::ApprovalGranted, "approval_granted"),
+            (AuditAction::ApprovalRefused, "approval_refused"),
+            (AuditAction::GrantExpired, "grant_expired"),
         ];
         assert_eq!(words.len(), AuditAction::KNOWN.len());
         for (action, word) in &words {

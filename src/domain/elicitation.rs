@@ -1,7 +1,10 @@
 //! Elicitations: one request, by one service, for one user's consent to one provider.
 //!
-//! State machine: `pending` → `completed | declined | failed`, each terminal. A pending
-//! elicitation past its expiry reads as `expired`; nothing can settle it after that.
+//! State machine: `pending` → `completed | declined | failed`, each terminal, or
+//! `pending` → `awaiting_approval` (the user consented to a scope an administrator must
+//! approve; `expires_at` then becomes the end of the approval window) → `completed |
+//! declined`. An open elicitation past its expiry reads as `expired`; nothing can settle
+//! it after that.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +14,7 @@ use super::{ElicitationId, GrantId, ProviderId, Scopes, ServiceId, Subject, Time
 #[serde(rename_all = "snake_case")]
 pub enum ElicitationStatus {
     Pending,
+    AwaitingApproval,
     Completed,
     Declined,
     Expired,
@@ -21,6 +25,7 @@ impl ElicitationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::AwaitingApproval => "awaiting_approval",
             Self::Completed => "completed",
             Self::Declined => "declined",
             Self::Expired => "expired",
@@ -53,12 +58,20 @@ impl Elicitation {
     /// The status as of `now`: a pending elicitation past its expiry is expired.
     pub fn status_at(&self, now: Timestamp) -> ElicitationStatus {
         match self.status {
-            ElicitationStatus::Pending if now >= self.expires_at => ElicitationStatus::Expired,
+            ElicitationStatus::Pending | ElicitationStatus::AwaitingApproval
+                if now >= self.expires_at =>
+            {
+                ElicitationStatus::Expired
+            }
             s => s,
         }
     }
 
+    /// Still waiting for someone: the user (`pending`) or an administrator.
     pub fn is_open(&self, now: Timestamp) -> bool {
-        self.status_at(now) == ElicitationStatus::Pending
+        matches!(
+            self.status_at(now),
+            ElicitationStatus::Pending | ElicitationStatus::AwaitingApproval
+        )
     }
 }

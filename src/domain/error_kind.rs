@@ -35,11 +35,13 @@ pub enum ErrorKind {
     StoreUnavailable,
     GrantCorrupt,
     Internal,
+    PolicyRefused,
+    ApprovalPending,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 28] = [
+    pub const ALL: [ErrorKind; 30] = [
         Self::Unauthenticated,
         Self::InvalidRequest,
         Self::BodyTooLarge,
@@ -68,6 +70,8 @@ impl ErrorKind {
         Self::StoreUnavailable,
         Self::GrantCorrupt,
         Self::Internal,
+        Self::PolicyRefused,
+        Self::ApprovalPending,
     ];
 
     /// The stable word: the problem type slug, the audit reason, the metric label.
@@ -101,6 +105,8 @@ impl ErrorKind {
             Self::StoreUnavailable => "store_unavailable",
             Self::GrantCorrupt => "grant_corrupt",
             Self::Internal => "internal",
+            Self::PolicyRefused => "policy_refused",
+            Self::ApprovalPending => "approval_pending",
         }
     }
 
@@ -152,6 +158,8 @@ mod tests {
             "store_unavailable",
             "grant_corrupt",
             "internal",
+            "policy_refused",
+            "approval_pending",
         ];
         let actual: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(actual, words);

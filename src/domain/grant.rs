@@ -2,7 +2,10 @@
 //! credential and the handle are sealed together by the vault and only opened at
 //! redemption (or to re-issue the handle to its bound service).
 //!
-//! State machine: `active` → `revoked` (terminal) or `needs_reauth` → `revoked`.
+//! State machine: `active` → `revoked` (terminal) or `needs_reauth` → `revoked`; a grant
+//! an administrator must approve starts `awaiting_approval` → `active | revoked`. A grant
+//! past its `expires_at` (policy's `max_lifetime_days`) is not redeemed: it asks for
+//! re-authorization like a dead refresh token.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,6 +40,8 @@ pub enum GrantStatus {
     Active,
     Revoked,
     NeedsReauth,
+    /// Consented by the user, not yet approved by an administrator: never redeemed.
+    AwaitingApproval,
 }
 
 impl GrantStatus {
@@ -45,6 +50,7 @@ impl GrantStatus {
             Self::Active => "active",
             Self::Revoked => "revoked",
             Self::NeedsReauth => "needs_reauth",
+            Self::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -83,6 +89,16 @@ pub struct Grant {
     /// `team.id`), by the path they were read at: returned at redemption.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// When the consent lapses (policy's `max_lifetime_days`); none: it does not.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<Timestamp>,
+    /// The elicitation that created it (none on grants stored before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elicitation: Option<super::ElicitationId>,
 }
 
 /// What revoking a grant's tokens upstream achieved.
@@ -127,6 +143,8 @@ pub enum GrantChange {
     Superseded { by: GrantId, at: Timestamp },
     /// Records the outcome of revoking the upstream tokens.
     UpstreamRevocation(UpstreamRevocation),
+    /// An administrator approved it: `awaiting_approval` → `active`.
+    Approve,
 }
 
 impl GrantChange {
@@ -169,12 +187,23 @@ impl GrantChange {
                 grant.superseded_by = Some(by.clone());
             }
             Self::UpstreamRevocation(outcome) => grant.upstream_revocation = Some(*outcome),
+            Self::Approve => {
+                if grant.status != GrantStatus::AwaitingApproval {
+                    return false;
+                }
+                grant.status = GrantStatus::Active;
+            }
         }
         true
     }
 }
 
 impl Grant {
+    /// Whether the consent behind it has lapsed at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
     /// The context the vault binds this grant's ciphertext to.
     pub fn seal_context(&self) -> crate::vault::SealContext<'_> {
         crate::vault::SealContext {
@@ -289,6 +318,8 @@ mod tests {
             reauth_elicitation: None,
             upstream_revocation: None,
             metadata: BTreeMap::new(),
+            expires_at: None,
+            elicitation: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod grant;
 pub mod handle;
 pub mod ids;
+pub mod policy;
 pub mod scope;
 pub mod text;
 pub mod webhook;

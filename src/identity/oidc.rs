@@ -26,6 +26,7 @@ use super::{SessionUser, SignInMethod};
 use crate::Error;
 use crate::config::settings::OidcSettings;
 use crate::domain::Subject;
+use crate::domain::policy::Claims;
 
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 
@@ -149,6 +150,7 @@ impl OidcLogin {
         redirect: &Url,
         pending: PendingSignIn,
         callback: SignInCallback,
+        policy_claims: &std::collections::BTreeSet<&str>,
     ) -> Result<SessionUser, Error> {
         let state_ok = callback
             .state
@@ -227,6 +229,7 @@ impl OidcLogin {
             subject,
             method: SignInMethod::Oidc,
             admin,
+            claims: Claims::from_payload(&claims, policy_claims.iter().copied()),
         })
     }
 }

@@ -6,6 +6,7 @@ use tower_sessions::Session;
 
 use crate::Error;
 use crate::domain::Subject;
+use crate::domain::policy::Claims;
 
 const USER_KEY: &str = "user";
 
@@ -25,6 +26,9 @@ pub struct SessionUser {
     /// May use the admin console.
     #[serde(default)]
     pub admin: bool,
+    /// The ID-token claims policy rules read (`[[policies]]`), nothing else.
+    #[serde(default)]
+    pub claims: Claims,
 }
 
 impl SessionUser {

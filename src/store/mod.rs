@@ -41,12 +41,70 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// outcome) before sweeps, or a backend's own TTLs, remove it.
 pub const ELICITATION_RETENTION: time::Duration = time::Duration::days(1);
 
-/// How an elicitation ends.
+/// How an elicitation ends, or moves on to wait for an administrator.
 #[derive(Debug)]
 pub enum Settlement {
+    /// From `pending`: the grant is stored and usable.
     Completed(Box<Grant>),
-    Declined,
+    /// From `pending`: the grant (status `awaiting_approval`) is stored, and the
+    /// elicitation waits for an administrator until `until`.
+    AwaitingApproval {
+        grant: Box<Grant>,
+        until: Timestamp,
+    },
+    /// From `awaiting_approval`: an administrator approved (the grant is activated apart).
+    Approved,
+    /// From either open state, with the reason the service is told, if any.
+    Declined(Option<String>),
     Failed(String),
+}
+
+impl Settlement {
+    /// Whether this settlement may move `e` on as it stands at `now`.
+    pub fn applies_to(&self, e: &Elicitation, now: Timestamp) -> bool {
+        use crate::domain::ElicitationStatus::{AwaitingApproval, Pending};
+        matches!(
+            (self, e.status_at(now)),
+            (Self::Completed(_) | Self::AwaitingApproval { .. }, Pending)
+                | (Self::Approved, AwaitingApproval)
+                | (
+                    Self::Declined(_) | Self::Failed(_),
+                    Pending | AwaitingApproval
+                )
+        )
+    }
+
+    /// Writes the outcome into `e`; returns the grant to store with it, if any.
+    pub fn apply(&self, e: &mut Elicitation) -> Option<&Grant> {
+        use crate::domain::ElicitationStatus as S;
+        match self {
+            Self::Completed(grant) => {
+                e.status = S::Completed;
+                e.grant_id = Some(grant.id.clone());
+                Some(grant)
+            }
+            Self::AwaitingApproval { grant, until } => {
+                e.status = S::AwaitingApproval;
+                e.grant_id = Some(grant.id.clone());
+                e.expires_at = *until;
+                Some(grant)
+            }
+            Self::Approved => {
+                e.status = S::Completed;
+                None
+            }
+            Self::Declined(reason) => {
+                e.status = S::Declined;
+                e.reason.clone_from(reason);
+                None
+            }
+            Self::Failed(reason) => {
+                e.status = S::Failed;
+                e.reason = Some(reason.clone());
+                None
+            }
+        }
+    }
 }
 
 /// What `settle` found.
@@ -63,8 +121,9 @@ pub enum Settled {
 pub trait ElicitationStore: Send + Sync {
     async fn insert_elicitation(&self, elicitation: &Elicitation) -> StoreResult<()>;
     async fn elicitation(&self, id: &ElicitationId) -> StoreResult<Option<Elicitation>>;
-    /// Atomically settles a pending, unexpired elicitation (storing the grant when it
-    /// completes); otherwise changes nothing.
+    /// Atomically applies `settlement` to an open, unexpired elicitation it applies to
+    /// ([`Settlement::applies_to`]), storing the grant it carries; otherwise changes
+    /// nothing and answers `Already`.
     async fn settle(
         &self,
         id: &ElicitationId,

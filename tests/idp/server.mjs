@@ -8,6 +8,7 @@
 //   resource   optional RFC 8707 resource indicator this server issues tokens for
 //   scopes     scopes of that resource server ("api:read api:write")
 //   admins     account ids whose `groups` claim contains "broker-admins"
+//   groups     { account id: [more groups] } added to that account's `groups` claim
 //   accessTokenTtl  seconds (default 3600)
 // Prints one JSON line {"issuer": "..."} when ready. Logins go through the built-in
 // development interaction pages: any login name, any password.
@@ -17,6 +18,7 @@ import Provider, { errors } from 'oidc-provider';
 const options = JSON.parse(process.argv[2] ?? '{}');
 const host = options.host ?? '127.0.0.1';
 const admins = new Set(options.admins ?? []);
+const extraGroups = options.groups ?? {};
 const resourceScopes = options.scopes ?? 'api:read api:write';
 const stats = { tokenRequests: 0, refreshes: 0 };
 
@@ -39,7 +41,7 @@ server.listen(options.port ?? 0, host, () => {
             email: `${id}@example.com`,
             email_verified: true,
             name: id,
-            groups: admins.has(id) ? ['staff', 'broker-admins'] : ['staff'],
+            groups: [...(admins.has(id) ? ['staff', 'broker-admins'] : ['staff']), ...(extraGroups[id] ?? [])],
           };
         },
       };

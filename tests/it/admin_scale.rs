@@ -88,6 +88,8 @@ async fn a_page_of_grants_stays_fast_with_100k_grants() {
                     reauth_elicitation: None,
                     upstream_revocation: None,
                     metadata: Default::default(),
+                    expires_at: None,
+                    elicitation: None,
                 };
                 s.elicitations
                     .settle(&e.id, Settlement::Completed(Box::new(grant)), now)

@@ -13,6 +13,7 @@ mod cli;
 mod csrf;
 mod docs;
 mod fake_upstream;
+mod governance;
 mod hardening;
 mod journeys;
 mod keys;

@@ -12,12 +12,12 @@ use consent_broker::config::settings::{RedisSettings, RedisTarget, RedisUrl};
 
 use consent_broker::domain::{
     Actor, AuditAction, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord,
-    Grant, GrantId, GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes, ServiceId,
-    Subject,
+    Grant, GrantChange, GrantId, GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes,
+    ServiceId, Subject,
 };
 use consent_broker::store::admin::{AuditFilter, GrantFilter, created_ms};
 use consent_broker::store::redis::RedisStore;
-use consent_broker::store::{LockToken, Settled, Settlement, Stores};
+use consent_broker::store::{LockToken, Settled, Settlement, Stores, Updated};
 use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
 use time::Duration;
 
@@ -72,6 +72,8 @@ fn grant_for(e: &Elicitation) -> (Grant, Handle) {
         reauth_elicitation: None,
         upstream_revocation: None,
         metadata: Default::default(),
+        expires_at: None,
+        elicitation: None,
     };
     (grant, handle)
 }
@@ -131,7 +133,7 @@ pub async fn completing_stores_the_grant_atomically_and_only_once(s: Stores) {
     );
     assert!(matches!(
         s.elicitations
-            .settle(&e.id, Settlement::Declined, now)
+            .settle(&e.id, Settlement::Declined(None), now)
             .await
             .unwrap(),
         Settled::Already(_)
@@ -154,7 +156,11 @@ pub async fn an_expired_elicitation_cannot_be_settled(s: Stores) {
     assert_eq!(s.grants.grant(&grant.id).await.unwrap(), None);
     assert!(matches!(
         s.elicitations
-            .settle(&ElicitationId::generate(), Settlement::Declined, later)
+            .settle(
+                &ElicitationId::generate(),
+                Settlement::Declined(None),
+                later
+            )
             .await
             .unwrap(),
         Settled::NotFound
@@ -168,7 +174,7 @@ pub async fn declining_and_failing_record_the_outcome(s: Stores) {
     s.elicitations.insert_elicitation(&a).await.unwrap();
     s.elicitations.insert_elicitation(&b).await.unwrap();
     s.elicitations
-        .settle(&a.id, Settlement::Declined, now)
+        .settle(&a.id, Settlement::Declined(None), now)
         .await
         .unwrap();
     s.elicitations
@@ -189,6 +195,86 @@ pub async fn declining_and_failing_record_the_outcome(s: Stores) {
         (b.status, b.reason.as_deref()),
         (ElicitationStatus::Failed, Some("access_denied"))
     );
+}
+
+pub async fn a_request_waiting_for_approval_keeps_its_grant_unusable_until_approved(s: Stores) {
+    let e = elicitation("alice", Duration::minutes(10));
+    s.elicitations.insert_elicitation(&e).await.unwrap();
+    let (grant, _) = grant_for(&e);
+    let grant = Grant {
+        status: GrantStatus::AwaitingApproval,
+        ..grant
+    };
+    let now = consent_broker::domain::now();
+    // Approval before the user consented is not a transition.
+    assert!(matches!(
+        s.elicitations
+            .settle(&e.id, Settlement::Approved, now)
+            .await
+            .unwrap(),
+        Settled::Already(_)
+    ));
+    let until = now + Duration::days(3);
+    let waiting = Settlement::AwaitingApproval {
+        grant: Box::new(grant.clone()),
+        until,
+    };
+    let Settled::Now(w) = s.elicitations.settle(&e.id, waiting, now).await.unwrap() else {
+        panic!("a pending elicitation starts waiting");
+    };
+    assert_eq!(w.status, ElicitationStatus::AwaitingApproval);
+    assert_eq!(
+        w.expires_at, until,
+        "the approval window replaces the link's expiry"
+    );
+    assert_eq!(
+        s.grants.grant(&grant.id).await.unwrap(),
+        Some(grant.clone())
+    );
+    // Past the link's own expiry it is still open, and the sweep keeps it.
+    let after_link = e.expires_at + Duration::hours(1);
+    let stored = s.elicitations.elicitation(&e.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status_at(after_link),
+        ElicitationStatus::AwaitingApproval
+    );
+    s.elicitations
+        .sweep_elicitations(e.expires_at + Duration::hours(1))
+        .await
+        .unwrap();
+    assert!(s.elicitations.elicitation(&e.id).await.unwrap().is_some());
+    // The user cannot settle it again; an administrator's approval completes it.
+    let (other, _) = grant_for(&e);
+    assert!(matches!(
+        s.elicitations
+            .settle(&e.id, Settlement::Completed(Box::new(other)), after_link)
+            .await
+            .unwrap(),
+        Settled::Already(_)
+    ));
+    let Settled::Now(done) = s
+        .elicitations
+        .settle(&e.id, Settlement::Approved, after_link)
+        .await
+        .unwrap()
+    else {
+        panic!("an administrator's approval settles it");
+    };
+    assert_eq!(done.status, ElicitationStatus::Completed);
+    assert_eq!(done.grant_id.as_ref(), Some(&grant.id));
+    let approved = s
+        .grants
+        .update_grant(&grant.id, GrantChange::Approve)
+        .await
+        .unwrap();
+    assert!(matches!(approved, Updated::Applied(ref g) if g.status == GrantStatus::Active));
+    assert!(matches!(
+        s.grants
+            .update_grant(&grant.id, GrantChange::Approve)
+            .await
+            .unwrap(),
+        Updated::Unchanged(_)
+    ));
 }
 
 pub async fn grants_are_listed_per_subject_newest_first(s: Stores) {
@@ -857,6 +943,7 @@ macro_rules! contract_tests {
                 completing_stores_the_grant_atomically_and_only_once,
                 an_expired_elicitation_cannot_be_settled,
                 declining_and_failing_record_the_outcome,
+                a_request_waiting_for_approval_keeps_its_grant_unusable_until_approved,
                 grants_are_listed_per_subject_newest_first,
                 revoking_and_using_a_grant_update_it_in_place,
                 a_grant_stored_with_uses_keeps_counting_from_them,

@@ -16,13 +16,13 @@ use consent_broker_client::api::{ElicitationStatus, WebhookEventType};
 use consent_broker_client::{WebhookError, WebhookSecret, verify_signature, verify_webhook};
 use tokio::sync::mpsc;
 
-struct Delivery {
-    headers: HeaderMap,
-    body: Bytes,
+pub struct Delivery {
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 /// A loopback receiver that answers 503 to the first `failures` deliveries, then 204.
-async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<Delivery>) {
+pub async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<Delivery>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let seen = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(

@@ -66,6 +66,8 @@ pub struct McpElicitations {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ElicitationStatus {
     Pending,
+    /// The user consented; an administrator must approve before the grant is usable.
+    AwaitingApproval,
     Completed,
     Declined,
     Expired,
@@ -77,6 +79,11 @@ impl ElicitationStatus {
     pub fn is_pending(self) -> bool {
         self == Self::Pending
     }
+
+    /// True until it ends: pending, or waiting for an administrator.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::AwaitingApproval)
+    }
 }
 
 /// An elicitation as its service sees it.
@@ -84,14 +91,15 @@ impl ElicitationStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ElicitationView {
     pub id: String,
-    /// `pending`, `completed`, `declined`, `expired` or `failed`.
+    /// `pending`, `awaiting_approval`, `completed`, `declined`, `expired` or `failed`.
     pub status: ElicitationStatus,
     pub subject: String,
     pub provider: String,
     pub scopes: Vec<String>,
     pub created_at: String,
     pub expires_at: String,
-    /// The consent page, while pending. Holds only the opaque id.
+    /// The consent page, while pending (and, while awaiting approval, the page that says
+    /// so). Holds only the opaque id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Ready to pass to the MCP client unchanged, while pending.

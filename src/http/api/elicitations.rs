@@ -25,6 +25,7 @@ use crate::http::problem::{ApiError, ApiJson, ApiQuery, Problem};
 fn api_status(s: ElicitationStatus) -> ApiStatus {
     match s {
         ElicitationStatus::Pending => ApiStatus::Pending,
+        ElicitationStatus::AwaitingApproval => ApiStatus::AwaitingApproval,
         ElicitationStatus::Completed => ApiStatus::Completed,
         ElicitationStatus::Declined => ApiStatus::Declined,
         ElicitationStatus::Expired => ApiStatus::Expired,
@@ -82,7 +83,8 @@ fn parse(body: CreateElicitation) -> Result<NewElicitation, Error> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
-    /// Seconds to wait for the elicitation to leave `pending` (0-60).
+    /// Seconds to wait for the elicitation to change status while it is open (`pending` or
+    /// `awaiting_approval`), 0-60.
     #[serde(default)]
     #[param(minimum = 0, maximum = 60, required = false)]
     pub wait: u64,

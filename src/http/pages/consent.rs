@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::views::{ApiKeyPage, AuthorizeRedirectPage, ConsentPage, ScopeView, TermsView};
 use crate::Error;
-use crate::broker::Broker;
+use crate::broker::{ADMIN_REFUSAL, Broker, POLICY_REASON};
 use crate::config::ProviderSpec;
 use crate::domain::{ElicitationStatus, ProviderKind};
 use crate::http::csrf;
@@ -56,6 +56,22 @@ pub async fn show(
     };
     let response = match e.status_at(now) {
         ElicitationStatus::Pending => {
+            let decision = broker.policy_for(&me.user, e);
+            if decision.is_refused() {
+                let error = broker
+                    .refuse_by_policy(&me.user, &opened, decision.refusals)
+                    .await?;
+                return Ok(policy_refusal(chrome, &service.name, &error));
+            }
+            let needs_approval = decision
+                .approval
+                .iter()
+                .map(|s| {
+                    s.as_ref()
+                        .map_or_else(|| "this access".to_owned(), |s| format!("`{s}`"))
+                })
+                .collect();
+            let lasts_until = decision.max_lifetime.map(|l| format_time(now + l));
             let view = |s: &crate::domain::Scope| ScopeView {
                 name: s.to_string(),
                 description: provider
@@ -149,9 +165,26 @@ pub async fn show(
                 terms,
                 previous_terms,
                 approve_label,
+                needs_approval,
+                lasts_until,
             }
             .into_response()
         }
+        ElicitationStatus::AwaitingApproval => outcome(
+            StatusCode::OK,
+            Tone::Info,
+            "Waiting for an administrator",
+            &format!(
+                "You approved. Your organisation's policy also requires an administrator of this \
+                 consent broker to approve before {} can use your {} access; until then it cannot. \
+                 You do not need to do anything more. If no administrator decides by {}, the \
+                 request lapses and {} will ask you again.",
+                service.name,
+                provider.name,
+                format_time(e.expires_at),
+                service.name
+            ),
+        ),
         ElicitationStatus::Completed => outcome(
             StatusCode::OK,
             Tone::Success,
@@ -165,10 +198,24 @@ pub async fn show(
             StatusCode::OK,
             Tone::Info,
             "Request declined",
-            &format!(
-                "Nothing was shared with {}. You can close this tab.",
-                service.name
-            ),
+            &match e.reason.as_deref() {
+                Some(POLICY_REASON) => format!(
+                    "Your organisation's policy does not let you grant this. Nothing was shared \
+                     with {}; you can close this tab.",
+                    service.name
+                ),
+                // Only the broker writes a declined reason; this one carries the admin's words.
+                Some(reason) if reason.starts_with(ADMIN_REFUSAL) => format!(
+                    "An administrator refused this request ({}). Nothing was shared with {}; \
+                     you can close this tab.",
+                    &reason[ADMIN_REFUSAL.len()..],
+                    service.name
+                ),
+                _ => format!(
+                    "Nothing was shared with {}. You can close this tab.",
+                    service.name
+                ),
+            },
         ),
         ElicitationStatus::Expired => outcome(
             StatusCode::GONE,
@@ -191,6 +238,20 @@ pub async fn show(
     Ok(response)
 }
 
+/// The page for a request the policy does not let this user grant: the reasons in words.
+fn policy_refusal(chrome: crate::http::render::Chrome, service: &str, error: &Error) -> Response {
+    let page = MessagePage::new(
+        chrome,
+        Tone::Error,
+        "Your organisation does not allow this",
+        &format!(
+            "{error} Nothing was shared, and {service} has been told the request was declined \
+             by policy. If you need this access, ask your administrator."
+        ),
+    );
+    (StatusCode::FORBIDDEN, page).into_response()
+}
+
 pub async fn approve(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
@@ -198,6 +259,14 @@ pub async fn approve(
     _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
     let opened = broker.open_pending(&me.user, &id).await?;
+    let decision = broker.policy_for(&me.user, &opened.elicitation);
+    if decision.is_refused() {
+        let error = broker
+            .refuse_by_policy(&me.user, &opened, decision.refusals)
+            .await?;
+        let chrome = chrome(&broker, &me.session).await?;
+        return Ok(policy_refusal(chrome, &opened.service.name, &error));
+    }
     match opened.provider.kind() {
         ProviderKind::Terms => {
             broker.accept_terms(&me.user, &id).await?;

@@ -30,6 +30,8 @@ pub struct GrantView {
     pub upstream: Option<&'static str>,
     /// The provider's non-secret details (path, value).
     pub metadata: Vec<(String, String)>,
+    /// When the consent lapses under policy, if it does.
+    pub expires: Option<String>,
 }
 
 impl GrantView {
@@ -55,6 +57,7 @@ impl GrantView {
                 .map_or_else(|| "never".to_owned(), format_time),
             use_count: g.use_count,
             revoked: g.revoked_at.map(format_time),
+            expires: g.expires_at.map(format_time),
             terms_version: g.terms_version.clone(),
             key_id: g.sealed.key_id.to_string(),
             revocable: g.status != GrantStatus::Revoked,
@@ -76,6 +79,7 @@ pub fn status_label(s: GrantStatus) -> &'static str {
         GrantStatus::Active => "Active",
         GrantStatus::Revoked => "Revoked",
         GrantStatus::NeedsReauth => "Needs sign-in again",
+        GrantStatus::AwaitingApproval => "Waiting for an administrator",
     }
 }
 

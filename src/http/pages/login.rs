@@ -83,6 +83,8 @@ pub async fn dev_sign_in(
         subject,
         method: SignInMethod::Dev,
         admin: false,
+        // Nothing verified a dev name: policy rules by claim never admit it.
+        claims: Default::default(),
     }
     .sign_in(&session)
     .await?;

@@ -59,6 +59,10 @@ pub struct ConsentPage {
     /// For terms the user accepted in an earlier version: what changed.
     pub previous_terms: Option<String>,
     pub approve_label: String,
+    /// Scopes (or "this access") an administrator must approve after the user does.
+    pub needs_approval: Vec<String>,
+    /// How long the grant may live under policy, in words ("until 1 March 2027 at …").
+    pub lasts_until: Option<String>,
 }
 
 /// After Connect: a same-origin page that sends the browser on to the upstream's

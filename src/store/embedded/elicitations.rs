@@ -14,7 +14,7 @@ use super::tables::{
     AUDIT, ELICITATIONS, FLOWS, Fail, GRANTS, HANDLES, SESSIONS, SUBJECT_GRANTS, decode, encode,
     subject_key,
 };
-use crate::domain::{Elicitation, ElicitationId, ElicitationStatus, FlowRecord, Grant, Timestamp};
+use crate::domain::{Elicitation, ElicitationId, FlowRecord, Grant, Timestamp};
 use crate::store::{ElicitationStore, Settled, Settlement, StoreResult};
 
 #[async_trait]
@@ -48,30 +48,15 @@ impl ElicitationStore for EmbeddedStore {
                 .transpose()?;
             let mut e = match current {
                 None => return Ok(Settled::NotFound),
-                Some(e) if !e.is_open(now) => return Ok(Settled::Already(e)),
+                Some(e) if !settlement.applies_to(&e, now) => return Ok(Settled::Already(e)),
                 Some(e) => e,
             };
-            let grant = match settlement {
-                Settlement::Completed(grant) => {
-                    e.status = ElicitationStatus::Completed;
-                    e.grant_id = Some(grant.id.clone());
-                    Some(grant)
-                }
-                Settlement::Declined => {
-                    e.status = ElicitationStatus::Declined;
-                    None
-                }
-                Settlement::Failed(reason) => {
-                    e.status = ElicitationStatus::Failed;
-                    e.reason = Some(reason);
-                    None
-                }
-            };
+            let grant = settlement.apply(&mut e);
             // Both encoded before the first write (see the group commit's rule).
             let record = encode(&e)?;
-            let stored = grant.map(|g| encode(&g).map(|v| (g, v))).transpose()?;
+            let stored = grant.map(|g| encode(g).map(|v| (g, v))).transpose()?;
             if let Some((grant, value)) = stored {
-                store_grant(tx, &grant, &value)?;
+                store_grant(tx, grant, &value)?;
             }
             tx.open_table(ELICITATIONS)?
                 .insert(id.as_str(), record.as_slice())?;

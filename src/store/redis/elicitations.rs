@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::keys::subject_member;
 use super::{CAS_ATTEMPTS, RedisStore, decode, encode, ms};
-use crate::domain::{Elicitation, ElicitationId, ElicitationStatus, Grant, Timestamp};
+use crate::domain::{Elicitation, ElicitationId, Grant, Timestamp};
 use crate::store::{
     ELICITATION_RETENTION, ElicitationStore, Settled, Settlement, StoreError, StoreResult,
 };
@@ -53,14 +53,20 @@ impl ElicitationStore for RedisStore {
         let result = self.settle_inner(id, &settlement, now, &mut progress).await;
         // Lookup keys written for a grant that was not stored come out again, unless the
         // script's outcome is unknown (it may have stored the grant).
-        if let Settlement::Completed(grant) = &settlement
+        let carried = match &settlement {
+            Settlement::Completed(grant) | Settlement::AwaitingApproval { grant, .. } => {
+                Some(grant)
+            }
+            _ => None,
+        };
+        if let Some(grant) = carried
             && progress.pointers_written
             && !progress.outcome_unknown
             && !matches!(result, Ok(Settled::Now(_)))
         {
             self.remove_pointers(id, grant).await;
         }
-        if let (Settlement::Completed(grant), Ok(Settled::Now(_))) = (&settlement, &result) {
+        if let (Some(grant), Ok(Settled::Now(_))) = (carried, &result) {
             self.count_new_grant(grant).await;
         }
         result
@@ -100,6 +106,7 @@ impl ElicitationStore for RedisStore {
 #[derive(Default)]
 struct Progress {
     pointers_written: bool,
+    index_moved: bool,
     outcome_unknown: bool,
 }
 
@@ -119,31 +126,40 @@ impl RedisStore {
                 return Ok(Settled::NotFound);
             };
             let current: Elicitation = decode("elicitation", &raw)?;
-            if !current.is_open(now) {
+            if !settlement.applies_to(&current, now) {
                 return Ok(Settled::Already(current));
             }
             let mut next = current;
             let mut keys = vec![key.as_str()];
             let (mut grant_json, mut grant_id, mut uses) = (Vec::new(), "", String::new());
-            match settlement {
-                Settlement::Completed(grant) => {
-                    if !progress.pointers_written {
-                        progress.pointers_written = true;
-                        self.write_pointers(id, grant).await?;
-                    }
-                    next.status = ElicitationStatus::Completed;
-                    next.grant_id = Some(grant.id.clone());
-                    keys.push(grant_key.as_str());
-                    grant_json = encode(grant.as_ref())?;
-                    grant_id = grant.id.as_str();
-                    uses = grant.use_count.to_string();
+            if let Some(grant) = settlement.apply(&mut next) {
+                if !progress.pointers_written {
+                    progress.pointers_written = true;
+                    self.write_pointers(id, grant).await?;
                 }
-                Settlement::Declined => next.status = ElicitationStatus::Declined,
-                Settlement::Failed(reason) => {
-                    next.status = ElicitationStatus::Failed;
-                    next.reason = Some(reason.clone());
-                }
+                keys.push(grant_key.as_str());
+                grant_json = encode(grant)?;
+                grant_id = grant.id.as_str();
+                uses = grant.use_count.to_string();
             }
+            // Waiting for an administrator moves the expiry: the index first (an entry
+            // later than its record is harmless), and the record's TTL with it.
+            let keep_until = match settlement {
+                Settlement::AwaitingApproval { until, .. } => {
+                    if !progress.index_moved {
+                        progress.index_moved = true;
+                        self.query::<i64>(
+                            redis::cmd("ZADD")
+                                .arg(self.keys.expiry_index())
+                                .arg(ms(*until))
+                                .arg(id.as_str()),
+                        )
+                        .await?;
+                    }
+                    ms(*until + ELICITATION_RETENTION).to_string()
+                }
+                _ => String::new(),
+            };
             let next_json = encode(&next)?;
             progress.outcome_unknown = true;
             let written: i64 = self
@@ -156,6 +172,7 @@ impl RedisStore {
                         &grant_json,
                         grant_id.as_bytes(),
                         uses.as_bytes(),
+                        keep_until.as_bytes(),
                     ],
                 )
                 .await?;

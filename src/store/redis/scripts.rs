@@ -6,7 +6,9 @@ use redis::Script;
 /// Settles an elicitation if it still holds exactly the bytes the caller judged pending:
 /// KEYS[1] elicitation, ARGV[1] expected, ARGV[2] settled. With KEYS[2] (the grant hash,
 /// same tag), ARGV[3] (grant JSON), ARGV[4] (grant id) and ARGV[5] (its use count, where
-/// counting starts) it also creates the grant; an existing grant is never overwritten (-1). Returns 1 when written, 0 when the elicitation changed or is gone.
+/// counting starts) it also creates the grant; an existing grant is never overwritten (-1).
+/// A non-empty ARGV[6] (ms since the epoch) replaces the elicitation's expiry; otherwise its
+/// TTL is kept. Returns 1 when written, 0 when the elicitation changed or is gone.
 const SETTLE: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then return 0 end
@@ -14,7 +16,11 @@ if #KEYS > 1 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
   redis.call('HSET', KEYS[2], 'record', ARGV[3], 'id', ARGV[4], 'uses', ARGV[5])
 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+if ARGV[6] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[6])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+end
 return 1
 ";
 

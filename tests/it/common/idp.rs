@@ -159,6 +159,7 @@ impl OAuthWorld {
             "clients": [{"client_id": "consent-broker", "client_secret": login_secret,
                          "redirect_uris": [format!("{base}/auth/callback")], "grant_types": ["authorization_code"]}],
             "admins": ["root"],
+            "groups": {"erin": ["engineering"]},
         }));
         let upstream = Idp::start(json!({
             "host": "127.0.0.3",

@@ -88,6 +88,7 @@ pub async fn confirm_user(
                 .append_pair("user", user.as_str())
                 .finish()
         ),
+        reason_field: false,
     }
     .into_response())
 }
@@ -148,6 +149,7 @@ pub async fn confirm_provider(
         hidden: Vec::new(),
         button: format!("Revoke all {open} {name} grants"),
         cancel: "/admin".into(),
+        reason_field: false,
     }
     .into_response())
 }

@@ -194,6 +194,8 @@ pub struct ConfirmPage {
     pub hidden: Vec<(String, String)>,
     pub button: String,
     pub cancel: String,
+    /// Asks for a reason (`reason`), which the form then requires.
+    pub reason_field: bool,
 }
 
 pub async fn confirm_revoke(
@@ -228,6 +230,7 @@ pub async fn confirm_revoke(
         hidden: Vec::new(),
         button: "Revoke grant".into(),
         cancel: format!("/admin/grants/{}", v.id),
+        reason_field: false,
     }
     .into_response())
 }
@@ -256,14 +259,14 @@ pub async fn revoke(
     Ok(Redirect::to(&format!("/admin/grants/{}", v.id)).into_response())
 }
 
-async fn find(broker: &Broker, raw: &str) -> Result<Option<Grant>, Error> {
+pub(super) async fn find(broker: &Broker, raw: &str) -> Result<Option<Grant>, Error> {
     match GrantId::parse(raw) {
         Ok(id) => broker.grant(&id).await,
         Err(_) => Ok(None),
     }
 }
 
-fn scopes_text(v: &GrantView) -> String {
+pub(super) fn scopes_text(v: &GrantView) -> String {
     if v.scopes.is_empty() {
         "none".into()
     } else {

@@ -26,6 +26,7 @@ use crate::store::admin::AuditFilter;
 
 mod audit;
 mod bulk;
+mod governance;
 mod grants;
 
 pub fn router() -> Router<Arc<Broker>> {
@@ -36,14 +37,33 @@ pub fn router() -> Router<Arc<Broker>> {
         .route("/admin/grants/{id}/revoke", get(grants::confirm_revoke))
         .route("/admin/users/revoke", get(bulk::confirm_user))
         .route("/admin/providers/{id}/revoke", get(bulk::confirm_provider))
+        .route("/admin/governance", get(governance::page))
+        .route(
+            "/admin/approvals/{id}/approve",
+            get(governance::confirm_approve),
+        )
+        .route(
+            "/admin/approvals/{id}/refuse",
+            get(governance::confirm_refuse),
+        )
+        .route(
+            "/admin/review/revoke-unused",
+            get(governance::confirm_revoke_unused),
+        )
         .route("/admin/audit", get(audit::log))
         .route("/admin/audit.jsonl", get(audit::export))
         .route("/admin/{*rest}", get(unknown).post(unknown))
 }
 
 /// The console's forms, each behind its confirmation page (see `pages::forms`).
-pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 3] {
+pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 6] {
     [
+        ("/admin/approvals/{id}/approve", post(governance::approve)),
+        ("/admin/approvals/{id}/refuse", post(governance::refuse)),
+        (
+            "/admin/review/revoke-unused",
+            post(governance::revoke_unused),
+        ),
         ("/admin/grants/{id}/revoke", post(grants::revoke)),
         ("/admin/users/revoke", post(bulk::revoke_user)),
         ("/admin/providers/{id}/revoke", post(bulk::revoke_provider)),
@@ -99,6 +119,7 @@ pub struct OverviewPage {
     pub active: u64,
     pub needs_reauth: u64,
     pub revoked: u64,
+    pub awaiting_approval: u64,
     pub by_provider: Vec<CountRow>,
     pub by_service: Vec<CountRow>,
     pub recent: Vec<EventView>,
@@ -117,12 +138,13 @@ async fn overview(
         .into_iter()
         .map(|c| (c.id.clone(), row(c)))
         .collect();
-    let (mut active, mut needs_reauth, mut revoked) = (0, 0, 0);
+    let (mut active, mut needs_reauth, mut revoked, mut awaiting_approval) = (0, 0, 0, 0);
     for c in &counts {
         let total = match c.status {
             GrantStatus::Active => &mut active,
             GrantStatus::NeedsReauth => &mut needs_reauth,
             GrantStatus::Revoked => &mut revoked,
+            GrantStatus::AwaitingApproval => &mut awaiting_approval,
         };
         *total += c.count;
         for (table, id) in [
@@ -139,6 +161,8 @@ async fn overview(
                 GrantStatus::Active => r.active += c.count,
                 GrantStatus::NeedsReauth => r.needs_reauth += c.count,
                 GrantStatus::Revoked => r.revoked += c.count,
+                // Shown as the approval queue's length, not per row.
+                GrantStatus::AwaitingApproval => {}
             }
         }
     }
@@ -151,6 +175,7 @@ async fn overview(
         active,
         needs_reauth,
         revoked,
+        awaiting_approval,
         by_provider: by_provider.into_values().collect(),
         by_service: by_service.into_values().collect(),
         recent: recent.events.iter().map(EventView::new).collect(),
