@@ -32,6 +32,8 @@ enum Unchanged {
     KeyPending,
     /// The user's grant still redeems.
     GrantActive,
+    /// The grant waiting for an administrator still waits.
+    ApprovalWaiting,
 }
 
 /// One form route: its path pattern, who posts it, the form's other fields, and what a
@@ -84,6 +86,24 @@ const FORMS: &[Form] = &[
         &[],
         Unchanged::GrantActive,
     ),
+    (
+        "/admin/approvals/{id}/approve",
+        Who::Admin,
+        &[],
+        Unchanged::ApprovalWaiting,
+    ),
+    (
+        "/admin/approvals/{id}/refuse",
+        Who::Admin,
+        &[("reason", "no")],
+        Unchanged::ApprovalWaiting,
+    ),
+    (
+        "/admin/review/revoke-unused",
+        Who::Admin,
+        &[],
+        Unchanged::GrantActive,
+    ),
 ];
 
 #[test]
@@ -112,6 +132,8 @@ struct Scene {
     key_id: String,
     grant_id: String,
     handle: String,
+    /// A grant waiting for an administrator's approval (admin scene only).
+    waiting_id: String,
 }
 
 impl Scene {
@@ -122,6 +144,9 @@ impl Scene {
             "/e/{id}/api-key" => self.key_id.as_str(),
             "/connections/{id}/revoke" | "/admin/grants/{id}/revoke" => self.grant_id.as_str(),
             "/admin/providers/{id}/revoke" => API_KEY_PROVIDER,
+            "/admin/approvals/{id}/approve" | "/admin/approvals/{id}/refuse" => {
+                self.waiting_id.as_str()
+            }
             _ => "",
         };
         pattern.replace("{id}", id)
@@ -157,6 +182,11 @@ impl Scene {
                 StatusCode::OK,
                 "{context}"
             ),
+            Unchanged::ApprovalWaiting => {
+                let id = consent_broker::domain::GrantId::parse(&self.waiting_id).unwrap();
+                let grant = self.app.broker.grant(&id).await.unwrap().unwrap();
+                assert_eq!(grant.status.as_str(), "awaiting_approval", "{context}");
+            }
         }
     }
 
@@ -235,12 +265,23 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
         key_id,
         grant_id: status["grant_id"].as_str().unwrap().to_owned(),
         handle: status["handle"].as_str().unwrap().to_owned(),
+        waiting_id: String::new(),
         app,
     };
     users.refuse_all(Who::User).await;
 
-    // The console's forms, posted by an admin signed in at the IdP.
-    let world = OAuthWorld::start().await;
+    // The console's forms, posted by an admin signed in at the IdP; accepting the terms
+    // waits for an administrator.
+    let world = OAuthWorld::start_with(|c| {
+        c.policies.push(
+            toml::from_str(
+                r#"provider = "acme-terms"
+                              approval = "admin""#,
+            )
+            .unwrap(),
+        );
+    })
+    .await;
     let alice = world.app.browser();
     let created = world
         .app
@@ -261,6 +302,22 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
         .await
         .assert_shows("Connected");
     let status = world.app.elicitation(&id).await;
+    let terms = world.app.create_pending("alice", TERMS_PROVIDER, &[]).await;
+    let page = alice.open(terms["url"].as_str().unwrap()).await;
+    let terms_id = terms["id"].as_str().unwrap();
+    alice
+        .submit(&format!("/e/{terms_id}/approve"), &[("csrf", &page.csrf())])
+        .await
+        .assert_shows("Waiting for an administrator");
+    let waiting = world
+        .app
+        .broker
+        .grants_of(&consent_broker::domain::Subject::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.status.as_str() == "awaiting_approval")
+        .unwrap();
     let root = world.app.browser();
     world
         .sign_in(&root, "root")
@@ -274,6 +331,7 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
         key_id: String::new(),
         grant_id: status["grant_id"].as_str().unwrap().to_owned(),
         handle: status["handle"].as_str().unwrap().to_owned(),
+        waiting_id: waiting.id.to_string(),
         app: world.app,
     };
     admins.refuse_all(Who::Admin).await;
