@@ -326,6 +326,7 @@ impl Metrics {
                     Actor::Service(_) => "service",
                     Actor::User(_) => "user",
                     Actor::Admin(_) => "admin",
+                    Actor::Idp(_) => "idp",
                     Actor::System => "system",
                 };
                 self.revocations
@@ -351,6 +352,8 @@ impl Metrics {
             | AuditAction::WebhookDelivered
             | AuditAction::WebhookAttemptFailed
             | AuditAction::WebhookAbandoned
+            | AuditAction::UserDeprovisioned
+            | AuditAction::SecurityEventRejected
             | AuditAction::Unrecognised(_) => {}
         }
     }

@@ -98,6 +98,8 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::WebhookDelivered
         | AuditAction::WebhookAttemptFailed
         | AuditAction::WebhookAbandoned
+        | AuditAction::UserDeprovisioned
+        | AuditAction::SecurityEventRejected
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }
