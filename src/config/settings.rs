@@ -44,7 +44,13 @@ pub struct Settings {
     pub metrics_token_sha256: Option<[u8; 32]>,
     /// What a client connection may take: timeouts and caps.
     pub connections: ConnectionLimits,
+    /// The SCIM client that may deprovision users, when `[scim]` is set.
+    pub scim: Option<ScimSettings>,
+    /// The Shared Signals transmitter, when `[shared_signals]` is set.
+    pub shared_signals: Option<SharedSignalsSettings>,
 }
+
+pub use super::offboarding::{ScimSettings, SharedSignalsSettings};
 
 /// The limits every client connection is held to (`[server]`'s timeouts and caps).
 #[derive(Debug, Clone, Copy)]
@@ -289,6 +295,15 @@ impl Settings {
             errors.push("server.shutdown_timeout_seconds: must be between 1 and 600".into());
         }
         connection_errors(&config.server, &mut errors);
+        let service_digests: Vec<[u8; 32]> = services.iter().map(|s| s.token_sha256).collect();
+        let scim = config
+            .scim
+            .as_ref()
+            .map(|c| super::offboarding::scim(c, &service_digests, &mut errors));
+        let shared_signals = config
+            .shared_signals
+            .as_ref()
+            .map(|c| super::offboarding::shared_signals(c, dev, &mut errors));
         let metrics_token_sha256 = config.telemetry.metrics_token().unwrap_or_else(|e| {
             errors.push(e);
             None
@@ -334,6 +349,8 @@ impl Settings {
                 max_connections: config.server.max_connections as usize,
                 max_connections_per_client: config.server.max_connections_per_client as usize,
             },
+            scim,
+            shared_signals,
         };
         Ok((settings, errors.notes))
     }
