@@ -21,6 +21,7 @@ mod elicitations;
 mod grants;
 pub mod keys;
 mod oauth;
+mod offboarding;
 mod reads;
 mod sign_in;
 mod webhooks;
@@ -28,6 +29,7 @@ mod webhooks;
 pub use admin::AuditExport;
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
+pub use offboarding::{Deprovisioned, SetRefused, SubjectState, Trigger};
 
 pub struct Broker {
     settings: Settings,
@@ -51,6 +53,8 @@ pub struct Broker {
     outbox: webhooks::Outbox,
     /// The time every expiry and refresh decision reads; tests advance it.
     clock: Clock,
+    /// The Shared Signals receiver's verifier, when `[shared_signals]` is configured.
+    security_events: Option<crate::identity::security_events::SetVerifier>,
 }
 
 impl Broker {
@@ -73,6 +77,7 @@ impl Broker {
             .map(crate::identity::oidc::OidcLogin::new);
         let metrics = crate::metrics::Metrics::new(&settings);
         let limits = crate::limits::Limits::new(&settings.limits);
+        let security_events = offboarding::set_verifier(&settings, &http);
         Ok(Self {
             settings,
             public_url,
@@ -86,6 +91,7 @@ impl Broker {
             metrics,
             outbox: webhooks::Outbox::new()?,
             clock: Clock::real(),
+            security_events,
         })
     }
 

@@ -21,7 +21,9 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod render;
+pub mod scim;
 pub mod serve;
+pub mod shared_signals;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url().scheme() == "https";
@@ -51,6 +53,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
                 )),
         )
         .merge(api::router().layer(middleware::from_fn(problem::problem_refusals)))
+        .merge(scim::router())
+        .merge(shared_signals::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
