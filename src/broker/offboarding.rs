@@ -8,7 +8,9 @@
 //! status); an unknown user changes nothing and is audited nowhere. Deprovisioning a
 //! known user again revokes nothing more and is audited again: idempotent.
 //!
-//! A Security Event Token is verified ([`crate::identity::security_events`]), then its
+//! A Security Event Token is verified ([`crate::identity::security_events`]); a refusal
+//! is audited (`security_event_rejected`) only when the SET carried the transmitter's
+//! valid signature, since anyone may post the others (they are logged and throttled). Then its
 //! `jti` is recorded in the store before anything is done, so a replay to any instance is
 //! refused; when acting on it fails, the `jti` is forgotten again so that the
 //! transmitter's retry is not taken for a replay.
@@ -16,7 +18,7 @@
 use super::Broker;
 use crate::Error;
 use crate::domain::{Actor, AuditAction, AuditEvent, GrantStatus, IdpClient, Outcome, Subject};
-use crate::identity::security_events::{SetError, SetVerifier};
+use crate::identity::security_events::{Refused, SetError, SetVerifier};
 use crate::identity::service_token;
 use crate::store::SeenKey;
 use crate::store::admin::GrantFilter;
@@ -44,8 +46,10 @@ pub enum Deprovisioned {
 pub enum SetRefused {
     /// No `[shared_signals]` is configured.
     NotConfigured,
-    /// Refused as RFC 8935 says; nothing changed.
-    Invalid(SetError),
+    /// Refused as RFC 8935 says; nothing changed. `signed` when the SET carried the
+    /// transmitter's valid signature (then the refusal is audited; otherwise only logged,
+    /// as anyone can post one).
+    Invalid(Refused),
     /// Acting on it failed (e.g. the store is down); the transmitter should retry.
     Failed(Error),
 }
@@ -152,7 +156,7 @@ impl Broker {
         let transmitter = IdpClient::shared_signals(&verifier.settings().issuer);
         let set = match verifier.verify(token, self.clock.now()).await {
             Ok(set) => set,
-            Err(e) => return Err(self.refuse_set(&transmitter, e).await),
+            Err(refused) => return Err(self.refuse_set(&transmitter, refused).await),
         };
         let key = SeenKey::new(&verifier.settings().issuer, &set.jti);
         let max_age = time::Duration::try_from(verifier.settings().max_age)
@@ -164,7 +168,10 @@ impl Broker {
             .await
             .map_err(|e| SetRefused::Failed(e.into()))?;
         if !first {
-            let replay = SetError::InvalidRequest("a SET with this jti was already received");
+            let replay = Refused {
+                error: SetError::InvalidRequest("a SET with this jti was already received"),
+                signed: true,
+            };
             return Err(self.refuse_set(&transmitter, replay).await);
         }
         for (event, subject) in &set.events {
@@ -182,16 +189,24 @@ impl Broker {
         Ok(())
     }
 
-    /// Audits a refused SET (its RFC 8935 code as the reason) and hands the refusal back.
-    async fn refuse_set(&self, transmitter: &IdpClient, error: SetError) -> SetRefused {
+    /// Audits a refused SET that carried the transmitter's signature (its RFC 8935 code as
+    /// the reason); an unsigned one is only logged. Hands the refusal back.
+    async fn refuse_set(&self, transmitter: &IdpClient, refused: Refused) -> SetRefused {
+        if !refused.signed {
+            tracing::info!(
+                err = refused.error.code(),
+                "an unsigned or forged SET was refused"
+            );
+            return SetRefused::Invalid(refused);
+        }
         let event = AuditEvent::new(
             Actor::Idp(transmitter.clone()),
             AuditAction::SecurityEventRejected,
             Outcome::Denied,
         )
-        .reason(error.code());
+        .reason(refused.error.code());
         match self.audit(event).await {
-            Ok(()) => SetRefused::Invalid(error),
+            Ok(()) => SetRefused::Invalid(refused),
             Err(e) => SetRefused::Failed(e),
         }
     }

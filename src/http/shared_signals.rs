@@ -5,8 +5,9 @@
 //! Refused: `400` with `{"err": <RFC 8935 code>, "description": <fixed words>}` as
 //! `application/json`, and nothing changed (a bad signature, a wrong issuer or audience,
 //! a replayed `jti`...). When the transmitter must also send a bearer token and does not,
-//! the answer is `400 authentication_failed`, and such failures count against the
-//! caller's address like wrong service tokens (`429` beyond the allowance). When acting on
+//! the answer is `400 authentication_failed`. Such failures, and SETs refused before their
+//! signature held, count against the caller's address like wrong service tokens (`429`
+//! beyond the allowance). When acting on
 //! a valid SET fails (the store is down), `503`: the transmitter retries.
 
 use std::sync::Arc;
@@ -50,17 +51,17 @@ async fn receive(State(broker): State<Arc<Broker>>, request: Request) -> Respons
     match broker.receive_security_event(token).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(SetRefused::NotConfigured) => StatusCode::NOT_FOUND.into_response(),
-        Err(SetRefused::Invalid(e)) => {
-            // A wrong signature or an unknown issuer is someone else's traffic: it counts
-            // against the caller's address like a wrong token.
-            if matches!(e, SetError::InvalidKey(_) | SetError::InvalidIssuer) {
+        Err(SetRefused::Invalid(refused)) => {
+            // An unsigned SET (garbage, forged, from another issuer) is someone else's
+            // traffic: it counts against the caller's address like a wrong token.
+            if !refused.signed {
                 let limits = broker.limits();
                 let address = limits.client_address(&parts.headers, &parts.extensions);
                 if let Err(wait) = limits.failed_auth.check(&address) {
                     return too_many(wait.as_secs().max(1));
                 }
             }
-            refusal(&e)
+            refusal(&refused.error)
         }
         Err(SetRefused::Failed(e)) => {
             tracing::warn!(error = %e, "a valid SET could not be acted on; the transmitter will retry");

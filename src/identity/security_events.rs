@@ -7,7 +7,9 @@
 //! transmitter's JWK Set (fetched again, at most once a minute, when a `kid` is unknown);
 //! the signature holds; `aud` names the configured audience; it has a `jti`, an `iat` not in
 //! the future and not older than `max_age`, and an `events` object. Each failure is one
-//! [`SetError`], whose RFC 8935 code the receiver answers with. Replays are caught by the
+//! [`SetError`], whose RFC 8935 code the receiver answers with, in a [`Refused`] that says
+//! whether the SET's signature held (a signed refusal is the transmitter's; an unsigned
+//! one may be anyone's). Replays are caught by the
 //! caller, with the store ([`crate::store::SeenIds`]), so every instance sees them.
 
 use std::collections::BTreeMap;
@@ -75,6 +77,14 @@ impl SetError {
             Self::AuthenticationFailed => "the transmitter's credentials are missing or wrong",
         }
     }
+}
+
+/// A refused SET: why, and whether it carried the transmitter's valid signature (only
+/// then is it the transmitter's doing, and audited as such; anyone can post the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub error: SetError,
+    pub signed: bool,
 }
 
 /// The event types that offboard a user.
@@ -205,54 +215,79 @@ impl SetVerifier {
     }
 
     /// Verifies `token` as described in the module header, at `now`.
-    pub async fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedSet, SetError> {
-        let token = token.trim();
+    pub async fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedSet, Refused> {
+        let claims = self.signed_claims(token.trim()).await?;
+        self.read(claims, now).map_err(|error| Refused {
+            error,
+            signed: true,
+        })
+    }
+
+    /// The claims of `token` once its signature, issuer and audience hold.
+    async fn signed_claims(&self, token: &str) -> Result<Claims, Refused> {
+        let unsigned = |error| Refused {
+            error,
+            signed: false,
+        };
         let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| SetError::InvalidRequest("the body is not a signed JWT"))?;
+            .map_err(|_| unsigned(SetError::InvalidRequest("the body is not a signed JWT")))?;
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             let t = t.to_ascii_lowercase();
             t == "secevent+jwt" || t == "application/secevent+jwt"
         });
         if !typ_ok {
-            return Err(SetError::InvalidRequest(
+            return Err(unsigned(SetError::InvalidRequest(
                 "the JWT's typ is not secevent+jwt",
-            ));
+            )));
         }
         // Read before the signature only to answer with the right code; trusted only once
         // the signature and the validation below hold.
-        let claimed: IssuerOnly = jsonwebtoken::dangerous::insecure_decode_claims(token)
-            .map_err(|_| SetError::InvalidRequest("the SET's claims are not a JSON object"))?;
+        let claimed: IssuerOnly =
+            jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|_| {
+                unsigned(SetError::InvalidRequest(
+                    "the SET's claims are not a JSON object",
+                ))
+            })?;
         if claimed.iss.as_deref() != Some(self.settings.issuer.as_str()) {
-            return Err(SetError::InvalidIssuer);
+            return Err(unsigned(SetError::InvalidIssuer));
         }
         if !ALGORITHMS.contains(&header.alg) {
-            return Err(SetError::InvalidKey(
+            return Err(unsigned(SetError::InvalidKey(
                 "the signing algorithm is not accepted",
-            ));
+            )));
         }
-        let key = self.key_for(header.kid.as_deref(), header.alg).await?;
+        let key = self
+            .key_for(header.kid.as_deref(), header.alg)
+            .await
+            .map_err(unsigned)?;
         let mut validation = Validation::new(header.alg);
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["iss", "aud"]);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| match e.kind() {
-                JwtError::InvalidSignature
-                | JwtError::InvalidAlgorithm
-                | JwtError::InvalidEcdsaKey
-                | JwtError::InvalidEddsaKey
-                | JwtError::InvalidRsaKey(_)
-                | JwtError::InvalidKeyFormat => {
-                    SetError::InvalidKey("the signature does not verify")
+        // jsonwebtoken checks the signature before any claim: a claim's refusal is signed.
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            let signed = |error| Refused {
+                error,
+                signed: true,
+            };
+            match e.kind() {
+                JwtError::InvalidAudience => signed(SetError::InvalidAudience),
+                JwtError::MissingRequiredClaim(c) if c == "aud" => {
+                    signed(SetError::InvalidAudience)
                 }
-                JwtError::InvalidAudience => SetError::InvalidAudience,
-                JwtError::MissingRequiredClaim(c) if c == "aud" => SetError::InvalidAudience,
-                JwtError::InvalidIssuer => SetError::InvalidIssuer,
-                _ => SetError::InvalidRequest("the SET's claims are malformed"),
-            })?
-            .claims;
-        self.read(claims, now)
+                JwtError::InvalidIssuer => signed(SetError::InvalidIssuer),
+                JwtError::MissingRequiredClaim(_) => {
+                    signed(SetError::InvalidRequest("the SET lacks a required claim"))
+                }
+                // The claims are parsed only after the signature held.
+                JwtError::Json(_) | JwtError::InvalidClaimFormat(_) => {
+                    signed(SetError::InvalidRequest("the SET's claims are malformed"))
+                }
+                _ => unsigned(SetError::InvalidKey("the signature does not verify")),
+            }
+        })?;
+        Ok(claims.claims)
     }
 
     /// Checks the SET's own claims and reads its events.
@@ -422,4 +457,164 @@ fn pick(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<Result<Decodi
         DecodingKey::from_jwk(jwk)
             .map_err(|_| SetError::InvalidKey("the transmitter's key is unusable")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Reading a verified SET's claims: its own checks and the subject mapping. The
+    //! signature, issuer and audience checks run over HTTP (tests/it/offboarding.rs).
+
+    use super::*;
+    use serde_json::json;
+
+    const IDP: &str = "https://login.example";
+
+    fn verifier(format: SubjectFormat) -> SetVerifier {
+        SetVerifier::new(
+            SharedSignalsSettings {
+                issuer: "https://ssf.example".into(),
+                jwks_url: "https://ssf.example/jwks".parse().unwrap(),
+                audience: "https://broker.example/ssf".into(),
+                subject_format: format,
+                subject_issuer: IDP.into(),
+                max_age: Duration::from_secs(3600),
+                token_sha256: None,
+            },
+            reqwest::Client::new(),
+        )
+    }
+
+    fn claims(value: serde_json::Value) -> Claims {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn now() -> Timestamp {
+        time::OffsetDateTime::now_utc()
+    }
+
+    fn set(iat: i64, events: serde_json::Value, sub_id: serde_json::Value) -> Claims {
+        claims(json!({"jti": "j1", "iat": iat, "events": events, "sub_id": sub_id}))
+    }
+
+    #[test]
+    fn each_subject_format_names_a_subject_only_when_configured_and_of_the_right_issuer() {
+        let by_sub = verifier(SubjectFormat::IssSub);
+        let named = |v: &SetVerifier, id: serde_json::Value| v.subject(&id).map(String::from);
+        assert_eq!(
+            named(
+                &by_sub,
+                json!({"format": "iss_sub", "iss": IDP, "sub": "u1"})
+            ),
+            Some("u1".into())
+        );
+        assert_eq!(
+            named(
+                &by_sub,
+                json!({"format": "iss_sub", "iss": "https://other", "sub": "u1"})
+            ),
+            None,
+            "a sub of another issuer is another person"
+        );
+        assert_eq!(
+            named(
+                &by_sub,
+                json!({"format": "email", "email": "u1@example.com"})
+            ),
+            None
+        );
+        assert_eq!(
+            named(
+                &by_sub,
+                json!({"format": "complex", "user": {"format": "iss_sub", "iss": IDP, "sub": "u2"}})
+            ),
+            Some("u2".into())
+        );
+        let by_email = verifier(SubjectFormat::Email);
+        assert_eq!(
+            named(
+                &by_email,
+                json!({"format": "email", "email": "Ann@Example.com"})
+            ),
+            Some("Ann@Example.com".into()),
+            "kept byte for byte"
+        );
+        assert_eq!(
+            named(
+                &by_email,
+                json!({"format": "phone_number", "phone_number": "+1"})
+            ),
+            None
+        );
+        let by_opaque = verifier(SubjectFormat::Opaque);
+        assert_eq!(
+            named(&by_opaque, json!({"format": "opaque", "id": "x-9"})),
+            Some("x-9".into())
+        );
+        assert_eq!(
+            named(&by_opaque, json!({"format": "opaque", "id": " x"})),
+            None
+        );
+    }
+
+    #[test]
+    fn a_set_needs_a_jti_a_recent_iat_and_events() {
+        let v = verifier(SubjectFormat::Opaque);
+        let t = now().unix_timestamp();
+        let disabled = json!({OffboardingEvent::AccountDisabled.uri(): {}});
+        let refused = |c: Claims| v.read(c, now()).unwrap_err();
+        assert_eq!(
+            refused(claims(json!({"iat": t, "events": disabled}))),
+            SetError::InvalidRequest("the SET has no usable jti")
+        );
+        assert_eq!(
+            refused(claims(json!({"jti": "j", "events": disabled}))),
+            SetError::InvalidRequest("the SET has no usable iat")
+        );
+        assert_eq!(
+            refused(set(t - 3601, disabled.clone(), json!(null))),
+            SetError::InvalidRequest("the SET is older than this receiver accepts")
+        );
+        assert_eq!(
+            refused(set(t + 600, disabled.clone(), json!(null))),
+            SetError::InvalidRequest("the SET is issued in the future")
+        );
+        assert_eq!(
+            refused(set(t, json!({}), json!(null))),
+            SetError::InvalidRequest("the SET has no events")
+        );
+        assert!(v.read(set(t - 3500, disabled, json!(null)), now()).is_ok());
+    }
+
+    #[test]
+    fn only_offboarding_events_are_read_each_with_its_own_subject_first() {
+        let v = verifier(SubjectFormat::Opaque);
+        let t = now().unix_timestamp();
+        let read = v
+            .read(
+                set(
+                    t,
+                    json!({
+                        OffboardingEvent::SessionRevoked.uri(): {},
+                        OffboardingEvent::AccountPurged.uri():
+                            {"subject": {"format": "opaque", "id": "own"}},
+                        "https://schemas.openid.net/secevent/ssf/event-type/verification": {},
+                    }),
+                    json!({"format": "opaque", "id": "shared"}),
+                ),
+                now(),
+            )
+            .unwrap();
+        let got: Vec<(OffboardingEvent, Option<String>)> = read
+            .events
+            .into_iter()
+            .map(|(e, s)| (e, s.map(String::from)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (OffboardingEvent::SessionRevoked, Some("shared".into())),
+                (OffboardingEvent::AccountPurged, Some("own".into())),
+            ]
+        );
+    }
 }

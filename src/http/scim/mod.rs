@@ -147,13 +147,12 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, ScimError> {
     let user: UserBody = wire::parse(&body)?;
-    let name = user.user_name.ok_or(ScimError::bad(
-        ScimType::InvalidValue,
-        "userName is required",
-    ))?;
+    let name = user
+        .user_name
+        .ok_or(ScimError::bad(ScimType::Value, "userName is required"))?;
     let subject = Subject::parse(name).map_err(|_| {
         ScimError::bad(
-            ScimType::InvalidValue,
+            ScimType::Value,
             "userName is not a subject this broker accepts",
         )
     })?;

@@ -105,20 +105,20 @@ impl<T: Serialize> IntoResponse for Scim<T> {
     }
 }
 
-/// The `scimType` of a 400 (RFC 7644 §3.12).
+/// The `scimType` of a 400 (RFC 7644 §3.12): `invalidFilter`, `invalidSyntax`, `invalidValue`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
-    InvalidFilter,
-    InvalidSyntax,
-    InvalidValue,
+    Filter,
+    Syntax,
+    Value,
 }
 
 impl ScimType {
     fn as_str(self) -> &'static str {
         match self {
-            Self::InvalidFilter => "invalidFilter",
-            Self::InvalidSyntax => "invalidSyntax",
-            Self::InvalidValue => "invalidValue",
+            Self::Filter => "invalidFilter",
+            Self::Syntax => "invalidSyntax",
+            Self::Value => "invalidValue",
         }
     }
 }
@@ -212,7 +212,7 @@ impl IntoResponse for ScimError {
 pub fn user_name_filter(filter: &str) -> Result<String, ScimError> {
     let unsupported = || {
         ScimError::bad(
-            ScimType::InvalidFilter,
+            ScimType::Filter,
             "Only the filter userName eq \"value\" is supported",
         )
     };
@@ -259,7 +259,7 @@ impl PatchOp {
     pub fn deactivates(&self) -> Result<bool, ScimError> {
         if !self.schemas.iter().any(|s| s == PATCH_SCHEMA) {
             return Err(ScimError::bad(
-                ScimType::InvalidSyntax,
+                ScimType::Syntax,
                 "The body is not a PatchOp message",
             ));
         }
@@ -298,10 +298,7 @@ pub fn boolean(value: &Value) -> Result<bool, ScimError> {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err(ScimError::bad(
-            ScimType::InvalidValue,
-            "active must be a boolean",
-        )),
+        _ => Err(ScimError::bad(ScimType::Value, "active must be a boolean")),
     }
 }
 
@@ -316,7 +313,7 @@ pub struct UserBody {
 /// Parses a JSON request body (`application/scim+json` or `application/json`).
 pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ScimError> {
     serde_json::from_slice(body)
-        .map_err(|_| ScimError::bad(ScimType::InvalidSyntax, "The body is not valid SCIM JSON"))
+        .map_err(|_| ScimError::bad(ScimType::Syntax, "The body is not valid SCIM JSON"))
 }
 
 #[cfg(test)]
@@ -342,7 +339,7 @@ mod tests {
             "",
         ] {
             let e = user_name_filter(bad).unwrap_err();
-            assert_eq!(e.scim_type, Some(ScimType::InvalidFilter), "{bad}");
+            assert_eq!(e.scim_type, Some(ScimType::Filter), "{bad}");
         }
     }
 
@@ -366,12 +363,12 @@ mod tests {
             "Operations":[{"op":"replace","path":"active","value":"nope"}]}"#;
         assert_eq!(
             patch(not_bool).unwrap_err().scim_type,
-            Some(ScimType::InvalidValue)
+            Some(ScimType::Value)
         );
         let no_schema = r#"{"Operations":[{"op":"replace","value":{"active":false}}]}"#;
         assert_eq!(
             patch(no_schema).unwrap_err().scim_type,
-            Some(ScimType::InvalidSyntax)
+            Some(ScimType::Syntax)
         );
     }
 
