@@ -91,6 +91,11 @@ struct Offboarding {
 
 impl Offboarding {
     async fn start() -> Offboarding {
+        Self::start_on(None).await
+    }
+
+    /// The world on the embedded store, or on the Redis at `redis_url`.
+    async fn start_on(redis_url: Option<String>) -> Offboarding {
         common::logs::capture();
         let transmitter = Transmitter::start().await;
         let (scim_token, digest) = service_token::generate();
@@ -110,6 +115,9 @@ impl Offboarding {
                 max_age_seconds: 3600,
                 token_sha256: None,
             });
+            if let Some(url) = redis_url {
+                common::use_redis(c, &url);
+            }
         })
         .await;
         Offboarding {
@@ -148,7 +156,11 @@ impl Offboarding {
     }
 
     async fn push(&self, set: &str) -> Response {
-        let app = &self.world.app;
+        Self::push_to(&self.world.app, set).await
+    }
+
+    /// Pushes `set` to the instance `app`.
+    async fn push_to(app: &common::TestApp, set: &str) -> Response {
         let r = app
             .api
             .post(app.url("/ssf/events"))
@@ -531,4 +543,30 @@ async fn refused_sets_and_unknown_subjects_change_nothing_and_answer_per_rfc_893
             ("invalid_request", &transmitter)
         ]
     );
+}
+
+#[tokio::test]
+async fn a_set_replayed_to_another_instance_on_the_same_redis_is_refused() {
+    let redis = common::redis::RedisServer::start();
+    let t = Offboarding::start_on(Some(redis.url())).await;
+    let other = t.world.another_instance().await;
+    let set = t
+        .transmitter
+        .sign(&account_disabled("cross-1", &t.idp_issuer(), "gina"));
+    // gina is unknown when the SET first arrives: accepted, nothing to do.
+    let first = t.push(&set).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let gina = t.connect("gina").await;
+    // The same SET at the other instance is a replay there too, and gina keeps her grant.
+    Offboarding::push_to(&other, &set)
+        .await
+        .assert_set_refused("invalid_request");
+    t.assert_works(&gina).await;
+    // A fresh SET about her at the other instance offboards her everywhere.
+    let fresh = t
+        .transmitter
+        .sign(&account_disabled("cross-2", &t.idp_issuer(), "gina"));
+    let r = Offboarding::push_to(&other, &fresh).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    t.assert_revoked(&gina).await;
 }
