@@ -89,7 +89,9 @@ async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
 
 fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
+    if uri.path().starts_with("/scim/") {
+        scim::edge_refusal(&error)
+    } else if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
         problem::ApiError::from(error).into_response()
     } else {
         render::PageError(error).into_response()

@@ -366,6 +366,10 @@ async fn a_scim_deactivation_revokes_every_grant_of_the_user_upstream_and_is_aud
         .await;
     bad.assert_scim_error(StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["scimType"], "invalidFilter");
+    // A method the collection does not have: a SCIM error too.
+    t.scim(Method::DELETE, "/Users", None)
+        .await
+        .assert_scim_error(StatusCode::METHOD_NOT_ALLOWED);
     t.assert_works(&alice).await;
 
     // Entra's shape of "active = false": every grant of alice is revoked upstream.

@@ -16,7 +16,8 @@
 //! | `DELETE /Users/{id}` | every grant revoked; 204 |
 //!
 //! An unknown user (no grant in the broker) is 404 for every `{id}` route, with nothing
-//! changed; deprovisioning a known user again is 200/204 and revokes nothing more.
+//! changed; deprovisioning a known user again is 200/204 and revokes nothing more. Every
+//! refusal, the edge's included (unknown route or method), is a SCIM error message.
 
 use std::sync::Arc;
 
@@ -43,6 +44,12 @@ pub fn router() -> Router<Arc<Broker>> {
             "/scim/v2/Users/{id}",
             get(show).put(replace).patch(patch).delete(remove),
         )
+}
+
+/// A refusal made before any SCIM handler ran (unknown route or method, headers too
+/// large, a body too slow), as a SCIM error message.
+pub fn edge_refusal(error: &crate::Error) -> Response {
+    ScimError::new(error.status(), error.title()).into_response()
 }
 
 /// The IdP's SCIM client, authenticated by its bearer token.
