@@ -366,7 +366,14 @@ async fn a_scim_deactivation_revokes_every_grant_of_the_user_upstream_and_is_aud
         .await;
     bad.assert_scim_error(StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["scimType"], "invalidFilter");
-    // A method the collection does not have: a SCIM error too.
+    // A body over the limit, and a method the collection does not have: SCIM errors too.
+    t.scim(
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(json!({"padding": "x".repeat(70 * 1024)})),
+    )
+    .await
+    .assert_scim_error(StatusCode::PAYLOAD_TOO_LARGE);
     t.scim(Method::DELETE, "/Users", None)
         .await
         .assert_scim_error(StatusCode::METHOD_NOT_ALLOWED);

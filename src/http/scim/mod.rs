@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -107,6 +108,11 @@ async fn resource(broker: &Broker, subject: &Subject) -> Result<User, ScimError>
     }
 }
 
+/// A request body, or the SCIM error for one that could not be read (too large, cut off).
+fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ScimError> {
+    body.map_err(|r| ScimError::new(r.status(), "The body could not be read"))
+}
+
 fn subject_of(id: &str) -> Result<Subject, ScimError> {
     wire::subject_of_id(id).ok_or_else(ScimError::not_found)
 }
@@ -121,8 +127,10 @@ struct ListQuery {
 async fn list(
     State(broker): State<Arc<Broker>>,
     ScimCaller(_): ScimCaller,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ScimError> {
+    let Query(query) =
+        query.map_err(|_| ScimError::bad(ScimType::Filter, "The query string is not valid"))?;
     let mut found = Vec::new();
     if let Some(filter) = query.filter.as_deref() {
         let name = wire::user_name_filter(filter)?;
@@ -151,8 +159,9 @@ async fn show(
 async fn create(
     State(broker): State<Arc<Broker>>,
     ScimCaller(_): ScimCaller,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ScimError> {
+    let body = read(body)?;
     let user: UserBody = wire::parse(&body)?;
     let name = user
         .user_name
@@ -180,8 +189,9 @@ async fn patch(
     State(broker): State<Arc<Broker>>,
     ScimCaller(client): ScimCaller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ScimError> {
+    let body = read(body)?;
     let subject = subject_of(&id)?;
     let op: PatchOp = wire::parse(&body)?;
     let deactivates = op.deactivates()?;
@@ -199,8 +209,9 @@ async fn replace(
     State(broker): State<Arc<Broker>>,
     ScimCaller(client): ScimCaller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ScimError> {
+    let body = read(body)?;
     let subject = subject_of(&id)?;
     let user: UserBody = wire::parse(&body)?;
     let deactivates = match user.active.as_ref() {
