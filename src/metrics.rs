@@ -326,6 +326,7 @@ impl Metrics {
                     Actor::Service(_) => "service",
                     Actor::User(_) => "user",
                     Actor::Admin(_) => "admin",
+                    Actor::Idp(_) => "idp",
                     Actor::System => "system",
                 };
                 self.revocations
@@ -356,6 +357,8 @@ impl Metrics {
             | AuditAction::ApprovalGranted
             | AuditAction::ApprovalRefused
             | AuditAction::GrantExpired
+            | AuditAction::UserDeprovisioned
+            | AuditAction::SecurityEventRejected
             | AuditAction::Unrecognised(_) => {}
         }
     }

@@ -1,5 +1,6 @@
 //! Revocation by people: a user revoking one of their own grants, and an admin revoking
-//! one grant, every grant of a user (offboarding) or of a provider (kill switch). Every
+//! one grant, every grant of a user (offboarding) or of a provider (kill switch). The
+//! identity provider's offboarding (`offboarding`) revokes through the same paging. Every
 //! revocation goes through [`Broker::revoke`], so each grant's revocation is audited (and
 //! reaches the upstream) exactly as any other; bulk revocations add one summary event.
 //! Exporting the audit log is itself audited, before the first event is read.
@@ -67,7 +68,9 @@ impl Broker {
             subject: Some(subject.clone()),
             ..Default::default()
         };
-        let n = self.revoke_matching(admin, &filter).await?;
+        let n = self
+            .revoke_matching(&Actor::Admin(admin.clone()), &filter)
+            .await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
             AuditAction::UserGrantsRevoked,
@@ -88,7 +91,9 @@ impl Broker {
             provider: Some(provider.clone()),
             ..Default::default()
         };
-        let n = self.revoke_matching(admin, &filter).await?;
+        let n = self
+            .revoke_matching(&Actor::Admin(admin.clone()), &filter)
+            .await?;
         let mut event = AuditEvent::new(
             Actor::Admin(admin.clone()),
             AuditAction::ProviderGrantsRevoked,
@@ -134,8 +139,12 @@ impl Broker {
         }
     }
 
-    /// Pages through `filter` and revokes each grant that is not revoked yet.
-    async fn revoke_matching(&self, admin: &Subject, filter: &GrantFilter) -> Result<usize, Error> {
+    /// Pages through `filter` and revokes each grant that is not revoked yet, as `actor`.
+    pub(super) async fn revoke_matching(
+        &self,
+        actor: &Actor,
+        filter: &GrantFilter,
+    ) -> Result<usize, Error> {
         let (mut revoked, mut after) = (0, None);
         loop {
             let page = self
@@ -148,7 +157,7 @@ impl Broker {
                 .iter()
                 .filter(|g| g.status != GrantStatus::Revoked)
             {
-                self.revoke(Actor::Admin(admin.clone()), g).await?;
+                self.revoke(actor.clone(), g).await?;
                 revoked += 1;
             }
             match page.next {

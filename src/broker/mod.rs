@@ -22,6 +22,7 @@ mod elicitations;
 mod grants;
 pub mod keys;
 mod oauth;
+mod offboarding;
 mod reads;
 mod sign_in;
 mod webhooks;
@@ -31,6 +32,7 @@ pub use approvals::{ADMIN_REFUSAL, Listed, Review};
 pub use consent::POLICY_REASON;
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
+pub use offboarding::{Deprovisioned, SetRefused, SubjectState, Trigger};
 
 pub struct Broker {
     settings: Settings,
@@ -54,6 +56,8 @@ pub struct Broker {
     outbox: webhooks::Outbox,
     /// The time every expiry and refresh decision reads; tests advance it.
     clock: Clock,
+    /// The Shared Signals receiver's verifier, when `[shared_signals]` is configured.
+    security_events: Option<crate::identity::security_events::SetVerifier>,
 }
 
 impl Broker {
@@ -76,6 +80,7 @@ impl Broker {
             .map(crate::identity::oidc::OidcLogin::new);
         let metrics = crate::metrics::Metrics::new(&settings);
         let limits = crate::limits::Limits::new(&settings.limits);
+        let security_events = offboarding::set_verifier(&settings, &http);
         Ok(Self {
             settings,
             public_url,
@@ -89,6 +94,7 @@ impl Broker {
             metrics,
             outbox: webhooks::Outbox::new()?,
             clock: Clock::real(),
+            security_events,
         })
     }
 

@@ -104,6 +104,8 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::ApprovalGranted
         | AuditAction::ApprovalRefused
         | AuditAction::GrantExpired
+        | AuditAction::UserDeprovisioned
+        | AuditAction::SecurityEventRejected
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }

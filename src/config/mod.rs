@@ -21,6 +21,7 @@ use crate::upstream::{
 pub mod dev;
 pub mod keyring;
 mod oauth;
+mod offboarding;
 pub mod policy;
 pub mod presets;
 mod problems;
@@ -48,6 +49,10 @@ pub struct Config {
     pub policies: Vec<PolicyRuleConfig>,
     pub governance: GovernanceConfig,
     pub telemetry: TelemetryConfig,
+    /// The SCIM 2.0 endpoint an IdP deprovisions users through. Absent: no endpoint.
+    pub scim: Option<ScimConfig>,
+    /// The Shared Signals (SET push) receiver. Absent: no receiver.
+    pub shared_signals: Option<SharedSignalsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +526,62 @@ fn file_secrets() -> Result<Vec<(String, String)>, ConfigError> {
         out.push((key, value.trim_end_matches(['\r', '\n']).to_owned()));
     }
     Ok(out)
+}
+
+/// `[scim]`: the IdP's provisioning client that may deprovision users at `/scim/v2/Users`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConfig {
+    /// SHA-256 (hex) of the bearer token the IdP sends: `consent-broker service-token
+    /// generate` makes one.
+    pub token_sha256: String,
+    /// Names the client in the audit trail (`scim:<client_name>`), e.g. `okta` or `entra`.
+    #[serde(default = "default_scim_client")]
+    pub client_name: String,
+}
+
+fn default_scim_client() -> String {
+    "idp".into()
+}
+
+/// `[shared_signals]`: the transmitter whose Security Event Tokens (RFC 8417, pushed as in
+/// RFC 8935 to `/ssf/events`) may offboard users.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedSignalsConfig {
+    /// The transmitter's issuer, compared verbatim with each SET's `iss`.
+    pub issuer: String,
+    /// Where the transmitter publishes its signing keys (a JWK Set).
+    pub jwks_url: Url,
+    /// The audience each SET must name in `aud` (as set in the stream's configuration).
+    pub audience: String,
+    /// Which subject identifier (RFC 9493) is the broker's subject: `iss_sub`, `email`
+    /// or `opaque`. Subjects in other formats change nothing.
+    pub subject_format: SubjectFormat,
+    /// For `iss_sub`: the `iss` the subject must carry. Defaults to `issuer`.
+    pub subject_issuer: Option<String>,
+    /// A SET whose `iat` is older than this is refused; its `jti` is remembered this long.
+    #[serde(default = "default_set_max_age")]
+    pub max_age_seconds: u32,
+    /// SHA-256 (hex) of a bearer token the transmitter must also send (the stream's
+    /// `authorization_header`). Absent: the signature alone authenticates.
+    pub token_sha256: Option<String>,
+}
+
+fn default_set_max_age() -> u32 {
+    24 * 3600
+}
+
+/// The RFC 9493 subject identifier format that names a broker subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectFormat {
+    /// `{"format":"iss_sub","iss":…,"sub":…}`: `sub` is the subject (with `iss` checked).
+    IssSub,
+    /// `{"format":"email","email":…}`: the address is the subject.
+    Email,
+    /// `{"format":"opaque","id":…}`: the id is the subject.
+    Opaque,
 }
 
 /// How log lines are written (`[telemetry] log_format`); `telemetry::init` applies it.

@@ -47,6 +47,10 @@ pub struct Settings {
     /// `[[policies]]`: who may grant which scopes, approval, lifetimes.
     pub policy: super::policy::Policy,
     pub governance: Governance,
+    /// The SCIM client that may deprovision users, when `[scim]` is set.
+    pub scim: Option<ScimSettings>,
+    /// The Shared Signals transmitter, when `[shared_signals]` is set.
+    pub shared_signals: Option<SharedSignalsSettings>,
 }
 
 /// `[governance]`, validated.
@@ -57,6 +61,8 @@ pub struct Governance {
     pub review_expiring: time::Duration,
     pub review_unused: time::Duration,
 }
+
+pub use super::offboarding::{ScimSettings, SharedSignalsSettings};
 
 /// The limits every client connection is held to (`[server]`'s timeouts and caps).
 #[derive(Debug, Clone, Copy)]
@@ -314,6 +320,15 @@ impl Settings {
             errors.push("server.shutdown_timeout_seconds: must be between 1 and 600".into());
         }
         connection_errors(&config.server, &mut errors);
+        let service_digests: Vec<[u8; 32]> = services.iter().map(|s| s.token_sha256).collect();
+        let scim = config
+            .scim
+            .as_ref()
+            .map(|c| super::offboarding::scim(c, &service_digests, &mut errors));
+        let shared_signals = config
+            .shared_signals
+            .as_ref()
+            .map(|c| super::offboarding::shared_signals(c, dev, &mut errors));
         let metrics_token_sha256 = config.telemetry.metrics_token().unwrap_or_else(|e| {
             errors.push(e);
             None
@@ -365,6 +380,8 @@ impl Settings {
                 review_expiring: time::Duration::days(g.review_expiring_days.into()),
                 review_unused: time::Duration::days(g.review_unused_days.into()),
             },
+            scim,
+            shared_signals,
         };
         Ok((settings, errors.notes))
     }

@@ -14,7 +14,39 @@ pub enum Actor {
     Service(ServiceId),
     User(Subject),
     Admin(Subject),
+    /// An identity provider offboarding a user: its SCIM client or Shared Signals
+    /// transmitter ([`IdpClient`]).
+    Idp(IdpClient),
     System,
+}
+
+/// Names the identity-provider client that acted: `scim:<client name>` for the SCIM
+/// endpoint, `ssf:<issuer>` for a Shared Signals transmitter. Built only from
+/// configuration, never from a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdpClient(String);
+
+impl IdpClient {
+    /// The SCIM client configured as `scim.client_name`.
+    pub fn scim(client_name: &str) -> Self {
+        Self(format!("scim:{client_name}"))
+    }
+
+    /// The Shared Signals transmitter configured as `shared_signals.issuer`.
+    pub fn shared_signals(issuer: &str) -> Self {
+        Self(format!("ssf:{issuer}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +133,12 @@ pub enum AuditAction {
     ApprovalRefused,
     /// A grant reached the end of its lifetime (policy's `max_lifetime_days`).
     GrantExpired,
+    /// The identity provider said a user left (SCIM deprovisioning or a Shared Signals
+    /// event); every grant of theirs was revoked. The reason names the trigger.
+    UserDeprovisioned,
+    /// A Security Event Token was refused (signature, issuer, audience, replay...); the
+    /// reason is the RFC 8935 error code. Nothing was changed.
+    SecurityEventRejected,
     /// A word this build does not know, kept as stored (see above).
     Unrecognised(UnrecognisedAction),
 }
@@ -117,7 +155,7 @@ impl UnrecognisedAction {
 
 impl AuditAction {
     /// Every action this build writes.
-    pub const KNOWN: [AuditAction; 31] = [
+    pub const KNOWN: [AuditAction; 33] = [
         Self::ElicitationCreated,
         Self::ElicitationCompleted,
         Self::ElicitationDeclined,
@@ -149,6 +187,8 @@ impl AuditAction {
         Self::ApprovalGranted,
         Self::ApprovalRefused,
         Self::GrantExpired,
+        Self::UserDeprovisioned,
+        Self::SecurityEventRejected,
     ];
 
     /// The stored word.
@@ -185,6 +225,8 @@ impl AuditAction {
             Self::ApprovalGranted => "approval_granted",
             Self::ApprovalRefused => "approval_refused",
             Self::GrantExpired => "grant_expired",
+            Self::UserDeprovisioned => "user_deprovisioned",
+            Self::SecurityEventRejected => "security_event_rejected",
             Self::Unrecognised(word) => word.as_str(),
         }
     }
@@ -401,6 +443,11 @@ mod tests {
             (AuditAction::ApprovalGranted, "approval_granted"),
             (AuditAction::ApprovalRefused, "approval_refused"),
             (AuditAction::GrantExpired, "grant_expired"),
+            (AuditAction::UserDeprovisioned, "user_deprovisioned"),
+            (
+                AuditAction::SecurityEventRejected,
+                "security_event_rejected",
+            ),
         ];
         assert_eq!(words.len(), AuditAction::KNOWN.len());
         for (action, word) in &words {

@@ -15,7 +15,7 @@ pub mod scope;
 pub mod text;
 pub mod webhook;
 
-pub use audit::{Actor, AuditAction, AuditEvent, AuditReason, Outcome};
+pub use audit::{Actor, AuditAction, AuditEvent, AuditReason, IdpClient, Outcome};
 pub use clock::Clock;
 pub use elicitation::{Elicitation, ElicitationStatus};
 pub use error_kind::ErrorKind;

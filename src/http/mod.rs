@@ -21,7 +21,9 @@ pub mod ops;
 pub mod pages;
 pub mod problem;
 pub mod render;
+pub mod scim;
 pub mod serve;
+pub mod shared_signals;
 
 pub fn router(broker: Arc<Broker>) -> Router {
     let https = broker.public_url().scheme() == "https";
@@ -51,6 +53,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
                 )),
         )
         .merge(api::router().layer(middleware::from_fn(problem::problem_refusals)))
+        .merge(scim::router())
+        .merge(shared_signals::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -85,7 +89,9 @@ async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
 
 fn edge_error(uri: &axum::http::Uri, error: crate::Error) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
+    if uri.path().starts_with("/scim/") {
+        scim::edge_refusal(&error)
+    } else if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
         problem::ApiError::from(error).into_response()
     } else {
         render::PageError(error).into_response()

@@ -29,3 +29,10 @@ pub fn authenticate<'a>(services: &'a [Arc<Service>], presented: &str) -> Option
     }
     found
 }
+
+/// Whether `presented` is the token whose SHA-256 is `digest`, compared in constant time
+/// (the SCIM client's and the Shared Signals transmitter's bearer tokens).
+pub fn matches(digest: &[u8; 32], presented: &str) -> bool {
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    bool::from(digest.ct_eq(&presented))
+}

@@ -147,7 +147,7 @@ pub fn parse_count_key(key: &str, count: u64) -> Option<GrantCount> {
 /// Which audit events to show. Empty fields match everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    /// `service`, `user`, `admin` or `system`.
+    /// `service`, `user`, `admin`, `idp` or `system`.
     pub actor_kind: Option<String>,
     /// An action this build does not know matches the events that carry the same word.
     pub action: Option<AuditAction>,
@@ -164,6 +164,7 @@ impl AuditFilter {
             Actor::Service(_) => "service",
             Actor::User(_) => "user",
             Actor::Admin(_) => "admin",
+            Actor::Idp(_) => "idp",
             Actor::System => "system",
         };
         self.actor_kind.as_deref().is_none_or(|k| k == kind)
@@ -196,7 +197,7 @@ impl ActorSubject for AuditEvent {
     fn actor_subject(&self) -> Option<&Subject> {
         match &self.actor {
             Actor::User(s) | Actor::Admin(s) => Some(s),
-            Actor::Service(_) | Actor::System => None,
+            Actor::Service(_) | Actor::Idp(_) | Actor::System => None,
         }
     }
 }

@@ -18,7 +18,7 @@
 //! Modules, each importing only those listed before it: `tables` (record tables,
 //! encoding, the failure type), `group_commit` (the writer), `activity`, `indexes`,
 //! `db` ([`EmbeddedStore`] itself), then one per capability: `elicitations`,
-//! `grants`, `audit`, `sessions` (and flows), `admin`.
+//! `grants`, `audit`, `sessions` (and flows), `seen` (one-time ids), `admin`.
 
 mod tables;
 
@@ -33,6 +33,7 @@ mod admin;
 mod audit;
 mod elicitations;
 mod grants;
+mod seen;
 mod sessions;
 
 pub use self::db::EmbeddedStore;

@@ -235,6 +235,41 @@ pub trait Locks: Send + Sync {
     async fn unlock(&self, name: &str, token: &LockToken) -> StoreResult<bool>;
 }
 
+/// One-time identifiers already seen (the `jti` of Security Event Tokens), shared by every
+/// broker instance on the store, each kept until its expiry. A replay is refused by any
+/// instance, not just the one that saw the original.
+#[async_trait]
+pub trait SeenIds: Send + Sync {
+    /// Records `key` as seen until `until`. `true` the first time; `false` when it is
+    /// already recorded and not yet expired (nothing is written then). Of concurrent
+    /// calls with the same key, exactly one gets `true`.
+    async fn first_sighting(&self, key: &SeenKey, until: Timestamp) -> StoreResult<bool>;
+    /// Forgets `key`, so that a retry of work that failed after its first sighting is not
+    /// taken for a replay.
+    async fn forget(&self, key: &SeenKey) -> StoreResult<()>;
+}
+
+/// The key a one-time identifier is kept under: the SHA-256 (hex) of its scope and value,
+/// so no identifier from a request is ever a store key as such.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenKey(String);
+
+impl SeenKey {
+    /// The key of `id` within `scope` (for a SET: its issuer and its `jti`).
+    pub fn new(scope: &str, id: &str) -> Self {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(scope.as_bytes());
+        hash.update([0u8]);
+        hash.update(id.as_bytes());
+        Self(hex::encode(hash.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What `update_grant` did.
 #[derive(Debug)]
 pub enum Updated {
@@ -254,6 +289,8 @@ pub struct Stores {
     pub redemptions: Arc<dyn RedemptionLog>,
     pub health: Arc<dyn Health>,
     pub locks: Arc<dyn Locks>,
+    /// One-time ids already seen (SET `jti`s).
+    pub seen: Arc<dyn SeenIds>,
     pub sessions: sessions::SharedSessionStore,
     /// The admin console's queries (grants by filter, counts, audit pages).
     pub admin: Arc<dyn admin::AdminQueries>,
@@ -270,6 +307,7 @@ impl Stores {
             + RedemptionLog
             + Health
             + Locks
+            + SeenIds
             + admin::AdminQueries
             + tower_sessions::SessionStore
             + 'static,
@@ -282,6 +320,7 @@ impl Stores {
             redemptions: backend.clone(),
             health: backend.clone(),
             locks: backend.clone(),
+            seen: backend.clone(),
             admin: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),
         }

@@ -213,6 +213,14 @@ token_sha256 = "not-hex"
 [services.allow]
 ghost = ["read"]
 acme = ["two words"]
+[scim]
+token_sha256 = "cbs_a-plain-token"
+[shared_signals]
+issuer = "https://idp.example"
+jwks_url = "http://idp.example/jwks"
+audience = "https://broker.example/ssf"
+subject_format = "email"
+max_age_seconds = 1
 "#
     ));
     assert!(!ok);
@@ -222,6 +230,9 @@ acme = ["two words"]
         "services[0].token_sha256: must be 64 hex digits",
         "services[0].allow.ghost: no provider with id `ghost`",
         "services[0].allow.acme: `two words`",
+        "scim.token_sha256: must be 64 hex digits",
+        "shared_signals.jwks_url: plain http is only allowed for loopback",
+        "shared_signals.max_age_seconds: must be between 60 and 604800",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

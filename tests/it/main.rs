@@ -20,6 +20,7 @@ mod keys;
 mod lifecycle;
 mod mcp;
 mod oauth;
+mod offboarding;
 mod operations;
 mod providers;
 mod redis_instances;

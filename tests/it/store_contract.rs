@@ -17,7 +17,7 @@ use consent_broker::domain::{
 };
 use consent_broker::store::admin::{AuditFilter, GrantFilter, created_ms};
 use consent_broker::store::redis::RedisStore;
-use consent_broker::store::{LockToken, Settled, Settlement, Stores, Updated};
+use consent_broker::store::{LockToken, SeenKey, Settled, Settlement, Stores, Updated};
 use consent_broker::vault::{Kek, KeyId, Keyring, SealContext, Vault};
 use time::Duration;
 
@@ -679,6 +679,69 @@ pub async fn concurrent_takes_of_one_flow_let_exactly_one_win(s: Stores) {
     assert_eq!(winners, 1);
 }
 
+pub async fn a_one_time_id_is_first_seen_once_until_it_expires_or_is_forgotten(s: Stores) {
+    let now = consent_broker::domain::now();
+    let key = SeenKey::new("https://ssf.example", "jti-1");
+    assert!(
+        s.seen
+            .first_sighting(&key, now + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.seen
+            .first_sighting(&key, now + Duration::hours(1))
+            .await
+            .unwrap(),
+        "a second sighting is a replay"
+    );
+    let other_issuer = SeenKey::new("https://other.example", "jti-1");
+    assert!(
+        s.seen
+            .first_sighting(&other_issuer, now + Duration::hours(1))
+            .await
+            .unwrap(),
+        "ids are scoped by issuer"
+    );
+    s.seen.forget(&key).await.unwrap();
+    assert!(
+        s.seen
+            .first_sighting(&key, now + Duration::hours(1))
+            .await
+            .unwrap(),
+        "a forgotten id is first seen again"
+    );
+    let brief = SeenKey::new("https://ssf.example", "jti-brief");
+    let soon = consent_broker::domain::now() + Duration::milliseconds(300);
+    assert!(s.seen.first_sighting(&brief, soon).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        s.seen
+            .first_sighting(&brief, now + Duration::hours(1))
+            .await
+            .unwrap(),
+        "an expired id is free again"
+    );
+}
+
+pub async fn concurrent_sightings_of_one_id_let_exactly_one_be_first(s: Stores) {
+    let until = consent_broker::domain::now() + Duration::hours(1);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let key = SeenKey::new("https://ssf.example", "contested");
+                s.seen.first_sighting(&key, until).await.unwrap()
+            })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        firsts += usize::from(t.await.unwrap());
+    }
+    assert_eq!(firsts, 1);
+}
+
 /// Stores a completed grant of `subject` for `provider` and `service`.
 async fn stored_grant(s: &Stores, subject: &str, provider: &str, service: &str) -> Grant {
     let mut e = elicitation(subject, Duration::minutes(10));
@@ -958,6 +1021,8 @@ macro_rules! contract_tests {
                 a_flow_is_taken_once_and_not_after_it_expires,
                 a_recorded_redemption_counts_the_use_and_files_its_event_under_the_grant,
                 concurrent_takes_of_one_flow_let_exactly_one_win,
+                a_one_time_id_is_first_seen_once_until_it_expires_or_is_forgotten,
+                concurrent_sightings_of_one_id_let_exactly_one_be_first,
                 admin_pages_list_each_matching_grant_once_newest_first,
                 grant_counts_follow_creation_and_revocation,
                 a_grants_audit_trail_and_audit_pages_come_newest_first,

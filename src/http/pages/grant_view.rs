@@ -125,6 +125,7 @@ impl EventView {
             Actor::Service(s) => ("service", s.to_string()),
             Actor::User(s) => ("user", s.to_string()),
             Actor::Admin(s) => ("admin", s.to_string()),
+            Actor::Idp(c) => ("idp", c.to_string()),
             Actor::System => ("system", String::new()),
         };
         Self {

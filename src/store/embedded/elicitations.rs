@@ -1,6 +1,6 @@
 //! Elicitations on the embedded store ([`ElicitationStore`]): insert, read, settle (a
 //! completed one stores its grant, its indexes and counts in the same transaction) and
-//! the sweep, which also removes what has no TTL here: expired flows and sessions, and
+//! the sweep, which also removes what has no TTL here: expired flows, sessions and seen ids, and
 //! the audit events (with their trail links) past the store's cap.
 
 use async_trait::async_trait;
@@ -11,8 +11,8 @@ use super::activity;
 use super::db::EmbeddedStore;
 use super::indexes;
 use super::tables::{
-    AUDIT, ELICITATIONS, FLOWS, Fail, GRANTS, HANDLES, SESSIONS, SUBJECT_GRANTS, decode, encode,
-    subject_key,
+    AUDIT, ELICITATIONS, FLOWS, Fail, GRANTS, HANDLES, SEEN, SESSIONS, SUBJECT_GRANTS, decode,
+    encode, subject_key,
 };
 use crate::domain::{Elicitation, ElicitationId, FlowRecord, Grant, Timestamp};
 use crate::store::{ElicitationStore, Settled, Settlement, StoreResult};
@@ -77,7 +77,7 @@ impl ElicitationStore for EmbeddedStore {
                 removed += usize::from(expired);
                 !expired
             })?;
-            // No TTLs here: expired flows and sessions go in the same sweep.
+            // No TTLs here: expired flows, sessions and seen ids go in the same sweep.
             let now = time::OffsetDateTime::now_utc();
             tx.open_table(FLOWS)?.retain(|_, v| {
                 serde_json::from_slice::<FlowRecord>(v).map_or(true, |f| f.expires_at > now)
@@ -85,6 +85,8 @@ impl ElicitationStore for EmbeddedStore {
             tx.open_table(SESSIONS)?.retain(|_, v| {
                 serde_json::from_slice::<Record>(v).map_or(true, |r| r.expiry_date > now)
             })?;
+            let now_ms = super::seen::unix_ms(now);
+            tx.open_table(SEEN)?.retain(|_, until| until > now_ms)?;
             trim_audit(tx, audit_cap)?;
             Ok(removed)
         })

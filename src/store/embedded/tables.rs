@@ -18,6 +18,8 @@ pub(super) const SUBJECT_GRANTS: TableDefinition<&str, ()> = TableDefinition::ne
 pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub(super) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 pub(super) const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
+/// One-time ids seen ([`crate::store::SeenIds`]): key → expiry in Unix milliseconds.
+pub(super) const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_ids");
 
 /// Separates parts of index keys; subjects and ids cannot contain control characters.
 pub(super) const SEP: char = '\u{1f}';
@@ -31,6 +33,7 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), Fail> {
     tx.open_table(AUDIT)?;
     tx.open_table(SESSIONS)?;
     tx.open_table(FLOWS)?;
+    tx.open_table(SEEN)?;
     Ok(())
 }
 

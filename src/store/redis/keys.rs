@@ -67,6 +67,11 @@ impl Keys {
         format!("{}flow:{key}", self.prefix)
     }
 
+    /// A one-time id seen (already a SHA-256 hex), until its expiry (`PXAT`).
+    pub(super) fn seen(&self, key: &crate::store::SeenKey) -> String {
+        format!("{}seen:{}", self.prefix, key.as_str())
+    }
+
     pub(super) fn lock(&self, name: &str) -> String {
         format!("{}lock:{name}", self.prefix)
     }

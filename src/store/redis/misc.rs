@@ -1,11 +1,12 @@
-//! The small capabilities on Redis: the audit stream, the health probe, locks and
-//! upstream flow state.
+//! The small capabilities on Redis: the audit stream, the health probe, locks,
+//! upstream flow state and one-time ids seen.
 //!
 //! Audit is one stream (`XADD … MAXLEN ~ cap`), read newest first with `XREVRANGE`; the
 //! trim is approximate, so a little more than `cap` events may be kept. Locks are
 //! `SET NX PX` with a random token; release deletes only if the token still matches.
 //! Flow state is `SET PX` until it expires and is taken with `GETDEL`, so two takes of one
-//! state can never both succeed.
+//! state can never both succeed. A one-time id is `SET NX PXAT` its expiry: only the
+//! first sighting sets it, on whichever instance it arrives.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{RedisStore, decode, encode};
 use crate::domain::{AuditEvent, FlowRecord, Timestamp};
-use crate::store::{AuditLog, FlowStore, Health, LockToken, Locks, StoreResult};
+use crate::store::{AuditLog, FlowStore, Health, LockToken, Locks, SeenIds, SeenKey, StoreResult};
 
 type StreamEntry = (String, Vec<(String, Vec<u8>)>);
 
@@ -122,5 +123,28 @@ impl FlowStore for RedisStore {
             .await?;
         let flow: Option<FlowRecord> = value.map(|v| decode("flow", &v)).transpose()?;
         Ok(flow.filter(|f| f.expires_at > now))
+    }
+}
+
+#[async_trait]
+impl SeenIds for RedisStore {
+    async fn first_sighting(&self, key: &SeenKey, until: Timestamp) -> StoreResult<bool> {
+        let set: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.keys.seen(key))
+                    .arg("1")
+                    .arg("NX")
+                    .arg("PXAT")
+                    .arg(super::ms(until).max(1)),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn forget(&self, key: &SeenKey) -> StoreResult<()> {
+        self.query::<i64>(redis::cmd("DEL").arg(self.keys.seen(key)))
+            .await
+            .map(drop)
     }
 }

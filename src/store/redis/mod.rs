@@ -15,6 +15,7 @@
 //! | `Paudit` | stream | field `e` = event JSON | `MAXLEN ~ store.audit_max_len` |
 //! | `Psession:<id>` | string | tower-sessions record JSON | until the session's expiry |
 //! | `Plock:<name>` | string | holder's random token | the lock's ttl (`PX`) |
+//! | `Pseen:<sha256>` | string | `1`: a one-time id (SET `jti`) seen | its expiry (`PXAT`) |
 //! | `Pgrants:{all,subject:<sha256>,provider:<id>,service:<id>}` | zset | `g.e` members, score = created ms | kept |
 //! | `Pgrant-counts` | hash | `status\|provider\|service` → count | kept |
 //! | `Paudit-of:<grant id>` | list | that grant's event JSON, newest first | trimmed to 1000 |

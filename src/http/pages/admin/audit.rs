@@ -52,7 +52,7 @@ impl AuditQuery {
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         AuditFilter {
             actor_kind: text(&self.actor)
-                .filter(|k| ["service", "user", "admin", "system"].contains(&k.as_str())),
+                .filter(|k| ["service", "user", "admin", "idp", "system"].contains(&k.as_str())),
             action: text(&self.action).map(|a| crate::domain::AuditAction::parse(&a)),
             outcome: match self.outcome.as_str() {
                 "success" => Some(Outcome::Success),
