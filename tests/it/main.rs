@@ -14,6 +14,7 @@ mod csrf;
 mod docs;
 mod fake_upstream;
 mod hardening;
+mod integrating;
 mod journeys;
 mod keys;
 mod lifecycle;
