@@ -53,6 +53,8 @@ async fn upstream() -> String {
 struct Harness {
     child: Child,
     lines: Lines<BufReader<ChildStdout>>,
+    /// What the Python side wrote to stderr (the SDK's logs, a traceback), for failures.
+    stderr: tokio::task::JoinHandle<String>,
 }
 
 impl Harness {
@@ -77,12 +79,22 @@ impl Harness {
             .env("REQUEST_STATE_KEY", consent_broker::random::token::<32>())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("python3 runs");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Harness { child, lines }
+        let mut err = child.stderr.take().unwrap();
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut text).await;
+            text
+        });
+        Harness {
+            child,
+            lines,
+            stderr,
+        }
     }
 
     /// The next JSON line the harness prints (the SDK's own log lines are skipped).
@@ -91,10 +103,17 @@ impl Harness {
             let line = tokio::time::timeout(BOUND, self.lines.next_line())
                 .await
                 .expect("the Python side answers in time")
-                .unwrap()
-                .expect("the Python side ended early (is `mcp` installed? scripts/test does it)");
-            if line.starts_with('{') {
-                return serde_json::from_str(&line).unwrap();
+                .unwrap();
+            match line {
+                Some(line) if line.starts_with('{') => return serde_json::from_str(&line).unwrap(),
+                Some(_) => {}
+                None => {
+                    let _ = self.child.kill().await;
+                    let stderr = (&mut self.stderr).await.unwrap_or_default();
+                    panic!(
+                        "the Python side ended early (is `mcp` installed? scripts/test does it):\n{stderr}"
+                    );
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::idp::{OAUTH_PROVIDER, OAuthWorld, UPSTREAM_CLIENT, through_idp};
-use common::{API_KEY_PROVIDER, Browser, GOOD_KEY};
+use common::{API_KEY_PROVIDER, Browser, GOOD_KEY, TERMS_PROVIDER};
 use consent_broker::domain::WebhookKey;
 use consent_broker_client::{BrokerClient, WebhookSecret};
 use mcp_github_like::auth::{AuthSettings, TokenVerifier};
@@ -121,7 +121,8 @@ async fn recording_proxy(listener: tokio::net::TcpListener, target: String, wire
 }
 
 /// The upstream API: `GET /me` answers for an OAuth token (introspected at the upstream
-/// authorization server) or for the API key in `X-Acme-Key`.
+/// authorization server), for the API key in `X-Acme-Key`, or, with no credential at all
+/// (a terms grant has none to send), that it got none.
 async fn upstream_api(issuer: String, secret: String) -> String {
     let app = axum::Router::new().route(
         "/me",
@@ -136,8 +137,11 @@ async fn upstream_api(issuer: String, secret: String) -> String {
                     let me = json!({"project": "acme-reports", "plan": "pro"});
                     return (axum::http::StatusCode::OK, axum::Json(me));
                 }
-                let token = headers
-                    .get("authorization")
+                let Some(authorization) = headers.get("authorization") else {
+                    let me = json!({"credential": "none"});
+                    return (axum::http::StatusCode::OK, axum::Json(me));
+                };
+                let token = Some(authorization)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .unwrap_or_default()
@@ -411,7 +415,7 @@ impl World {
     async fn consent_page(&self, url: &str, login: &str) -> (Browser, common::Page) {
         let browser = self.oauth.app.browser();
         let page = self.oauth.open_signed_in(&browser, url, login).await;
-        page.assert_shows("Continue");
+        page.assert_shows("Service A requests access");
         (browser, page)
     }
 
@@ -424,6 +428,17 @@ impl World {
             .consent_to(&self.oauth.app.browser(), &created, login)
             .await;
         assert_eq!(status["status"], "completed");
+    }
+
+    /// The user accepts the terms at the consent link.
+    async fn user_accepts_terms(&self, url: &str, login: &str) {
+        let id = url.rsplit('/').next().unwrap();
+        let (browser, consent) = self.consent_page(url, login).await;
+        consent.assert_shows("Acme AI terms");
+        let done = browser
+            .submit(&format!("/e/{id}/approve"), &[("csrf", &consent.csrf())])
+            .await;
+        done.assert_shows("Connected");
     }
 
     /// The user enters their API key at the consent link.
@@ -767,4 +782,38 @@ async fn a_2025_11_25_client_without_url_elicitation_gets_the_32042_error_and_it
     );
     let result = s.whoami().await.unwrap();
     assert_eq!(answer(&result)["login"], "bob");
+}
+
+#[tokio::test]
+async fn a_terms_journey_on_2026_07_28_completes_after_acceptance_with_nothing_sent_upstream() {
+    let w = World::start(TERMS_PROVIDER, &[]).await;
+    let token = w.access_token("grace").await;
+    let mut s = w
+        .connect(
+            &token,
+            with_url_elicitation(),
+            ProtocolVersion::V_2026_07_28,
+            ElicitationAction::Accept,
+        )
+        .await;
+
+    let call = s.client.call_tool(CallToolRequestParams::new("whoami"));
+    tokio::pin!(call);
+    let (url, _) = bounded("elicitation", async {
+        tokio::select! {
+            e = s.elicitations.recv() => e.unwrap(),
+            r = &mut call => panic!("the call ended without an elicitation: {r:?}"),
+        }
+    })
+    .await;
+    w.user_accepts_terms(&url, "grace").await;
+    s.user_done.send(()).unwrap();
+
+    let result = bounded("tools/call", call).await.unwrap();
+    assert_eq!(
+        answer(&result)["credential"],
+        "none",
+        "a terms grant sends nothing upstream"
+    );
+    assert_no_credential_on_the_wire(&w, &[], "input_required");
 }
