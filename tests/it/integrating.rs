@@ -65,12 +65,23 @@ impl Harness {
         mode: &str,
         user: &str,
     ) -> Harness {
+        Self::start_with(app, upstream, snippet, &[mode, user])
+    }
+
+    /// `args`: MODE USER and, optionally, `no-elicitation`.
+    fn start_with(
+        app: &TestApp,
+        upstream: &str,
+        snippet: &std::path::Path,
+        args: &[&str],
+    ) -> Harness {
         let mut child = tokio::process::Command::new("python3")
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/tests/python/run_integrating.py"
             ))
-            .args([snippet.to_str().unwrap(), mode, user])
+            .arg(snippet)
+            .args(args)
             .env("CONSENT_BROKER_URL", &app.base)
             .env("CONSENT_BROKER_SERVICE_TOKEN", &app.token)
             .env("PROVIDER", API_KEY_PROVIDER)
@@ -175,5 +186,32 @@ async fn the_documented_python_integration_completes_on_both_revisions_and_ends_
             result["text"].as_str().unwrap().contains("not connected"),
             "{mode}: {result}"
         );
+    }
+}
+
+#[tokio::test]
+async fn the_documented_python_integration_answers_a_client_without_url_elicitation_with_the_error_of_its_revision()
+ {
+    let app = TestApp::spawn().await;
+    let upstream = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let snippet = dir.path().join("integrating.py");
+    std::fs::write(&snippet, documented_snippet()).unwrap();
+
+    for (mode, user, code) in [("legacy", "erin", -32042), ("2026-07-28", "frank", -32021)] {
+        let mut python =
+            Harness::start_with(&app, &upstream, &snippet, &[mode, user, "no-elicitation"]);
+        let result = python.next().await;
+        assert_eq!(result["error"], code, "{mode}: {result}");
+        if code == -32021 {
+            assert_eq!(
+                result["data"]["requiredCapabilities"],
+                json!({"elicitation": {"url": {}}})
+            );
+        } else {
+            let elicitation = &result["data"]["elicitations"][0];
+            assert_eq!(elicitation["mode"], "url", "{result}");
+            assert!(elicitation["elicitationId"].is_string(), "{result}");
+        }
     }
 }

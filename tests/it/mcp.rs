@@ -250,6 +250,11 @@ struct Session {
 impl World {
     /// The example asks for `provider` with `scopes`.
     async fn start(provider: &str, scopes: &[&str]) -> World {
+        Self::start_with(provider, scopes, 3600).await
+    }
+
+    /// … with the IdP's access tokens living `token_ttl` seconds.
+    async fn start_with(provider: &str, scopes: &[&str], token_ttl: u64) -> World {
         let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let public: url::Url = format!("http://{}", proxy_listener.local_addr().unwrap())
             .parse()
@@ -264,6 +269,7 @@ impl World {
             "resource": endpoints.resource.as_str(),
             "scopes": MCP_SCOPE,
             "accessTokenFormat": "jwt",
+            "accessTokenTtl": token_ttl,
             "clients": [{"client_id": MCP_CLIENT, "token_endpoint_auth_method": "none",
                          "redirect_uris": [MCP_CLIENT_REDIRECT], "grant_types": ["authorization_code"]}],
         });
@@ -289,6 +295,7 @@ impl World {
             issuer: oauth.idp.issuer.parse().unwrap(),
             resource: endpoints.resource.clone(),
             scopes: vec![MCP_SCOPE.into()],
+            clock_skew: Duration::ZERO,
         })
         .unwrap();
         let app = mcp_github_like::http::router(
@@ -816,4 +823,34 @@ async fn a_terms_journey_on_2026_07_28_completes_after_acceptance_with_nothing_s
         "a terms grant sends nothing upstream"
     );
     assert_no_credential_on_the_wire(&w, &[], "input_required");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_like_no_token() {
+    let w = World::start_with(API_KEY_PROVIDER, &["read"], 2).await;
+    let token = w.access_token("heidi").await;
+    let list = || async {
+        reqwest::Client::new()
+            .post(w.endpoints.resource.as_str())
+            .header("accept", "application/json, text/event-stream")
+            .bearer_auth(&token)
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "curl", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(list().await.status(), 200, "valid while fresh");
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let refused = list().await;
+    assert_eq!(refused.status(), 401, "refused once expired");
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        challenge.contains(w.endpoints.metadata.as_str()),
+        "{challenge}"
+    );
 }

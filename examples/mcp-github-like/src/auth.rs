@@ -73,6 +73,8 @@ pub struct AuthSettings {
     pub resource: Url,
     /// Scopes a client should ask for (advertised in the protected resource metadata).
     pub scopes: Vec<String>,
+    /// How far past `exp` a token is still accepted (clock skew between IdP and server).
+    pub clock_skew: Duration,
 }
 
 struct Keys {
@@ -136,7 +138,7 @@ impl TokenVerifier {
         validation.set_issuer(&[self.issuer_string()]);
         validation.set_audience(&[self.settings.resource.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = self.settings.clock_skew.as_secs();
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| AuthError::Invalid(e.into_kind()))?;
         if data.claims.sub.is_empty() {

@@ -80,6 +80,7 @@ async fn serve_http(service: std::sync::Arc<Service>) -> Result<(), String> {
         issuer: env_url("MCP_AUTH_ISSUER")?,
         resource: endpoints.resource.clone(),
         scopes: words("MCP_AUTH_SCOPES"),
+        clock_skew: Duration::from_secs(30),
     })
     .map_err(|e| e.to_string())?;
     let host = public
