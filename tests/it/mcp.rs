@@ -854,3 +854,46 @@ async fn an_expired_token_is_refused_like_no_token() {
         "{challenge}"
     );
 }
+
+#[tokio::test]
+async fn a_2025_11_25_session_belongs_to_the_user_who_opened_it() {
+    let w = World::start(API_KEY_PROVIDER, &["read"]).await;
+    let (alice, bob) = (w.access_token("alice").await, w.access_token("bob").await);
+    let post = |token: &str, session: Option<&str>, body: Value| {
+        let mut request = reqwest::Client::new()
+            .post(w.endpoints.resource.as_str())
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let opened = post(
+        &alice,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "curl", "version": "1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    let foreign = post(&bob, Some(&session), list.clone()).await.unwrap();
+    assert_eq!(
+        foreign.status(),
+        404,
+        "another user's session does not exist"
+    );
+    let own = post(&alice, Some(&session), list).await.unwrap();
+    assert_ne!(own.status(), 404, "the owner keeps using it");
+    assert_ne!(own.status(), 401);
+}

@@ -53,7 +53,7 @@ impl Endpoints {
 struct AuthState {
     verifier: TokenVerifier,
     endpoints: Endpoints,
-    /// 2025-11-25 session id → the user who opened it.
+    /// 2025-11-25 session id → the user who opened it (forgotten when the client ends it).
     sessions: Arc<Mutex<HashMap<String, Subject>>>,
 }
 
@@ -169,8 +169,16 @@ async fn require_token(
             return StatusCode::NOT_FOUND.into_response();
         }
     }
+    let closing = request.method() == axum::http::Method::DELETE;
     request.extensions_mut().insert(subject.clone());
     let response = next.run(request).await;
+    if let Some(id) = &session
+        && closing
+        && response.status().is_success()
+        && let Ok(mut sessions) = state.sessions.lock()
+    {
+        sessions.remove(id);
+    }
     if session.is_none()
         && let Some(id) = response
             .headers()
