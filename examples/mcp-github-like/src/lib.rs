@@ -47,7 +47,7 @@ pub mod auth;
 pub mod http;
 pub mod upstream;
 pub mod webhook;
-mod wire;
+pub mod wire;
 
 pub use auth::Subject;
 pub use upstream::UpstreamAuth;

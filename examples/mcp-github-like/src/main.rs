@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use consent_broker_client::{BrokerClient, WebhookSecret};
 use mcp_github_like::auth::{AuthSettings, TokenVerifier};
-use mcp_github_like::{GithubLike, Service, Settings, Subject, http};
+use mcp_github_like::{GithubLike, Service, Settings, Subject, http, wire};
 use rmcp::ServiceExt;
 use url::Url;
 
@@ -108,10 +108,14 @@ async fn serve_stdio(service: std::sync::Arc<Service>) -> Result<(), String> {
         let app = mcp_github_like::webhook::router(service.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
+    // The server writes into a pipe; its lines reach stdout through the wire fix.
+    let (server_out, relay_in) = tokio::io::duplex(64 * 1024);
+    let relay = tokio::spawn(wire::strip_stdio(relay_in, tokio::io::stdout()));
     let server = GithubLike::for_subject(service, Subject::new(env("MCP_SUBJECT")?))
-        .serve(rmcp::transport::stdio())
+        .serve((tokio::io::stdin(), server_out))
         .await
         .map_err(|e| e.to_string())?;
     server.waiting().await.map_err(|e| e.to_string())?;
+    let _ = relay.await;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! What 2026-07-28 answers say on the wire: only fields that revision defines. rmcp 3.11
 //! models a URL elicitation's `elicitationId` as a plain string and writes it even when empty,
-//! but 2026-07-28 has no such field; this layer drops it from the `inputRequests` of an
-//! `input_required` result (JSON or SSE answer). Answers to older revisions pass untouched.
+//! but 2026-07-28 has no such field; this drops it from the `inputRequests` of an
+//! `input_required` result: over HTTP as a layer (JSON or SSE answer; answers to older
+//! revisions pass untouched), on stdio line by line ([`strip_stdio`]; `input_required` exists
+//! only from 2026-07-28 on, so every one is rewritten).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -75,6 +77,22 @@ enum Kind {
     Sse,
 }
 
+/// Relays the server's stdio output (one JSON-RPC message a line) to `out`, rewritten.
+pub async fn strip_stdio(
+    from_server: impl tokio::io::AsyncRead + Unpin,
+    mut out: impl tokio::io::AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut lines = tokio::io::BufReader::new(from_server).lines();
+    while let Some(line) = lines.next_line().await? {
+        let line = rewrite_json(&line).unwrap_or(line);
+        out.write_all(line.as_bytes()).await?;
+        out.write_all(b"\n").await?;
+        out.flush().await?;
+    }
+    Ok(())
+}
+
 /// The message without undefined fields; `None` when it is not JSON (left as it is).
 fn rewrite_json(text: &str) -> Option<String> {
     let mut message: Value = serde_json::from_str(text).ok()?;
@@ -121,6 +139,26 @@ mod tests {
             json!({"mode": "url", "url": "http://b/e/1", "message": "m"})
         );
         assert_eq!(message["result"]["requestState"], "s");
+    }
+
+    #[tokio::test]
+    async fn stdio_lines_are_rewritten_one_by_one() {
+        let lines = concat!(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"input_required","#,
+            r#""inputRequests":{"c":{"method":"elicitation/create","#,
+            r#""params":{"mode":"url","url":"u","message":"m","elicitationId":""}}}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":2,"result":{}}"#,
+            "\n"
+        );
+        let mut out = Vec::new();
+        strip_stdio(lines.as_bytes(), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("elicitationId"), "{out}");
+        assert_eq!(out.lines().count(), 2);
+        let second: Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(second, json!({"jsonrpc": "2.0", "id": 2, "result": {}}));
+        assert!(out.ends_with('\n'));
     }
 
     #[test]
