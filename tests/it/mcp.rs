@@ -250,11 +250,17 @@ struct Session {
 impl World {
     /// The example asks for `provider` with `scopes`.
     async fn start(provider: &str, scopes: &[&str]) -> World {
-        Self::start_with(provider, scopes, 3600).await
+        Self::start_with(provider, scopes, 3600, Duration::from_secs(30)).await
     }
 
-    /// … with the IdP's access tokens living `token_ttl` seconds.
-    async fn start_with(provider: &str, scopes: &[&str], token_ttl: u64) -> World {
+    /// … with the IdP's access tokens living `token_ttl` seconds, and the example waiting
+    /// `completion_wait` for a user who said they would go to the consent page.
+    async fn start_with(
+        provider: &str,
+        scopes: &[&str],
+        token_ttl: u64,
+        completion_wait: Duration,
+    ) -> World {
         let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let public: url::Url = format!("http://{}", proxy_listener.local_addr().unwrap())
             .parse()
@@ -287,7 +293,7 @@ impl World {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             upstream: upstream.parse().unwrap(),
             webhook_secret: Some(WebhookSecret::parse(&secret).unwrap()),
-            completion_wait: Duration::from_secs(30),
+            completion_wait,
             request_state_key: consent_broker::random::bytes::<32>().to_vec(),
         })
         .unwrap();
@@ -827,7 +833,7 @@ async fn a_terms_journey_on_2026_07_28_completes_after_acceptance_with_nothing_s
 
 #[tokio::test]
 async fn an_expired_token_is_refused_like_no_token() {
-    let w = World::start_with(API_KEY_PROVIDER, &["read"], 2).await;
+    let w = World::start_with(API_KEY_PROVIDER, &["read"], 2, Duration::from_secs(30)).await;
     let token = w.access_token("heidi").await;
     let list = || async {
         reqwest::Client::new()
@@ -896,4 +902,28 @@ async fn a_2025_11_25_session_belongs_to_the_user_who_opened_it() {
     let own = post(&alice, Some(&session), list).await.unwrap();
     assert_ne!(own.status(), 404, "the owner keeps using it");
     assert_ne!(own.status(), 401);
+}
+
+#[tokio::test]
+async fn accepting_without_finishing_in_the_browser_ends_the_call_after_the_wait_without_asking_again()
+ {
+    // The user said yes but never finished (e.g. signed in as someone else, whom the broker
+    // refuses): one bounded wait, one clear answer, no second elicitation.
+    let w = World::start_with(API_KEY_PROVIDER, &["read"], 3600, Duration::from_secs(2)).await;
+    let token = w.access_token("ivan").await;
+    let mut s = w
+        .connect(
+            &token,
+            with_url_elicitation(),
+            ProtocolVersion::V_2026_07_28,
+            ElicitationAction::Accept,
+        )
+        .await;
+    s.user_done.send(()).unwrap();
+
+    let result = s.whoami().await.unwrap();
+    let text = tool_error_text(&result);
+    assert!(text.contains("Still waiting"), "{text}");
+    assert!(s.elicitations.try_recv().is_ok(), "the user was asked");
+    assert!(s.elicitations.try_recv().is_err(), "asked only once");
 }
