@@ -833,7 +833,7 @@ async fn a_terms_journey_on_2026_07_28_completes_after_acceptance_with_nothing_s
 
 #[tokio::test]
 async fn an_expired_token_is_refused_like_no_token() {
-    let w = World::start_with(API_KEY_PROVIDER, &["read"], 2, Duration::from_secs(30)).await;
+    let w = World::start_with(API_KEY_PROVIDER, &["read"], 5, Duration::from_secs(30)).await;
     let token = w.access_token("heidi").await;
     let list = || async {
         reqwest::Client::new()
@@ -850,7 +850,7 @@ async fn an_expired_token_is_refused_like_no_token() {
             .unwrap()
     };
     assert_eq!(list().await.status(), 200, "valid while fresh");
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(6100)).await;
     let refused = list().await;
     assert_eq!(refused.status(), 401, "refused once expired");
     let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
