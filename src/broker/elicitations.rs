@@ -71,6 +71,19 @@ impl Broker {
                 handle,
             });
         }
+        // The user already consented and an administrator has not decided yet: the same
+        // request again gets that elicitation, not a second consent page.
+        for g in mine
+            .iter()
+            .filter(|g| g.status == GrantStatus::AwaitingApproval && g.scopes.covers(&req.scopes))
+        {
+            if let Some(id) = &g.elicitation
+                && let Some(e) = self.stores.elicitations.elicitation(id).await?
+                && e.is_open(self.clock().now())
+            {
+                return Ok(Created::Pending(e));
+            }
+        }
         // A scope upgrade asks for the union, so the new grant can replace the old one
         // without losing what was granted before (as far as the policy still allows).
         let mut req = req;

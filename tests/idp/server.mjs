@@ -10,6 +10,8 @@
 //   admins     account ids whose `groups` claim contains "broker-admins"
 //   groups     { account id: [more groups] } added to that account's `groups` claim
 //   accessTokenTtl  seconds (default 3600)
+//   accessTokenFormat  'opaque' (default) or 'jwt': the format of access tokens for `resource`
+//              (JWT, RS256 over the server's JWKS, `aud` = the resource: MCP authorization)
 // Prints one JSON line {"issuer": "..."} when ready. Logins go through the built-in
 // development interaction pages: any login name, any password.
 import http from 'node:http';
@@ -59,7 +61,7 @@ server.listen(options.port ?? 0, host, () => {
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {
           if (indicator !== options.resource) throw new errors.InvalidTarget();
-          return { scope: resourceScopes, audience: indicator, accessTokenTTL: options.accessTokenTtl ?? 3600, accessTokenFormat: 'opaque' };
+          return { scope: resourceScopes, audience: indicator, accessTokenTTL: options.accessTokenTtl ?? 3600, accessTokenFormat: options.accessTokenFormat ?? 'opaque' };
         },
       },
     },

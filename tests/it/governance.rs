@@ -163,6 +163,13 @@ async fn a_sensitive_scope_waits_for_an_admin_who_approves_and_the_webhook_fires
         .unwrap();
     assert_eq!(polled["status"], "awaiting_approval");
     assert!(polled.get("handle").is_none(), "no handle before approval");
+    // Asking again meanwhile answers the same waiting request, not a new consent page.
+    let again = app
+        .create_pending("alice", API_KEY_PROVIDER, &["write"])
+        .await;
+    assert_eq!(again["id"], created["id"]);
+    assert_eq!(again["status"], "awaiting_approval");
+    assert!(again.get("mcp").is_none());
     let first = tokio::time::timeout(Duration::from_secs(10), deliveries.recv())
         .await
         .unwrap()

@@ -15,6 +15,7 @@ mod docs;
 mod fake_upstream;
 mod governance;
 mod hardening;
+mod integrating;
 mod journeys;
 mod keys;
 mod lifecycle;

@@ -140,6 +140,10 @@ pub(crate) async fn view(broker: &Broker, e: Elicitation) -> Result<ElicitationV
             v.mcp = Some(mcp());
             v.url = Some(url);
         }
+        // The page the user sees says it waits for an administrator.
+        ElicitationStatus::AwaitingApproval => {
+            v.url = Some(broker.consent_url(&e.id).to_string());
+        }
         ElicitationStatus::Completed => {
             if let Some(gid) = &e.grant_id
                 && let Some(grant) = broker.grant(gid).await?
@@ -167,7 +171,7 @@ fn default_message(broker: &Broker, e: &Elicitation) -> String {
 #[utoipa::path(post, path = "/v1/elicitations", request_body = CreateElicitation,
     security(("service_token" = [])),
     responses(
-        (status = 201, description = "Pending: send the user to `url` (or pass `mcp` to the MCP client)", body = ElicitationView),
+        (status = 201, description = "Pending: send the user to `url` (or pass `mcp` to the MCP client). Or `awaiting_approval`: the user already consented to this request and an administrator has not decided (no `mcp`; `url` shows the user that page)", body = ElicitationView),
         (status = 200, description = "Ready: an active grant covers the request", body = ReadyView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),

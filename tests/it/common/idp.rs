@@ -150,17 +150,40 @@ impl OAuthWorld {
         token_ttl: u64,
         adjust: impl FnOnce(&mut consent_broker::config::Config),
     ) -> OAuthWorld {
+        Self::start_full(token_ttl, json!({}), adjust).await
+    }
+
+    /// Starts the world with more options for the enterprise IdP: `idp_extra`'s `clients`
+    /// are added to the broker's, its other keys set (e.g. a `resource` of its own).
+    pub async fn start_full(
+        token_ttl: u64,
+        idp_extra: Value,
+        adjust: impl FnOnce(&mut consent_broker::config::Config),
+    ) -> OAuthWorld {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let login_secret = consent_broker::random::token::<24>();
         let upstream_secret = consent_broker::random::token::<24>();
-        let idp = Idp::start(json!({
+        let mut idp_options = json!({
             "host": "127.0.0.2",
             "clients": [{"client_id": "consent-broker", "client_secret": login_secret,
                          "redirect_uris": [format!("{base}/auth/callback")], "grant_types": ["authorization_code"]}],
             "admins": ["root"],
             "groups": {"erin": ["engineering"]},
-        }));
+        });
+        if let (Some(options), Value::Object(extra)) = (idp_options.as_object_mut(), idp_extra) {
+            for (key, value) in extra {
+                match (key.as_str(), value) {
+                    ("clients", Value::Array(clients)) => {
+                        options["clients"].as_array_mut().unwrap().extend(clients)
+                    }
+                    (_, value) => {
+                        options.insert(key, value);
+                    }
+                }
+            }
+        }
+        let idp = Idp::start(idp_options);
         let upstream = Idp::start(json!({
             "host": "127.0.0.3",
             "clients": [{"client_id": UPSTREAM_CLIENT, "client_secret": upstream_secret,
