@@ -396,8 +396,16 @@ async fn serve(
             "DEVELOPMENT MODE: sign-in is not verified. Never use --dev with real credentials."
         );
     }
-    if let Some(token) = demo_token {
-        print_quick_start(&url, &token);
+    match demo_token {
+        Some(token) => print_quick_start(&url, &token),
+        None if dev => println!(
+            "The configuration declares services or providers, so the --dev examples (service \
+             `{}`, providers `{}` and `{}`) were not added.",
+            dev::DEMO_SERVICE,
+            dev::DEMO_API_KEY_PROVIDER,
+            dev::DEMO_TERMS_PROVIDER
+        ),
+        None => {}
     }
     match app.run(shutdown_signal()).await {
         Ok(()) => 0,

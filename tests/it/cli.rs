@@ -490,3 +490,48 @@ async fn readme_walkthrough_runs_as_written_and_serve_dev_starts_again_in_its_en
     let second = common::binary::Served::dev(second_dir.path(), &env, Stdio::null());
     assert_ne!(second.token, served.token);
 }
+
+#[test]
+fn serve_dev_says_when_the_configuration_replaces_its_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    std::fs::write(
+        &path,
+        "[[providers]]\nkind = \"terms\"\nid = \"house\"\nname = \"House\"\ntitle = \"House rules\"\nversion = \"1\"\ntext = \"Be kind.\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Bounded: the ready lines come first, then the note (or, wrongly, the quick start).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut printed = Vec::new();
+    while printed.len() < 3 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let all = printed.join("\n");
+    assert!(
+        all.contains("declares services or providers, so the --dev examples"),
+        "{all}"
+    );
+    assert!(!all.contains("DEMO_SERVICE_TOKEN"), "{all}");
+}

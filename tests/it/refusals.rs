@@ -353,6 +353,29 @@ async fn sign_in_only_returns_to_this_site() {
 }
 
 #[tokio::test]
+async fn the_dev_sign_in_opens_the_console_only_when_asked_to() {
+    let app = TestApp::spawn().await;
+    let (plain, admin) = (app.browser(), app.browser());
+    plain.open_as("/connections", "alice").await;
+    assert_eq!(plain.open("/admin").await.status, StatusCode::FORBIDDEN);
+    let login = admin.open("/login?return_to=/admin").await;
+    login.assert_shows("Sign in as an administrator");
+    let console = admin
+        .submit(
+            "/login/dev",
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "dana"),
+                ("return_to", "/admin"),
+                ("admin", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(console.status, StatusCode::OK);
+    console.assert_shows("Admin console");
+}
+
+#[tokio::test]
 async fn dev_sign_in_does_not_exist_outside_dev_mode() {
     let app = TestApp::spawn_mode(false, |_| {}).await;
     let browser = app.browser();

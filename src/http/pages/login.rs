@@ -1,5 +1,6 @@
 //! Sign-in and sign-out: enterprise OIDC sign-in (`/login/oidc` → IdP → `/auth/callback`)
-//! and, under `--dev` only, a typed user name clearly marked as unverified. `return_to`
+//! and, under `--dev` only, a typed user name clearly marked as unverified (with a box to
+//! sign in as an administrator, so the console can be tried). `return_to`
 //! only ever points back into this site. The session id changes at every sign-in.
 
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct DevLoginForm {
     username: String,
     #[serde(default)]
     return_to: String,
+    /// The "as an administrator" box (`on` when ticked): `--dev` only, to try the console.
+    #[serde(default)]
+    admin: Option<String>,
 }
 
 /// A local path to come back to after sign-in; anything else becomes `/`.
@@ -82,7 +86,8 @@ pub async fn dev_sign_in(
     SessionUser {
         subject,
         method: SignInMethod::Dev,
-        admin: false,
+        // Unverified like the name: acceptable only because `--dev` is for trying it out.
+        admin: form.admin.as_deref() == Some("on"),
         // Nothing verified a dev name: policy rules by claim never admit it.
         claims: Default::default(),
     }
