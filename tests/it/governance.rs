@@ -19,6 +19,15 @@ fn rule(toml_text: &str) -> PolicyRuleConfig {
     toml::from_str(toml_text).unwrap()
 }
 
+/// A broker with sign-in at the IdP and one `[[policies]]` rule.
+async fn world_with(policy: &'static str) -> OAuthWorld {
+    OAuthWorld::start_with(move |c: &mut Config| c.policies.push(rule(policy))).await
+}
+
+fn admin_root() -> Actor {
+    Actor::Admin(Subject::parse("root").unwrap())
+}
+
 /// A browser signed in at the IdP as `login`.
 async fn signed_in(world: &OAuthWorld, login: &str) -> Browser {
     let browser = world.app.browser();
@@ -61,13 +70,11 @@ async fn events(
 
 #[tokio::test]
 async fn a_user_outside_the_group_is_refused_the_scope_in_words_and_one_inside_gets_it() {
-    let world = OAuthWorld::start_with(|c: &mut Config| {
-        c.policies.push(rule(
-            r#"provider = "acme"
+    let world = world_with(
+        r#"provider = "acme"
                scopes = ["write"]
                groups = ["engineering"]"#,
-        ));
-    })
+    )
     .await;
     let app = &world.app;
 
@@ -219,10 +226,7 @@ async fn a_sensitive_scope_waits_for_an_admin_who_approves_and_the_webhook_fires
     let body: Value = serde_json::from_slice(&second.body).unwrap();
     assert_eq!(body["status"], "completed");
     let approved = events(&world, AuditAction::ApprovalGranted).await;
-    assert_eq!(
-        approved[0].actor,
-        Actor::Admin(Subject::parse("root").unwrap())
-    );
+    assert_eq!(approved[0].actor, admin_root());
     alice
         .open(&format!("/e/{id}"))
         .await
@@ -231,12 +235,10 @@ async fn a_sensitive_scope_waits_for_an_admin_who_approves_and_the_webhook_fires
 
 #[tokio::test]
 async fn a_refused_oauth_grant_ends_declined_with_the_reason_and_its_tokens_die_upstream() {
-    let world = OAuthWorld::start_with(|c: &mut Config| {
-        c.policies.push(rule(
-            r#"provider = "acme-cloud"
+    let world = world_with(
+        r#"provider = "acme-cloud"
                approval = "admin""#,
-        ));
-    })
+    )
     .await;
     let app = &world.app;
     let created = app
@@ -311,10 +313,7 @@ async fn a_refused_oauth_grant_ends_declined_with_the_reason_and_its_tokens_die_
         "the upstream reports the token inactive"
     );
     let refused = events(&world, AuditAction::ApprovalRefused).await;
-    assert_eq!(
-        refused[0].actor,
-        Actor::Admin(Subject::parse("root").unwrap())
-    );
+    assert_eq!(refused[0].actor, admin_root());
     browser
         .open(&format!("/e/{id}"))
         .await
@@ -323,12 +322,10 @@ async fn a_refused_oauth_grant_ends_declined_with_the_reason_and_its_tokens_die_
 
 #[tokio::test]
 async fn consent_past_its_lifetime_asks_again_with_a_working_link_after_the_review_showed_it() {
-    let world = OAuthWorld::start_with(|c: &mut Config| {
-        c.policies.push(rule(
-            r#"provider = "acme"
+    let world = world_with(
+        r#"provider = "acme"
                max_lifetime_days = 2"#,
-        ));
-    })
+    )
     .await;
     let app = &world.app;
     let alice = signed_in(&world, "alice").await;
