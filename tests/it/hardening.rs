@@ -1124,6 +1124,12 @@ async fn the_openapi_document_states_the_wait_query_the_common_problems_and_stri
                     answer["content"]["application/problem+json"].is_object(),
                     "{method} {path} does not list {code}"
                 );
+                if code == "429" || code == "503" {
+                    assert_eq!(
+                        answer["headers"]["Retry-After"]["schema"]["type"], "integer",
+                        "{method} {path} {code} names Retry-After"
+                    );
+                }
             }
         }
     }

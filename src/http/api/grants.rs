@@ -33,7 +33,7 @@ fn grant_view(g: &Grant) -> GrantView {
     responses(
         (status = 200, body = RedeemedView),
         (status = 404, description = "unknown handle, or bound to another service", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "reauthorization_required: `elicitation` holds a new consent link", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "reauthorization_required: `elicitation` holds a new consent link (a dead refresh token, or consent past its policy lifetime); approval_pending: an administrator has not approved the grant", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "grant_revoked or grant_superseded", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "upstream_unavailable (refresh failed; retry after `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -67,21 +67,36 @@ impl Modify for CommonProblems {
                         .responses
                         .entry(status.to_owned())
                         .or_insert_with(|| {
-                            ResponseBuilder::new()
-                                .description(description)
-                                .content(
+                            let mut response =
+                                ResponseBuilder::new().description(description).content(
                                     "application/problem+json",
                                     ContentBuilder::new()
                                         .schema(Some(Ref::from_schema_name("Problem")))
                                         .build(),
-                                )
-                                .build()
-                                .into()
+                                );
+                            // The answers that say when to come back.
+                            if matches!(status, "429" | "503") {
+                                response = response.header("Retry-After", retry_after());
+                            }
+                            response.build().into()
                         });
                 }
             }
         }
     }
+}
+
+/// `Retry-After`: whole seconds to wait before retrying.
+fn retry_after() -> utoipa::openapi::header::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
+        .description(Some("Seconds to wait before retrying"))
+        .build()
 }
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
