@@ -106,6 +106,8 @@ impl App {
         let sweeper = tokio::spawn(sweep_forever(self.broker.clone()));
         let rewrap = tokio::spawn(rewrap_in_background(self.broker.clone()));
         let webhooks = tokio::spawn(self.broker.clone().deliver_webhooks());
+        let deferred = tokio::spawn(self.broker.clone().write_deferred_audits());
+        let broker = self.broker.clone();
         let grace = self.broker.settings().shutdown_timeout;
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal = {
@@ -137,6 +139,9 @@ impl App {
             task.abort();
             let _ = task.await;
         }
+        // Queued audit events are written before the store is let go.
+        broker.stop_deferred_audits();
+        let _ = deferred.await;
         result
     }
 }

@@ -518,7 +518,8 @@ impl Broker {
         match self.stores.grants.grant_by_handle(&handle.digest()).await? {
             Some(g) if g.service == service.id => Ok(g),
             Some(g) => {
-                self.audit(
+                // Off the request path: the answer costs what an unknown handle's does.
+                self.audit_off_path(
                     AuditEvent::new(
                         Actor::Service(service.id.clone()),
                         AuditAction::ForeignHandlePresented,

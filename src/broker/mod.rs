@@ -18,6 +18,7 @@ use crate::vault::Vault;
 mod admin;
 mod approvals;
 mod consent;
+mod deferred;
 mod elicitations;
 mod grants;
 pub mod keys;
@@ -54,6 +55,8 @@ pub struct Broker {
     limits: crate::limits::Limits,
     /// Completion webhooks waiting for delivery.
     outbox: webhooks::Outbox,
+    /// Audit events written off the request path.
+    deferred: deferred::Deferred,
     /// The time every expiry and refresh decision reads; tests advance it.
     clock: Clock,
     /// The Shared Signals receiver's verifier, when `[shared_signals]` is configured.
@@ -93,6 +96,7 @@ impl Broker {
             limits,
             metrics,
             outbox: webhooks::Outbox::new()?,
+            deferred: deferred::Deferred::new(),
             clock: Clock::real(),
             security_events,
         })

@@ -143,6 +143,20 @@ async fn unknown_malformed_and_foreign_handles_get_the_same_answer() {
         foreign, unknown,
         "a foreign handle is indistinguishable from an unknown one"
     );
+    // Audited off the request path, and never lost: it lands shortly after the answer.
+    let mut audited = false;
+    for _ in 0..100 {
+        if app
+            .audit_actions()
+            .await
+            .contains(&("foreign_handle_presented".into(), "denied".into()))
+        {
+            audited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(audited, "the foreign presentation is in the audit log");
     let other_status = app.status(&app.other_token, id, 0).await;
     assert_problem(other_status, StatusCode::NOT_FOUND, "elicitation_not_found").await;
     // And the bound service still redeems it.
