@@ -65,8 +65,12 @@ fn is_slug(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// 1-255 characters (not bytes: the API document can only count characters).
 fn is_subject(s: &str) -> bool {
-    (1..=255).contains(&s.len()) && !s.chars().any(char::is_control) && s.trim() == s
+    !s.is_empty()
+        && s.chars().nth(255).is_none()
+        && !s.chars().any(char::is_control)
+        && s.trim() == s
 }
 
 fn is_random_id(s: &str) -> bool {

@@ -1137,3 +1137,43 @@ async fn the_openapi_document_states_the_wait_query_the_common_problems_and_stri
     assert_eq!(create["subject"]["minLength"], 1, "{create}");
     assert_eq!(create["provider"]["minLength"], 1, "{create}");
 }
+
+/// `schemathesis` (installed by scripts/test) against the live API's `/openapi.json`: every
+/// check, positive and negative data, a bounded number of examples and a fixed seed (the
+/// same cases on every run), as the service `svc-a`. Any failure fails the test with the
+/// fuzzer's own report.
+#[tokio::test]
+async fn a_schema_driven_fuzzer_finds_no_failure_in_the_api() {
+    let app = TestApp::spawn().await;
+    let mut child = tokio::process::Command::new("schemathesis")
+        .args(["run", &app.url("/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {}", app.token)])
+        .args(["--checks", "all", "--mode", "all"])
+        .args(["--max-examples", "40", "--seed", "20261201"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("schemathesis is installed (scripts/test installs it)");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let (mut report, mut errors) = (String::new(), String::new());
+    let ran = tokio::time::timeout(std::time::Duration::from_secs(600), async {
+        use tokio::io::AsyncReadExt;
+        let _ = tokio::join!(
+            out.read_to_string(&mut report),
+            err.read_to_string(&mut errors)
+        );
+        child.wait().await
+    })
+    .await
+    .expect("the fuzzer finishes within ten minutes")
+    .unwrap();
+    assert!(ran.success(), "{report}\n{errors}");
+    assert!(report.contains("passed"), "{report}");
+    assert!(
+        !report.contains(&app.token),
+        "the token is filtered from the report"
+    );
+}

@@ -11,19 +11,44 @@ use crate::Secret;
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateElicitation {
-    /// The user, as the MCP service knows them from MCP authorization (the token's `sub`).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    /// The user, as the MCP service knows them from MCP authorization (the token's `sub`):
+    /// no control characters, no surrounding spaces, no bidirectional or invisible format
+    /// characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB](?:[^\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB]*[^\\s\\x00-\\x1F\\x7F-\\x9F\\u00AD\\u061C\\u180E\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u206F\\uFEFF\\uFFF9-\\uFFFB])?$"
+        )
+    )]
     pub subject: String,
     /// A provider id from the broker's config.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*$")
+    )]
     pub provider: String,
     /// Scopes to ask for; must be allowed for this service and provider.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ScopeName>))]
     pub scopes: Vec<String>,
-    /// Shown to the user on the consent page, attributed to the service (max 500 characters).
+    /// Shown to the user on the consent page, attributed to the service (no control
+    /// characters but newlines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")
+    )]
     pub message: Option<String>,
 }
+
+/// One scope, as the API accepts it: 1-128 printable ASCII characters without spaces,
+/// quotes or backslashes (RFC 6749's `scope-token`). Documentation only.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[!#-\\[\\]-~]{1,128}$")]
+pub struct ScopeName(pub String);
 
 /// The only elicitation mode the broker speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

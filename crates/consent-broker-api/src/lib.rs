@@ -12,6 +12,8 @@ mod problem;
 mod secret;
 mod webhook;
 
+#[cfg(feature = "openapi")]
+pub use elicitation::ScopeName;
 pub use elicitation::{
     CreateElicitation, ElicitationStatus, ElicitationView, McpElicitations, McpUrlElicitation,
     McpUrlElicitationRequired, ReadyStatus, ReadyView, UrlMode,
