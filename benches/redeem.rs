@@ -241,6 +241,7 @@ impl Target {
                             method: SignInMethod::Dev,
                             admin: false,
                             claims: Default::default(),
+                            profile: None,
                         };
                         broker
                             .submit_api_key(&user, &id, Zeroizing::new(KEY.to_owned()))

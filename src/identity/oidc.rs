@@ -226,6 +226,7 @@ impl OidcLogin {
                 .as_ref()
                 .is_some_and(|(claim, value)| claim_holds(&claims, claim, value));
         Ok(SessionUser {
+            profile: profile(&claims, &subject),
             subject,
             method: SignInMethod::Oidc,
             admin,
@@ -239,6 +240,23 @@ fn payload(jwt: &str) -> Result<serde_json::Value, Error> {
     let part = jwt.split('.').nth(1).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// "Name, e-mail" from the verified token's `name` and `email` claims, leaving out what
+/// merely repeats the subject; control and format characters are not kept.
+fn profile(claims: &serde_json::Value, subject: &Subject) -> Option<String> {
+    let parts: Vec<String> = ["name", "email"]
+        .into_iter()
+        .filter_map(|c| claim_string(claims, c))
+        .map(|v| {
+            v.chars()
+                .filter(|c| !c.is_control() && !crate::domain::text::is_invisible_format(*c))
+                .take(128)
+                .collect::<String>()
+        })
+        .filter(|v| !v.trim().is_empty() && v != subject.as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn claim_string(claims: &serde_json::Value, name: &str) -> Option<String> {
@@ -288,6 +306,18 @@ mod tests {
     use openidconnect::ClaimsVerificationError as E;
 
     use super::rejected_claims;
+
+    #[test]
+    fn the_profile_shows_name_and_email_without_repeating_the_subject_or_hidden_characters() {
+        let subject = crate::domain::Subject::parse("u-123").unwrap();
+        let claims = serde_json::json!({"name": "Ann\u{202e}Lee", "email": "ann@example.com"});
+        assert_eq!(
+            super::profile(&claims, &subject).as_deref(),
+            Some("AnnLee, ann@example.com")
+        );
+        let same = serde_json::json!({"name": "u-123"});
+        assert_eq!(super::profile(&same, &subject), None);
+    }
 
     #[test]
     fn a_refused_id_token_is_logged_by_kind_without_its_claim_values() {

@@ -29,6 +29,10 @@ pub struct SessionUser {
     /// The ID-token claims policy rules read (`[[policies]]`), nothing else.
     #[serde(default)]
     pub claims: Claims,
+    /// The name and e-mail address the IdP gave (`name`, `email`), shown beside the
+    /// subject so the person can tell which account this is; never used to decide anything.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 impl SessionUser {

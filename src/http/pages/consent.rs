@@ -150,6 +150,7 @@ pub async fn show(
                 provider_name: provider.name.clone(),
                 kind: provider.kind().as_str().to_owned(),
                 subject: e.subject.to_string(),
+                profile: me.user.profile.clone(),
                 scopes,
                 granted_scopes,
                 replaces,

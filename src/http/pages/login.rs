@@ -90,6 +90,7 @@ pub async fn dev_sign_in(
         admin: form.admin.as_deref() == Some("on"),
         // Nothing verified a dev name: policy rules by claim never admit it.
         claims: Default::default(),
+        profile: None,
     }
     .sign_in(&session)
     .await?;

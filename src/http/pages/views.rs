@@ -41,6 +41,8 @@ pub struct ConsentPage {
     pub provider_name: String,
     pub kind: String,
     pub subject: String,
+    /// What the IdP said about the account (name, e-mail), beside the subject.
+    pub profile: Option<String>,
     /// The requested scopes the user has not granted this service before (all of them
     /// unless this is an upgrade).
     pub scopes: Vec<ScopeView>,
