@@ -399,8 +399,8 @@ async fn serve(
     match demo_token {
         Some(token) => print_quick_start(&url, &token),
         None if dev => println!(
-            "The configuration declares services or providers, so the --dev examples (service \
-             `{}`, providers `{}` and `{}`) were not added.",
+            "The configuration already uses an id of the --dev examples (service `{}`, \
+             providers `{}` and `{}`), so they were not added.",
             dev::DEMO_SERVICE,
             dev::DEMO_API_KEY_PROVIDER,
             dev::DEMO_TERMS_PROVIDER

@@ -9,17 +9,23 @@ pub const DEMO_SERVICE: &str = "demo";
 pub const DEMO_API_KEY_PROVIDER: &str = "example-api-key";
 pub const DEMO_TERMS_PROVIDER: &str = "example-terms";
 
-/// Fills in the examples when the config names no services and no providers. Returns the
-/// demo service's token, minted now by `mint_token` (which answers a token and its digest;
-/// only the digest is kept).
+/// Adds the examples beside what the config declares. Returns the demo service's token,
+/// minted now by `mint_token` (which answers a token and its digest; only the digest is
+/// kept), or `None` when the config already uses one of the examples' ids (then nothing is
+/// added: the operator's entries win).
 pub fn add_examples(
     config: &mut Config,
     mint_token: impl FnOnce() -> (String, String),
 ) -> Option<String> {
-    if !config.services.is_empty() || !config.providers.is_empty() {
+    let taken = config.services.iter().any(|s| s.id == DEMO_SERVICE)
+        || config
+            .providers
+            .iter()
+            .any(|p| [DEMO_API_KEY_PROVIDER, DEMO_TERMS_PROVIDER].contains(&provider_id(p)));
+    if taken {
         return None;
     }
-    config.providers = vec![
+    config.providers.extend([
         ProviderConfig::ApiKey {
             id: DEMO_API_KEY_PROVIDER.into(),
             name: "Example".into(),
@@ -44,9 +50,9 @@ pub fn add_examples(
             ),
             text_file: None,
         },
-    ];
+    ]);
     let (token, digest) = mint_token();
-    config.services = vec![ServiceConfig {
+    config.services.push(ServiceConfig {
         id: DEMO_SERVICE.into(),
         name: "Demo MCP service".into(),
         token_sha256: digest,
@@ -59,6 +65,13 @@ pub fn add_examples(
         ]),
         webhook_url: None,
         webhook_secret: None,
-    }];
+    });
     Some(token)
+}
+
+fn provider_id(p: &ProviderConfig) -> &str {
+    match p {
+        ProviderConfig::ApiKey { id, .. } | ProviderConfig::Terms { id, .. } => id,
+        ProviderConfig::Oauth2(o) => &o.id,
+    }
 }

@@ -491,22 +491,19 @@ async fn readme_walkthrough_runs_as_written_and_serve_dev_starts_again_in_its_en
     assert_ne!(second.token, served.token);
 }
 
-#[test]
-fn serve_dev_says_when_the_configuration_replaces_its_examples() {
+/// Starts `serve --dev` on `config` (TOML) and returns its first `lines` stdout lines
+/// (bounded: at most 30 s).
+fn serve_dev_lines(config: &str, lines: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broker.toml");
-    std::fs::write(
-        &path,
-        "[[providers]]\nkind = \"terms\"\nid = \"house\"\nname = \"House\"\ntitle = \"House rules\"\nversion = \"1\"\ntext = \"Be kind.\"\n",
-    )
-    .unwrap();
+    std::fs::write(&path, config).unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--dev", "--bind", "127.0.0.1:0", "--config"])
         .arg(&path)
         .arg("--data-dir")
         .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
@@ -516,10 +513,9 @@ fn serve_dev_says_when_the_configuration_replaces_its_examples() {
             let _ = tx.send(line);
         }
     });
-    // Bounded: the ready lines come first, then the note (or, wrongly, the quick start).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut printed = Vec::new();
-    while printed.len() < 3 {
+    while printed.len() < lines {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => printed.push(line),
@@ -528,10 +524,19 @@ fn serve_dev_says_when_the_configuration_replaces_its_examples() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let all = printed.join("\n");
+    printed.join("\n")
+}
+
+#[test]
+fn serve_dev_adds_its_examples_beside_declared_providers_unless_an_id_is_taken() {
+    let house = "[[providers]]\nkind = \"terms\"\nid = \"house\"\nname = \"House\"\ntitle = \"House rules\"\nversion = \"1\"\ntext = \"Be kind.\"\n";
+    let beside = serve_dev_lines(house, 6);
+    assert!(beside.contains("export DEMO_SERVICE_TOKEN="), "{beside}");
+    let taken = house.replace("\"house\"", "\"example-terms\"");
+    let refused = serve_dev_lines(&taken, 3);
     assert!(
-        all.contains("declares services or providers, so the --dev examples"),
-        "{all}"
+        refused.contains("already uses an id of the --dev examples"),
+        "{refused}"
     );
-    assert!(!all.contains("DEMO_SERVICE_TOKEN"), "{all}");
+    assert!(!refused.contains("DEMO_SERVICE_TOKEN"), "{refused}");
 }
