@@ -24,6 +24,7 @@ pub mod keys;
 mod oauth;
 mod offboarding;
 mod reads;
+mod service_identity;
 mod sign_in;
 mod webhooks;
 
@@ -58,6 +59,8 @@ pub struct Broker {
     clock: Clock,
     /// The Shared Signals receiver's verifier, when `[shared_signals]` is configured.
     security_events: Option<crate::identity::security_events::SetVerifier>,
+    /// Services' JWTs (assertions, workload tokens) and users' `subject_token`s.
+    callers: crate::identity::caller_jwt::CallerVerifier,
 }
 
 impl Broker {
@@ -81,6 +84,8 @@ impl Broker {
         let metrics = crate::metrics::Metrics::new(&settings);
         let limits = crate::limits::Limits::new(&settings.limits);
         let security_events = offboarding::set_verifier(&settings, &http);
+        let callers =
+            crate::identity::caller_jwt::CallerVerifier::new(&settings, &public_url, &http);
         Ok(Self {
             settings,
             public_url,
@@ -95,6 +100,7 @@ impl Broker {
             outbox: webhooks::Outbox::new()?,
             clock: Clock::real(),
             security_events,
+            callers,
         })
     }
 

@@ -23,6 +23,12 @@ pub struct CreateElicitation {
     /// Shown to the user on the consent page, attributed to the service (max 500 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Proof of the user (RFC 8693 vocabulary): the access token the MCP client presented
+    /// to this service, a JWT the broker verifies against its trusted issuers for the
+    /// service's `resource`; its subject must be `subject`. Required when the service's
+    /// `subject_proof` is `required`, verified when sent and `optional`, ignored when `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_token: Option<crate::Secret>,
 }
 
 /// The only elicitation mode the broker speaks.
