@@ -251,3 +251,116 @@ pub(super) fn service_identity(
         workload,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The identity keys of `[[services]]` and `[[trusted_issuers]]`, as validation reads them.
+
+    use super::super::{Config, Settings};
+
+    const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    const ISSUERS: &str = r#"
+[[trusted_issuers]]
+id = "idp"
+issuer = "https://idp.example"
+jwks_url = "https://idp.example/jwks"
+kind = "users"
+[[trusted_issuers]]
+id = "cluster"
+issuer = "https://k8s.example"
+jwks_url = "https://k8s.example/jwks"
+kind = "workloads"
+"#;
+
+    fn problems(toml: &str) -> Vec<String> {
+        let config: Config = toml::from_str(toml).expect("the test's TOML parses");
+        match Settings::from_config(&config, false) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    fn service(extra: &str) -> String {
+        format!("{ISSUERS}[[services]]\nid = \"svc\"\nname = \"S\"\n{extra}\n")
+    }
+
+    #[test]
+    fn subject_proof_defaults_to_off_and_otherwise_needs_a_resource() {
+        assert!(problems(&service(&format!("token_sha256 = \"{DIGEST}\""))).is_empty());
+        assert_eq!(
+            problems(&service(&format!(
+                "token_sha256 = \"{DIGEST}\"\nsubject_proof = \"required\""
+            ))),
+            [
+                "services[0].resource: required when subject_proof is not `off` (the audience of \
+              the user's token)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_service_needs_a_token_or_a_jwt_identity_and_its_workload_issuer_must_exist() {
+        assert_eq!(problems(&service("")).len(), 1);
+        assert!(
+            problems(&service(
+                "workload_issuer = \"cluster\"\nworkload_subject = \"system:serviceaccount:a:b\""
+            ))
+            .is_empty()
+        );
+        assert_eq!(
+            problems(&service(&format!(
+                "token_sha256 = \"{DIGEST}\"\nworkload_issuer = \"idp\"\n\
+                 workload_subject = \"system:serviceaccount:a:b\""
+            ))),
+            ["services[0].workload_issuer: no trusted issuer of kind `workloads` has id `idp`"]
+        );
+    }
+
+    #[test]
+    fn a_rotation_needs_both_keys_a_date_and_another_digest() {
+        let ok = format!(
+            "token_sha256 = \"{DIGEST}\"\nprevious_token_sha256 = \"{OTHER}\"\n\
+             previous_token_valid_until = \"2026-12-31T12:00:00Z\""
+        );
+        assert!(problems(&service(&ok)).is_empty());
+        assert_eq!(
+            problems(&service(&format!(
+                "token_sha256 = \"{DIGEST}\"\nprevious_token_sha256 = \"{OTHER}\""
+            )))
+            .len(),
+            1
+        );
+        assert_eq!(
+            problems(&service(&format!(
+                "token_sha256 = \"{DIGEST}\"\nprevious_token_sha256 = \"{OTHER}\"\n\
+                 previous_token_valid_until = \"next week\""
+            ))),
+            [
+                "services[0].previous_token_valid_until: must be an RFC 3339 date and time, e.g. \
+              2026-12-31T12:00:00Z"
+            ]
+        );
+        assert_eq!(
+            problems(&service(&format!(
+                "token_sha256 = \"{DIGEST}\"\nprevious_token_sha256 = \"{DIGEST}\"\n\
+                 previous_token_valid_until = \"2026-12-31T12:00:00Z\""
+            ))),
+            [
+                "services[0].previous_token_sha256: the previous token must differ from the \
+              current one"
+            ]
+        );
+    }
+
+    #[test]
+    fn trusted_issuers_accept_asymmetric_algorithms_only() {
+        let toml = format!("{ISSUERS}algorithms = [\"HS256\"]\n");
+        let found = problems(&toml);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .starts_with("trusted_issuers[1].algorithms: `HS256` is not an accepted algorithm")
+        );
+    }
+}
