@@ -457,3 +457,52 @@ async fn a_rotated_token_works_until_its_overlap_ends_and_not_after() {
     let logs = common::logs::text();
     assert!(!logs.contains(&old_token) && !logs.contains(&new_token));
 }
+
+#[tokio::test]
+async fn the_typed_client_signs_an_assertion_per_request_or_reads_its_workload_token() {
+    use consent_broker_client::{AssertionSigner, BrokerClient, Created, Credential, api};
+    let w = World::start(|_| {}).await;
+    // PKCS#8 (RFC 8410) of the service's Ed25519 key: the fixed prefix, then the seed.
+    let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
+    der.extend_from_slice(w.service_key.key.as_bytes());
+    let signer = AssertionSigner::new(
+        "svc-jwt",
+        w.broker_aud(),
+        jsonwebtoken::EncodingKey::from_ed_der(&der),
+        jsonwebtoken::Algorithm::EdDSA,
+        Some("svc-k1".into()),
+    )
+    .unwrap();
+    let request = api::CreateElicitation {
+        subject: "alice".into(),
+        provider: API_KEY_PROVIDER.into(),
+        scopes: vec!["read".into()],
+        message: None,
+        subject_token: None,
+    };
+    let by_assertion = BrokerClient::with_credential(
+        reqwest::Client::new(),
+        w.app.base.parse().unwrap(),
+        Credential::Assertion(signer),
+    )
+    .unwrap();
+    let Created::Pending(pending) = by_assertion.create(&request).await.unwrap() else {
+        panic!("a new request is pending");
+    };
+    // A second request signs a fresh assertion (a replayed jti would be refused).
+    assert_eq!(by_assertion.get(&pending.id).await.unwrap().id, pending.id);
+
+    let file = w.app.data_dir.path().join("workload-token");
+    std::fs::write(&file, w.workload_token()).unwrap();
+    let by_workload = BrokerClient::with_credential(
+        reqwest::Client::new(),
+        w.app.base.parse().unwrap(),
+        Credential::WorkloadTokenFile(file),
+    )
+    .unwrap();
+    assert!(matches!(
+        by_workload.create(&request).await.unwrap(),
+        Created::Pending(_)
+    ));
+    w.assert_logs_clean();
+}
