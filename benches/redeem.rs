@@ -163,10 +163,11 @@ impl Target {
         config.services = vec![ServiceConfig {
             id: "svc".into(),
             name: "Service".into(),
-            token_sha256: digest,
+            token_sha256: Some(digest),
             allow: BTreeMap::from([("acme".into(), vec!["read".into()])]),
             webhook_url: None,
             webhook_secret: None,
+            ..Default::default()
         }];
         // The per-service rate limit guards against runaway clients; here it would measure
         // the limiter's refusals instead of the path.

@@ -71,12 +71,69 @@ pub enum Error {
     PolicyRefused(Vec<String>),
     #[error("The grant is waiting for an administrator's approval")]
     ApprovalPending,
+    /// A JWT offered as the service's credential (RFC 7523 assertion or workload token)
+    /// was refused; nothing is created.
+    #[error("{}", .0.describe())]
+    CallerRefused(CallerRefusal),
+    #[error(
+        "This service must send subject_token: the access token the user's MCP client presented"
+    )]
+    SubjectTokenRequired,
+    /// The `subject_token` did not verify (fixed words say why).
+    #[error("The subject_token was refused: {0}")]
+    SubjectTokenRejected(&'static str),
+    #[error("The subject is not the user the subject_token was issued to")]
+    SubjectMismatch,
+}
+
+/// Why a JWT offered as a service's credential was refused: one problem type each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerRefusal {
+    /// Not a usable JWT, a claim missing or out of range, or a bad signature.
+    Invalid(&'static str),
+    /// `aud` does not name this broker.
+    WrongAudience,
+    /// `exp` has passed (or `nbf` is ahead).
+    Expired,
+    /// The assertion's `jti` was seen before.
+    Replayed,
+    /// No key of the service or issuer has the token's `kid` (or fits its algorithm).
+    UnknownKey,
+    /// The `iss` is neither a service with assertion keys nor a trusted workload issuer.
+    UntrustedIssuer,
+}
+
+impl CallerRefusal {
+    /// Fixed words, never text from the request.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Invalid(why) => why,
+            Self::WrongAudience => "The token is not addressed to this broker (aud)",
+            Self::Expired => "The token has expired or is not valid yet",
+            Self::Replayed => "This assertion's jti was already used",
+            Self::UnknownKey => "No trusted key verifies this token (kid)",
+            Self::UntrustedIssuer => "The token's issuer is not trusted by this broker",
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) => ErrorKind::CallerTokenInvalid,
+            Self::WrongAudience => ErrorKind::CallerTokenWrongAudience,
+            Self::Expired => ErrorKind::CallerTokenExpired,
+            Self::Replayed => ErrorKind::CallerTokenReplayed,
+            Self::UnknownKey => ErrorKind::CallerTokenUnknownKey,
+            Self::UntrustedIssuer => ErrorKind::UntrustedIssuer,
+        }
+    }
 }
 
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::CallerRefused(_) => StatusCode::UNAUTHORIZED,
+            Self::SubjectTokenRequired => StatusCode::BAD_REQUEST,
+            Self::SubjectTokenRejected(_) | Self::SubjectMismatch => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) | Self::CredentialRejected(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -136,6 +193,10 @@ impl Error {
             Self::Internal(_) => ErrorKind::Internal,
             Self::PolicyRefused(_) => ErrorKind::PolicyRefused,
             Self::ApprovalPending => ErrorKind::ApprovalPending,
+            Self::CallerRefused(r) => r.kind(),
+            Self::SubjectTokenRequired => ErrorKind::SubjectTokenRequired,
+            Self::SubjectTokenRejected(_) => ErrorKind::SubjectTokenRejected,
+            Self::SubjectMismatch => ErrorKind::SubjectMismatch,
         }
     }
 

@@ -359,6 +359,7 @@ impl Metrics {
             | AuditAction::GrantExpired
             | AuditAction::UserDeprovisioned
             | AuditAction::SecurityEventRejected
+            | AuditAction::SubjectProofRefused
             | AuditAction::Unrecognised(_) => {}
         }
     }
@@ -507,6 +508,15 @@ fn refusal_label(kind: ErrorKind) -> &'static str {
         | ErrorKind::HeadersTooLarge
         | ErrorKind::BodyTimeout
         | ErrorKind::MethodNotAllowed
+        | ErrorKind::CallerTokenInvalid
+        | ErrorKind::CallerTokenWrongAudience
+        | ErrorKind::CallerTokenExpired
+        | ErrorKind::CallerTokenReplayed
+        | ErrorKind::CallerTokenUnknownKey
+        | ErrorKind::UntrustedIssuer
+        | ErrorKind::SubjectTokenRequired
+        | ErrorKind::SubjectTokenRejected
+        | ErrorKind::SubjectMismatch
         | ErrorKind::Internal => "other",
     }
 }

@@ -25,6 +25,7 @@ pub mod keys;
 mod oauth;
 mod offboarding;
 mod reads;
+mod service_identity;
 mod sign_in;
 mod webhooks;
 
@@ -61,6 +62,8 @@ pub struct Broker {
     clock: Clock,
     /// The Shared Signals receiver's verifier, when `[shared_signals]` is configured.
     security_events: Option<crate::identity::security_events::SetVerifier>,
+    /// Services' JWTs (assertions, workload tokens) and users' `subject_token`s.
+    callers: crate::identity::caller_jwt::CallerVerifier,
 }
 
 impl Broker {
@@ -84,6 +87,8 @@ impl Broker {
         let metrics = crate::metrics::Metrics::new(&settings);
         let limits = crate::limits::Limits::new(&settings.limits);
         let security_events = offboarding::set_verifier(&settings, &http);
+        let callers =
+            crate::identity::caller_jwt::CallerVerifier::new(&settings, &public_url, &http);
         Ok(Self {
             settings,
             public_url,
@@ -99,6 +104,7 @@ impl Broker {
             deferred: deferred::Deferred::new(),
             clock: Clock::real(),
             security_events,
+            callers,
         })
     }
 

@@ -106,6 +106,7 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::GrantExpired
         | AuditAction::UserDeprovisioned
         | AuditAction::SecurityEventRejected
+        | AuditAction::SubjectProofRefused
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }

@@ -55,7 +55,7 @@ pub fn add_examples(
     config.services.push(ServiceConfig {
         id: DEMO_SERVICE.into(),
         name: "Demo MCP service".into(),
-        token_sha256: digest,
+        token_sha256: Some(digest),
         allow: BTreeMap::from([
             (
                 DEMO_API_KEY_PROVIDER.into(),
@@ -65,6 +65,7 @@ pub fn add_examples(
         ]),
         webhook_url: None,
         webhook_secret: None,
+        ..Default::default()
     });
     Some(token)
 }

@@ -25,6 +25,7 @@ mod offboarding;
 pub mod policy;
 pub mod presets;
 mod problems;
+pub mod service_identity;
 pub mod settings;
 
 #[cfg(test)]
@@ -53,6 +54,8 @@ pub struct Config {
     pub scim: Option<ScimConfig>,
     /// The Shared Signals (SET push) receiver. Absent: no receiver.
     pub shared_signals: Option<SharedSignalsConfig>,
+    /// Issuers whose JWTs prove a user (`subject_token`) or a workload (service identity).
+    pub trusted_issuers: Vec<TrustedIssuerConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -351,18 +354,88 @@ fn default_claim() -> String {
     "groups".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub id: String,
     pub name: String,
     /// SHA-256 (hex) of the service's bearer token: `consent-broker service-token generate`.
-    pub token_sha256: String,
+    /// Optional when the service authenticates by JWT (assertion or workload identity).
+    pub token_sha256: Option<String>,
+    /// The token being rotated out: its SHA-256 (hex), accepted until
+    /// `previous_token_valid_until` (RFC 3339), never after.
+    pub previous_token_sha256: Option<String>,
+    pub previous_token_valid_until: Option<String>,
     /// Provider id → scopes this service may ask for.
     #[serde(default)]
     pub allow: BTreeMap<String, Vec<String>>,
     pub webhook_url: Option<Url>,
     pub webhook_secret: Option<SecretString>,
+    /// Whether `POST /v1/elicitations` must carry the user's access token (`subject_token`).
+    #[serde(default)]
+    pub subject_proof: SubjectProof,
+    /// The MCP service's resource URL: the audience a `subject_token` must carry.
+    pub resource: Option<String>,
+    /// RFC 7523 client assertions: the JWK Set (URL) the service signs them with.
+    pub assertion_jwks_url: Option<Url>,
+    /// RFC 7523 client assertions: the JWK Set, inline (JSON).
+    pub assertion_jwks: Option<String>,
+    /// Workload identity: the `id` of a `trusted_issuers` entry of kind `workloads`.
+    pub workload_issuer: Option<String>,
+    /// Workload identity: the token's `sub` that is this service (e.g.
+    /// `system:serviceaccount:ns:name`, `spiffe://trust-domain/path`).
+    pub workload_subject: Option<String>,
+}
+
+/// `services[].subject_proof`: whether a create must prove its user with a verified token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectProof {
+    /// A `subject_token` is required and must name the request's `subject`.
+    Required,
+    /// A `subject_token`, when sent, is verified and must name the `subject`.
+    Optional,
+    /// `subject_token` is not read (the service's word is taken, as before).
+    #[default]
+    Off,
+}
+
+/// `[[trusted_issuers]]`: an issuer of JWTs the broker verifies by its JWK Set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerConfig {
+    /// What services name it by (`services[].workload_issuer`).
+    pub id: String,
+    /// Compared verbatim with each token's `iss`.
+    pub issuer: String,
+    /// Where the issuer publishes its signing keys (a JWK Set).
+    pub jwks_url: Url,
+    /// What its tokens prove: `users` (subject tokens) or `workloads` (service identity).
+    pub kind: IssuerKind,
+    /// The JWS algorithms accepted (asymmetric only).
+    #[serde(default = "default_issuer_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Which claim is the subject (`users`: the broker subject; `workloads`: the workload).
+    #[serde(default = "default_issuer_subject_claim")]
+    pub subject_claim: String,
+}
+
+fn default_issuer_algorithms() -> Vec<String> {
+    vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
+}
+
+fn default_issuer_subject_claim() -> String {
+    "sub".into()
+}
+
+/// `trusted_issuers[].kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuerKind {
+    /// An IdP whose access tokens prove the user (`subject_token`).
+    Users,
+    /// A Kubernetes cluster or SPIFFE trust domain whose tokens prove a workload.
+    Workloads,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -51,6 +51,8 @@ pub struct Settings {
     pub scim: Option<ScimSettings>,
     /// The Shared Signals transmitter, when `[shared_signals]` is set.
     pub shared_signals: Option<SharedSignalsSettings>,
+    /// `[[trusted_issuers]]`: who may prove a user or a workload.
+    pub trusted_issuers: Vec<super::service_identity::TrustedIssuer>,
 }
 
 /// `[governance]`, validated.
@@ -151,7 +153,10 @@ impl std::fmt::Debug for RedisUrl {
 pub struct Service {
     pub id: ServiceId,
     pub name: String,
-    pub token_sha256: [u8; 32],
+    /// The static bearer token's SHA-256, if the service has one.
+    pub token_sha256: Option<[u8; 32]>,
+    /// The rotated-out token, JWT authentication, proof of the user.
+    pub identity: super::service_identity::ServiceIdentity,
     /// Provider → the scopes this service may request from it.
     pub allow: BTreeMap<ProviderId, BTreeSet<Scope>>,
     pub webhook_url: Option<Url>,
@@ -252,7 +257,9 @@ impl Settings {
             secret_files_optional,
         };
         let providers = providers(&config.providers, &mut errors);
-        let services = services(config, &providers, &mut errors);
+        let trusted_issuers =
+            super::service_identity::trusted_issuers(&config.trusted_issuers, dev, &mut errors);
+        let services = services(config, &providers, &trusted_issuers, &mut errors);
         let policy = super::policy::Policy::validate(
             &config.policies,
             |p| providers.contains_key(p),
@@ -320,7 +327,14 @@ impl Settings {
             errors.push("server.shutdown_timeout_seconds: must be between 1 and 600".into());
         }
         connection_errors(&config.server, &mut errors);
-        let service_digests: Vec<[u8; 32]> = services.iter().map(|s| s.token_sha256).collect();
+        let service_digests: Vec<[u8; 32]> = services
+            .iter()
+            .flat_map(|s| {
+                s.token_sha256
+                    .into_iter()
+                    .chain(s.identity.previous_token.as_ref().map(|p| p.sha256))
+            })
+            .collect();
         let scim = config
             .scim
             .as_ref()
@@ -382,6 +396,7 @@ impl Settings {
             },
             scim,
             shared_signals,
+            trusted_issuers,
         };
         Ok((settings, errors.notes))
     }
@@ -621,6 +636,7 @@ fn providers(list: &[ProviderConfig], errors: &mut Problems) -> BTreeMap<Provide
 fn services(
     config: &Config,
     providers: &BTreeMap<ProviderId, Provider>,
+    issuers: &[super::service_identity::TrustedIssuer],
     errors: &mut Problems,
 ) -> Vec<Arc<Service>> {
     let mut out: Vec<Arc<Service>> = Vec::new();
@@ -628,10 +644,21 @@ fn services(
         let at = |field: &str| format!("services[{i}].{field}");
         let id =
             ServiceId::parse(s.id.as_str()).map_err(|e| errors.push(format!("{}: {e}", at("id"))));
-        let mut token_sha256 = [0u8; 32];
-        if hex::decode_to_slice(&s.token_sha256, &mut token_sha256).is_err() {
+        let token_sha256 = s.token_sha256.as_ref().map(|hex_digest| {
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(hex_digest, &mut digest).is_err() {
+                errors.push(format!(
+                    "{}: must be 64 hex digits (run `consent-broker service-token generate`)",
+                    at("token_sha256")
+                ));
+            }
+            digest
+        });
+        let identity = super::service_identity::service_identity(s, &at, issuers, errors);
+        if token_sha256.is_none() && !identity.signs_in_by_jwt() {
             errors.push(format!(
-                "{}: must be 64 hex digits (run `consent-broker service-token generate`)",
+                "{}: required unless the service signs in with a JWT (assertion_jwks_url, \
+                 assertion_jwks or workload_issuer)",
                 at("token_sha256")
             ));
         }
@@ -679,7 +706,26 @@ fn services(
         if out.iter().any(|o| o.id == id) {
             errors.push(format!("{}: duplicate service id `{id}`", at("id")));
         }
-        if out.iter().any(|o| o.token_sha256 == token_sha256) {
+        let digests = |svc: &Service| {
+            svc.token_sha256
+                .into_iter()
+                .chain(svc.identity.previous_token.as_ref().map(|p| p.sha256))
+                .collect::<Vec<_>>()
+        };
+        let mine: Vec<[u8; 32]> = token_sha256
+            .into_iter()
+            .chain(identity.previous_token.as_ref().map(|p| p.sha256))
+            .collect();
+        if mine.len() == 2 && mine[0] == mine[1] {
+            errors.push(format!(
+                "{}: the previous token must differ from the current one",
+                at("previous_token_sha256")
+            ));
+        }
+        if out
+            .iter()
+            .any(|o| digests(o).iter().any(|d| mine.contains(d)))
+        {
             errors.push(format!(
                 "{}: two services share one token",
                 at("token_sha256")
@@ -689,6 +735,7 @@ fn services(
             id,
             name: s.name.clone(),
             token_sha256,
+            identity,
             allow,
             webhook_url: s.webhook_url.clone(),
             webhook_key,

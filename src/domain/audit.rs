@@ -139,6 +139,9 @@ pub enum AuditAction {
     /// A Security Event Token was refused (signature, issuer, audience, replay...); the
     /// reason is the RFC 8935 error code. Nothing was changed.
     SecurityEventRejected,
+    /// A service's `subject` was not the user its verified `subject_token` names (or the
+    /// token did not verify); the reason is the problem word. Nothing was created.
+    SubjectProofRefused,
     /// A word this build does not know, kept as stored (see above).
     Unrecognised(UnrecognisedAction),
 }
@@ -155,7 +158,7 @@ impl UnrecognisedAction {
 
 impl AuditAction {
     /// Every action this build writes.
-    pub const KNOWN: [AuditAction; 33] = [
+    pub const KNOWN: [AuditAction; 34] = [
         Self::ElicitationCreated,
         Self::ElicitationCompleted,
         Self::ElicitationDeclined,
@@ -189,6 +192,7 @@ impl AuditAction {
         Self::GrantExpired,
         Self::UserDeprovisioned,
         Self::SecurityEventRejected,
+        Self::SubjectProofRefused,
     ];
 
     /// The stored word.
@@ -227,6 +231,7 @@ impl AuditAction {
             Self::GrantExpired => "grant_expired",
             Self::UserDeprovisioned => "user_deprovisioned",
             Self::SecurityEventRejected => "security_event_rejected",
+            Self::SubjectProofRefused => "subject_proof_refused",
             Self::Unrecognised(word) => word.as_str(),
         }
     }
@@ -448,6 +453,7 @@ mod tests {
                 AuditAction::SecurityEventRejected,
                 "security_event_rejected",
             ),
+            (AuditAction::SubjectProofRefused, "subject_proof_refused"),
         ];
         assert_eq!(words.len(), AuditAction::KNOWN.len());
         for (action, word) in &words {

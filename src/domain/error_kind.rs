@@ -37,11 +37,20 @@ pub enum ErrorKind {
     Internal,
     PolicyRefused,
     ApprovalPending,
+    CallerTokenInvalid,
+    CallerTokenWrongAudience,
+    CallerTokenExpired,
+    CallerTokenReplayed,
+    CallerTokenUnknownKey,
+    UntrustedIssuer,
+    SubjectTokenRequired,
+    SubjectTokenRejected,
+    SubjectMismatch,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 30] = [
+    pub const ALL: [ErrorKind; 39] = [
         Self::Unauthenticated,
         Self::InvalidRequest,
         Self::BodyTooLarge,
@@ -72,6 +81,15 @@ impl ErrorKind {
         Self::Internal,
         Self::PolicyRefused,
         Self::ApprovalPending,
+        Self::CallerTokenInvalid,
+        Self::CallerTokenWrongAudience,
+        Self::CallerTokenExpired,
+        Self::CallerTokenReplayed,
+        Self::CallerTokenUnknownKey,
+        Self::UntrustedIssuer,
+        Self::SubjectTokenRequired,
+        Self::SubjectTokenRejected,
+        Self::SubjectMismatch,
     ];
 
     /// The stable word: the problem type slug, the audit reason, the metric label.
@@ -107,6 +125,15 @@ impl ErrorKind {
             Self::Internal => "internal",
             Self::PolicyRefused => "policy_refused",
             Self::ApprovalPending => "approval_pending",
+            Self::CallerTokenInvalid => "caller_token_invalid",
+            Self::CallerTokenWrongAudience => "caller_token_wrong_audience",
+            Self::CallerTokenExpired => "caller_token_expired",
+            Self::CallerTokenReplayed => "caller_token_replayed",
+            Self::CallerTokenUnknownKey => "caller_token_unknown_key",
+            Self::UntrustedIssuer => "untrusted_issuer",
+            Self::SubjectTokenRequired => "subject_token_required",
+            Self::SubjectTokenRejected => "subject_token_rejected",
+            Self::SubjectMismatch => "subject_mismatch",
         }
     }
 
@@ -160,6 +187,15 @@ mod tests {
             "internal",
             "policy_refused",
             "approval_pending",
+            "caller_token_invalid",
+            "caller_token_wrong_audience",
+            "caller_token_expired",
+            "caller_token_replayed",
+            "caller_token_unknown_key",
+            "untrusted_issuer",
+            "subject_token_required",
+            "subject_token_rejected",
+            "subject_mismatch",
         ];
         let actual: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(actual, words);

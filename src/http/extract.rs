@@ -1,5 +1,6 @@
 //! Authorisation in types. A handler that takes [`ServiceCaller`] cannot run without a
-//! valid service token (failures are throttled per client address); one that takes
+//! valid service credential: a static token, an RFC 7523 assertion or a workload token,
+//! all as `Authorization: Bearer` (failures are throttled per client address); one that takes
 //! [`SignedIn`] cannot run without a signed-in user (the browser is sent to sign in and
 //! brought back); one that takes [`AdminUser`] cannot run
 //! without a signed-in admin (anyone else signed in gets a 403 page). A handler receives a
@@ -23,40 +24,50 @@ use super::render::{MessagePage, PageError, Tone, chrome};
 use crate::Error;
 use crate::broker::Broker;
 use crate::config::Service;
-use crate::identity::{SessionUser, service_token};
+use crate::identity::SessionUser;
 
-/// The MCP service that sent a valid `Authorization: Bearer` token.
+/// The MCP service that sent a valid `Authorization: Bearer` credential: its static
+/// token (`cbs_…`), or a JWT (three dot-separated parts, which no static token has): an
+/// RFC 7523 client assertion or a workload identity token.
 pub struct ServiceCaller(pub Arc<Service>);
 
 impl FromRequestParts<Arc<Broker>> for ServiceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
-        let service = parts
+        let presented = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| {
-                service_token::authenticate(&broker.settings().services, token.trim())
-            });
-        let Some(service) = service else {
-            // Failures count against the caller's address: beyond the allowance a scanner
-            // is told to back off instead of being told "wrong" at full speed.
-            let limits = broker.limits();
-            let client = limits.client_address(&parts.headers, &parts.extensions);
-            limits
-                .failed_auth
-                .check(&client)
-                .map_err(|wait| Error::RateLimited(wait.as_secs().max(1)))?;
-            return Err(Error::Unauthenticated.into());
+            .map(str::trim);
+        let service = match presented {
+            Some(credential) => broker.authenticate_service(credential).await,
+            None => Err(Error::Unauthenticated),
+        };
+        let service = match service {
+            Ok(service) => service,
+            // The store could not say whether an assertion was replayed: not the caller's
+            // fault, not counted.
+            Err(e @ Error::StoreUnavailable(_)) => return Err(e.into()),
+            Err(refused) => {
+                // Failures count against the caller's address: beyond the allowance a
+                // scanner is told to back off instead of being told "wrong" at full speed.
+                let limits = broker.limits();
+                let client = limits.client_address(&parts.headers, &parts.extensions);
+                limits
+                    .failed_auth
+                    .check(&client)
+                    .map_err(|wait| Error::RateLimited(wait.as_secs().max(1)))?;
+                return Err(refused.into());
+            }
         };
         broker
             .limits()
             .api
             .check(service.id.as_str())
             .map_err(|wait| Error::RateLimited(wait.as_secs()))?;
-        Ok(Self(service.clone()))
+        Ok(Self(service))
     }
 }
 

@@ -2,6 +2,8 @@
 //! provider by its SCIM token or its signed Security Event Tokens (`security_events`).
 //! This module owns the types that say so; the extractors in `http::extract` produce them.
 
+pub mod caller_jwt;
+pub mod jwks;
 pub mod oidc;
 pub mod security_events;
 pub mod service_token;

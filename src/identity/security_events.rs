@@ -13,35 +13,22 @@
 //! caller, with the store ([`crate::store::SeenIds`]), so every instance sees them.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+#[cfg(test)]
+use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind as JwtError};
 use serde::Deserialize;
-use tokio::sync::Mutex;
+
+use super::jwks::{Jwks, KeyError, KeySource};
 
 use crate::config::SubjectFormat;
 use crate::config::settings::SharedSignalsSettings;
 use crate::domain::{Subject, Timestamp};
 
-/// Most bytes read of a JWK Set.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
-/// An unknown `kid` fetches the JWK Set again at most this often.
-const REFETCH_AFTER: Duration = Duration::from_secs(60);
 /// How far in the future an `iat` may be (clock skew).
 const IAT_SKEW: time::Duration = time::Duration::minutes(5);
 /// The algorithms a transmitter may sign with: asymmetric only (no shared secret).
-const ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+const ALGORITHMS: [Algorithm; 9] = super::jwks::ASYMMETRIC;
 
 /// Why a SET was refused, as RFC 8935 §2.4 names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,24 +177,14 @@ struct IssuerOnly {
 /// The receiver's verifier: the settings and the transmitter's keys, cached.
 pub struct SetVerifier {
     settings: SharedSignalsSettings,
-    http: reqwest::Client,
-    keys: Mutex<KeyCache>,
-}
-
-#[derive(Default)]
-struct KeyCache {
-    set: Option<JwkSet>,
-    fetched: Option<Instant>,
+    keys: Jwks,
 }
 
 impl SetVerifier {
     /// `http` must not follow redirects and must be bounded in time (the broker's client).
     pub fn new(settings: SharedSignalsSettings, http: reqwest::Client) -> Self {
-        Self {
-            settings,
-            http,
-            keys: Mutex::new(KeyCache::default()),
-        }
+        let keys = Jwks::new(KeySource::Url(settings.jwks_url.clone()), http);
+        Self { settings, keys }
     }
 
     pub fn settings(&self) -> &SharedSignalsSettings {
@@ -352,111 +329,18 @@ impl SetVerifier {
         Subject::parse(raw.as_str()).ok()
     }
 
-    /// The verification key for `kid`, fetching the JWK Set when it is not known yet
-    /// (or, at most once a minute, again for an unknown `kid`).
     async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, SetError> {
-        let mut cache = self.keys.lock().await;
-        if let Some(key) = cache.set.as_ref().and_then(|s| pick(s, kid, alg)) {
-            return key;
-        }
-        let stale = cache.fetched.is_none_or(|t| t.elapsed() >= REFETCH_AFTER);
-        if stale {
-            // A failed fetch keeps the keys we had; the SET is refused for now and the
-            // transmitter retries.
-            cache.fetched = Some(Instant::now());
-            match self.fetch().await {
-                Ok(set) => cache.set = Some(set),
-                Err(why) => {
-                    tracing::warn!(jwks_url = %self.settings.jwks_url, "{why}");
-                    return Err(SetError::InvalidKey(
-                        "the transmitter's keys could not be fetched",
-                    ));
-                }
+        self.keys.key_for(kid, alg).await.map_err(|e| match e {
+            KeyError::Unavailable => {
+                SetError::InvalidKey("the transmitter's keys could not be fetched")
             }
-        }
-        cache
-            .set
-            .as_ref()
-            .and_then(|s| pick(s, kid, alg))
-            .unwrap_or(Err(SetError::InvalidKey(
-                "no key of the transmitter has this kid",
-            )))
-    }
-
-    async fn fetch(&self) -> Result<JwkSet, String> {
-        let mut r = self
-            .http
-            .get(self.settings.jwks_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("fetching the JWK Set failed: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("the JWK Set answered {}", r.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = r
-            .chunk()
-            .await
-            .map_err(|e| format!("reading the JWK Set failed: {e}"))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err("the JWK Set is larger than 256 KiB".into());
+            KeyError::UnknownKid => SetError::InvalidKey("no key of the transmitter has this kid"),
+            KeyError::WrongAlgorithm => {
+                SetError::InvalidKey("the key with this kid is not for this algorithm")
             }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("the JWK Set is not valid: {e}"))
+            KeyError::Unusable => SetError::InvalidKey("the transmitter's key is unusable"),
+        })
     }
-}
-
-/// The key of `set` for `kid` (or, without a `kid`, its only signing key), if it may
-/// verify `alg`: a public key for signatures, of `alg`'s family, and of `alg` when the JWK
-/// names one. `Some(Err)` when the key exists but cannot be used.
-fn pick(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<Result<DecodingKey, SetError>> {
-    let usable = |k: &&Jwk| {
-        k.common
-            .public_key_use
-            .as_ref()
-            .is_none_or(|u| *u == PublicKeyUse::Signature)
-    };
-    let jwk = match kid {
-        Some(kid) => set.find(kid).filter(usable)?,
-        None => {
-            let mut signing = set.keys.iter().filter(usable);
-            match (signing.next(), signing.next()) {
-                (Some(only), None) => only,
-                _ => return None,
-            }
-        }
-    };
-    let family_fits = matches!(
-        (&jwk.algorithm, alg),
-        (
-            AlgorithmParameters::RSA(_),
-            Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512
-        ) | (
-            AlgorithmParameters::EllipticCurve(_),
-            Algorithm::ES256 | Algorithm::ES384
-        ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-    );
-    let alg_fits = jwk
-        .common
-        .key_algorithm
-        .is_none_or(|a| a.to_string() == format!("{alg:?}"));
-    if !(family_fits && alg_fits) {
-        return Some(Err(SetError::InvalidKey(
-            "the key with this kid is not for this algorithm",
-        )));
-    }
-    Some(
-        DecodingKey::from_jwk(jwk)
-            .map_err(|_| SetError::InvalidKey("the transmitter's key is unusable")),
-    )
 }
 
 #[cfg(test)]

@@ -26,5 +26,6 @@ mod operations;
 mod providers;
 mod redis_instances;
 mod refusals;
+mod service_identity;
 mod store_contract;
 mod webhooks;

@@ -3,7 +3,9 @@
 //! resource = the example's `/mcp`), driven by a real rmcp client on both protocol revisions
 //! (2025-11-25 with `initialize` and sessions, 2026-07-28 stateless). The client reaches the
 //! server through a recording proxy, so every MCP message either way is captured and checked
-//! for credentials. The user consents in the broker's pages (signed in at the same IdP).
+//! for credentials. The user consents in the broker's pages (signed in at the same IdP). The
+//! broker requires proof of the user (`subject_proof = "required"`): every create carries the
+//! access token the example verified, as `subject_token`.
 
 use crate::common;
 
@@ -15,6 +17,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::idp::{OAUTH_PROVIDER, OAuthWorld, UPSTREAM_CLIENT, through_idp};
 use common::{API_KEY_PROVIDER, Browser, GOOD_KEY, TERMS_PROVIDER};
+use consent_broker::config::{IssuerKind, SubjectProof, TrustedIssuerConfig};
 use consent_broker::domain::WebhookKey;
 use consent_broker_client::{BrokerClient, WebhookSecret};
 use mcp_github_like::auth::{AuthSettings, TokenVerifier};
@@ -279,9 +282,23 @@ impl World {
             "clients": [{"client_id": MCP_CLIENT, "token_endpoint_auth_method": "none",
                          "redirect_uris": [MCP_CLIENT_REDIRECT], "grant_types": ["authorization_code"]}],
         });
+        let resource = endpoints.resource.to_string();
         let oauth = OAuthWorld::start_full(3600, idp_extra, move |c| {
             c.services[0].webhook_url = Some(webhook_url.parse().unwrap());
             c.services[0].webhook_secret = Some(configured.into());
+            // Proof of the user: the example forwards the access token it verified as
+            // `subject_token`, and the broker checks it against the IdP for this resource.
+            let idp = c.identity.oidc.as_ref().unwrap().issuer.clone();
+            c.trusted_issuers = vec![TrustedIssuerConfig {
+                id: "idp".into(),
+                issuer: idp.clone(),
+                jwks_url: format!("{idp}/jwks").parse().unwrap(),
+                kind: IssuerKind::Users,
+                algorithms: vec!["RS256".into()],
+                subject_claim: "sub".into(),
+            }];
+            c.services[0].subject_proof = SubjectProof::Required;
+            c.services[0].resource = Some(resource);
         })
         .await;
         let upstream =

@@ -41,6 +41,12 @@ pub struct CreateElicitation {
         schema(max_length = 500, pattern = "^[^\\x00-\\x09\\x0B-\\x1F\\x7F-\\x9F]*$")
     )]
     pub message: Option<String>,
+    /// Proof of the user (RFC 8693 vocabulary): the access token the MCP client presented
+    /// to this service, a JWT the broker verifies against its trusted issuers for the
+    /// service's `resource`; its subject must be `subject`. Required when the service's
+    /// `subject_proof` is `required`, verified when sent and `optional`, ignored when `off`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_token: Option<crate::Secret>,
 }
 
 /// One scope, as the API accepts it: 1-128 printable ASCII characters without spaces,

@@ -1,5 +1,6 @@
-//! [`BrokerClient`]: the `/v1` endpoints as typed async calls. The service token is sent
-//! as a bearer token on every request; handles travel only in bodies, never in URLs; the
+//! [`BrokerClient`]: the `/v1` endpoints as typed async calls. The service's credential
+//! ([`Credential`]: its token, a fresh client assertion, its workload token) is sent as a
+//! bearer token on every request; handles travel only in bodies, never in URLs; the
 //! client follows no redirects, so neither can leak to another host.
 
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::Error;
+use crate::credential::Credential;
 
 /// Longest single long-poll the broker accepts.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -32,7 +34,7 @@ pub enum Created {
 pub struct BrokerClient {
     http: reqwest::Client,
     base: Url,
-    token: Secret,
+    credential: Credential,
 }
 
 impl std::fmt::Debug for BrokerClient {
@@ -58,8 +60,18 @@ impl BrokerClient {
     /// The same with your own `reqwest::Client` (proxies, roots). Give it no redirects.
     pub fn with_http(
         http: reqwest::Client,
-        mut base_url: Url,
+        base_url: Url,
         service_token: impl Into<Secret>,
+    ) -> Result<Self, Error> {
+        Self::with_credential(http, base_url, Credential::Token(service_token.into()))
+    }
+
+    /// A client authenticating with `credential`: the static token, an RFC 7523 client
+    /// assertion signed for each request, or a workload identity token.
+    pub fn with_credential(
+        http: reqwest::Client,
+        mut base_url: Url,
+        credential: Credential,
     ) -> Result<Self, Error> {
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
             return Err(Error::InvalidUrl("not an http(s) base URL".into()));
@@ -71,7 +83,7 @@ impl BrokerClient {
         Ok(Self {
             http,
             base: base_url,
-            token: service_token.into(),
+            credential,
         })
     }
 
@@ -176,7 +188,7 @@ impl BrokerClient {
         Ok(self
             .http
             .request(method, url)
-            .bearer_auth(self.token.expose())
+            .bearer_auth(self.credential.bearer()?.expose())
             .timeout(REQUEST_TIMEOUT))
     }
 }

@@ -69,6 +69,9 @@ pub enum Error {
     /// The broker URL cannot take the API's paths.
     #[error("invalid broker URL: {0}")]
     InvalidUrl(String),
+    /// The service's credential could not be produced (assertion signing, workload token).
+    #[error("service credential: {0}")]
+    InvalidCredential(&'static str),
 }
 
 impl Error {

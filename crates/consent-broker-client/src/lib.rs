@@ -10,6 +10,7 @@
 //!     provider: "github".into(),
 //!     scopes: vec!["repo".into()],
 //!     message: None,
+//!     subject_token: None,
 //! };
 //! match broker.create(&request).await? {
 //!     Created::Ready(ready) => { let _credential = broker.redeem(&ready.handle).await?; }
@@ -25,11 +26,13 @@
 //! bodies; every problem the broker answers becomes one [`Error`] variant.
 
 mod client;
+mod credential;
 mod error;
 pub mod mcp;
 pub mod webhook;
 
 pub use client::{BrokerClient, Created};
 pub use consent_broker_api as api;
+pub use credential::{AssertionSigner, Credential};
 pub use error::Error;
 pub use webhook::{WebhookError, WebhookSecret, verify_signature, verify_webhook};

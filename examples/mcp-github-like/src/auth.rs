@@ -28,6 +28,12 @@ impl Subject {
     }
 }
 
+/// The access token a request's [`Subject`] was read from, as the client presented it: sent
+/// on to the broker as `subject_token`, the proof that this request acts for that user
+/// (never to an upstream, never logged: `Secret`'s `Debug` prints nothing).
+#[derive(Clone, Debug)]
+pub struct PresentedToken(pub consent_broker_client::api::Secret);
+
 /// Why a bearer token was refused. The variants are for logs and tests; every one is
 /// answered alike (401, `invalid_token`), so a caller learns nothing about which check failed.
 #[derive(Debug, thiserror::Error)]

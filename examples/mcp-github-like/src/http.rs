@@ -20,7 +20,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::json;
 use url::Url;
 
-use crate::auth::{Subject, TokenVerifier};
+use crate::auth::{PresentedToken, Subject, TokenVerifier};
 use crate::{GithubLike, Service, webhook, wire};
 
 /// Where MCP is served.
@@ -170,7 +170,9 @@ async fn require_token(
         }
     }
     let closing = request.method() == axum::http::Method::DELETE;
+    let presented = PresentedToken(token.into());
     request.extensions_mut().insert(subject.clone());
+    request.extensions_mut().insert(presented);
     let response = next.run(request).await;
     if let Some(id) = &session
         && closing

@@ -354,6 +354,16 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The access token this request was authenticated with (over HTTP; none on stdio),
+    /// passed to the broker as `subject_token`.
+    fn subject_token(&self) -> Option<Secret> {
+        self.context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<auth::PresentedToken>())
+            .map(|t| t.0.clone())
+    }
+
     /// The request-state binding: this user, this tool.
     fn state_binding(&self) -> Vec<u8> {
         format!("whoami\n{}", self.subject.as_str()).into_bytes()
@@ -370,6 +380,7 @@ impl Call<'_> {
                         provider: self.service.settings.provider.clone(),
                         scopes: self.service.settings.scopes.clone(),
                         message: None,
+                        subject_token: self.subject_token(),
                     };
                     match broker.create(&request).await.map_err(internal)? {
                         Created::Ready(ready) => ready.handle,

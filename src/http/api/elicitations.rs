@@ -173,16 +173,24 @@ fn default_message(broker: &Broker, e: &Elicitation) -> String {
     responses(
         (status = 201, description = "Pending: send the user to `url` (or pass `mcp` to the MCP client). Or `awaiting_approval`: the user already consented to this request and an administrator has not decided (no `mcp`; `url` shows the user that page)", body = ElicitationView),
         (status = 200, description = "Ready: an active grant covers the request", body = ReadyView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "provider or scope not allowed for this service", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "invalid request; `subject_token_required`: the service's `subject_proof` is `required` and no `subject_token` was sent", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`, or a refused JWT credential: `caller_token_invalid`, `caller_token_wrong_audience`, `caller_token_expired`, `caller_token_replayed`, `caller_token_unknown_key`, `untrusted_issuer`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "provider or scope not allowed for this service; `subject_token_rejected` (the token did not verify, or is for another audience); `subject_mismatch` (it names another user than `subject`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(broker): State<Arc<Broker>>,
     ServiceCaller(service): ServiceCaller,
     ApiJson(body): ApiJson<CreateElicitation>,
 ) -> Result<Response, ApiError> {
+    let subject_token = body.subject_token.clone();
     let request = parse(body)?;
+    broker
+        .prove_subject(
+            &service,
+            subject_token.as_ref().map(|t| t.expose()),
+            &request.subject,
+        )
+        .await?;
     Ok(match broker.create_elicitation(&service, request).await? {
         Created::Ready { grant, handle } => Json(ReadyView {
             status: consent_broker_api::ReadyStatus::Ready,

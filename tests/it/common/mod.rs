@@ -88,21 +88,23 @@ pub fn test_config() -> TestConfig {
         ServiceConfig {
             id: "svc-a".into(),
             name: "Service A".into(),
-            token_sha256: digest,
+            token_sha256: Some(digest),
             allow: BTreeMap::from([
                 (API_KEY_PROVIDER.into(), vec!["read".into(), "write".into()]),
                 (TERMS_PROVIDER.into(), vec![]),
             ]),
             webhook_url: None,
             webhook_secret: None,
+            ..Default::default()
         },
         ServiceConfig {
             id: "svc-b".into(),
             name: "Service B".into(),
-            token_sha256: other_digest,
+            token_sha256: Some(other_digest),
             allow: BTreeMap::from([(API_KEY_PROVIDER.into(), vec!["read".into()])]),
             webhook_url: None,
             webhook_secret: None,
+            ..Default::default()
         },
     ];
     TestConfig {
