@@ -331,7 +331,16 @@ async fn metrics_count_an_api_key_journey_by_outcome_without_naming_anyone() {
         StatusCode::NOT_FOUND
     );
 
-    let text = scrape(&app).await;
+    // The foreign handle's audit event (and so its count) is written off the request path.
+    let wanted = r#"consent_broker_redemptions_total{outcome="unknown_handle",store="embedded"} 1"#;
+    let mut text = scrape(&app).await;
+    for _ in 0..50 {
+        if text.lines().any(|l| l == wanted) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = scrape(&app).await;
+    }
     assert!(text.ends_with("# EOF\n"), "a complete exposition");
     for sample in [
         r#"consent_broker_redemptions_total{outcome="success",store="embedded"} 1"#,
