@@ -107,6 +107,15 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::UserDeprovisioned
         | AuditAction::SecurityEventRejected
         | AuditAction::SubjectProofRefused
+        | AuditAction::ServiceRegistered
+        | AuditAction::ServiceApproved
+        | AuditAction::ServiceUpdated
+        | AuditAction::ServiceSuspended
+        | AuditAction::ServiceResumed
+        | AuditAction::ServiceDeleted
+        | AuditAction::ServiceTokenRotated
+        | AuditAction::InitialTokenMinted
+        | AuditAction::RegistrationRefused
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }
