@@ -113,7 +113,7 @@ fn new_id(name: &str) -> Option<ServiceId> {
     let slug = slug.trim_end_matches('-');
     let slug = if slug.is_empty() { "service" } else { slug };
     let suffix = hex::encode(crate::random::bytes::<3>());
-    ServiceId::parse(&format!("{slug}-{suffix}")).ok()
+    ServiceId::parse(format!("{slug}-{suffix}")).ok()
 }
 
 impl Broker {
@@ -298,7 +298,7 @@ impl Broker {
 
     pub async fn initial_tokens(&self) -> Result<Vec<InitialAccessToken>, Error> {
         let mut all = self.stores.services.initial_tokens().await?;
-        all.sort_by(|a, b| b.minted_at.cmp(&a.minted_at));
+        all.sort_by_key(|t| std::cmp::Reverse(t.minted_at));
         Ok(all)
     }
 
