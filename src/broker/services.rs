@@ -309,10 +309,7 @@ impl Broker {
         initial: &str,
         description: &ServiceDescription,
     ) -> Result<Issued, Error> {
-        let (name, contacts, requested, resource) = match self.check_description(description) {
-            Ok(checked) => checked,
-            Err(e) => return Err(self.refuse_registration(None, e).await),
-        };
+        let (name, contacts, requested, resource) = self.check_description(description)?;
         let digest = TokenDigest::of(initial.trim());
         let Some(token) = self
             .stores
@@ -320,9 +317,7 @@ impl Broker {
             .use_initial_token(&digest, self.clock.now())
             .await?
         else {
-            return Err(self
-                .refuse_registration(None, Error::RegistrationTokenRejected)
-                .await);
+            return Err(Error::RegistrationTokenRejected);
         };
         let by = RegisteredBy::InitialToken { label: token.label };
         self.insert(name, contacts, requested, resource, by, true)
@@ -415,19 +410,21 @@ impl Broker {
         ))
     }
 
-    /// Audits a refused registration (never with the token) and returns `error`.
-    async fn refuse_registration(&self, service: Option<&ServiceId>, error: Error) -> Error {
+    /// Audits a refused registration token (never the token itself). Callers audit only
+    /// refusals within the address's failed-credential allowance, so a flood of forged
+    /// tokens cannot flood the trail.
+    pub async fn audit_registration_refused(
+        &self,
+        service: Option<&ServiceId>,
+    ) -> Result<(), Error> {
         let mut event = AuditEvent::new(
             Actor::System,
             AuditAction::RegistrationRefused,
             Outcome::Denied,
         )
-        .reason(error.kind());
+        .reason(crate::domain::ErrorKind::RegistrationTokenRejected);
         event.service = service.cloned();
-        match self.audit(event).await {
-            Ok(()) => error,
-            Err(e) => e,
-        }
+        self.audit(event).await
     }
 
     /// RFC 7592: the service whose registration access token this is.
@@ -444,9 +441,7 @@ impl Broker {
         };
         match found {
             Some(r) if &r.id == id && r.registration_token_sha256 == Some(digest) => Ok(r),
-            _ => Err(self
-                .refuse_registration(Some(id), Error::RegistrationTokenRejected)
-                .await),
+            _ => Err(Error::RegistrationTokenRejected),
         }
     }
 
@@ -487,7 +482,7 @@ impl Broker {
         id: &ServiceId,
         allow: ScopeGrants,
     ) -> Result<RegisteredService, Error> {
-        if allow.values().all(std::collections::BTreeSet::is_empty) {
+        if allow.is_empty() {
             return Err(Error::InvalidRequest(
                 "Tick at least one scope to approve.".into(),
             ));
@@ -511,11 +506,7 @@ impl Broker {
                 }
                 Ok(RegisteredService {
                     status: ServiceStatus::Active,
-                    allow: allow
-                        .iter()
-                        .filter(|(_, s)| !s.is_empty())
-                        .map(|(p, s)| (p.clone(), s.clone()))
-                        .collect(),
+                    allow: allow.clone(),
                     approved_by: Some(admin.clone()),
                     ..cur.clone()
                 })

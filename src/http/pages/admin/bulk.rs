@@ -89,6 +89,7 @@ pub async fn confirm_user(
                 .finish()
         ),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }
@@ -150,6 +151,7 @@ pub async fn confirm_provider(
         button: format!("Revoke all {open} {name} grants"),
         cancel: "/admin".into(),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }

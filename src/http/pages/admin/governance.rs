@@ -141,6 +141,7 @@ async fn confirm(
             button: "Approve".into(),
             cancel: "/admin/governance".into(),
             reason_field: false,
+            choices: Vec::new(),
         },
         Decision::Refuse => ConfirmPage {
             chrome: chrome(broker, &admin.session).await?,
@@ -163,6 +164,7 @@ async fn confirm(
             button: "Refuse".into(),
             cancel: "/admin/governance".into(),
             reason_field: true,
+            choices: Vec::new(),
         },
     };
     Ok(page.into_response())
@@ -258,6 +260,7 @@ pub async fn confirm_revoke_unused(
         button: format!("Revoke {n} unused grants"),
         cancel: "/admin/governance".into(),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }

@@ -196,6 +196,8 @@ pub struct ConfirmPage {
     pub cancel: String,
     /// Asks for a reason (`reason`), which the form then requires.
     pub reason_field: bool,
+    /// A required choice (`choice`): each value and the words beside its radio button.
+    pub choices: Vec<(String, String)>,
 }
 
 pub async fn confirm_revoke(
@@ -231,6 +233,7 @@ pub async fn confirm_revoke(
         button: "Revoke grant".into(),
         cancel: format!("/admin/grants/{}", v.id),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }

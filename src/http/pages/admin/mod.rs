@@ -28,6 +28,7 @@ mod audit;
 mod bulk;
 mod governance;
 mod grants;
+mod services;
 
 pub fn router() -> Router<Arc<Broker>> {
     Router::new()
@@ -50,14 +51,25 @@ pub fn router() -> Router<Arc<Broker>> {
             "/admin/review/revoke-unused",
             get(governance::confirm_revoke_unused),
         )
+        .route("/admin/services", get(services::list))
+        .route("/admin/services/{id}", get(services::detail))
+        .route("/admin/services/{id}/suspend", get(services::confirm_suspend))
+        .route("/admin/services/{id}/delete", get(services::confirm_delete))
         .route("/admin/audit", get(audit::log))
         .route("/admin/audit.jsonl", get(audit::export))
         .route("/admin/{*rest}", get(unknown).post(unknown))
 }
 
 /// The console's forms, each behind its confirmation page (see `pages::forms`).
-pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 6] {
+pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 13] {
     [
+        ("/admin/services/register", post(services::register)),
+        ("/admin/services/initial-tokens", post(services::mint)),
+        ("/admin/services/{id}/approve", post(services::approve)),
+        ("/admin/services/{id}/edit", post(services::edit)),
+        ("/admin/services/{id}/suspend", post(services::suspend)),
+        ("/admin/services/{id}/resume", post(services::resume)),
+        ("/admin/services/{id}/delete", post(services::delete)),
         ("/admin/approvals/{id}/approve", post(governance::approve)),
         ("/admin/approvals/{id}/refuse", post(governance::refuse)),
         (
