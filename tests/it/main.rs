@@ -26,6 +26,7 @@ mod operations;
 mod providers;
 mod redis_instances;
 mod refusals;
+mod registration;
 mod service_identity;
 mod store_contract;
 mod webhooks;

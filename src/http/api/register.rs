@@ -71,9 +71,7 @@ pub async fn register(
             registration: view(&broker, &issued.service),
             client_secret: Secret::new(issued.token),
             client_secret_expires_at: 0,
-            registration_access_token: Secret::new(
-                issued.registration_token.unwrap_or_default(),
-            ),
+            registration_access_token: Secret::new(issued.registration_token.unwrap_or_default()),
         }),
     ))
 }

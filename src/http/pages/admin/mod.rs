@@ -53,7 +53,10 @@ pub fn router() -> Router<Arc<Broker>> {
         )
         .route("/admin/services", get(services::list))
         .route("/admin/services/{id}", get(services::detail))
-        .route("/admin/services/{id}/suspend", get(services::confirm_suspend))
+        .route(
+            "/admin/services/{id}/suspend",
+            get(services::confirm_suspend),
+        )
         .route("/admin/services/{id}/delete", get(services::confirm_delete))
         .route("/admin/audit", get(audit::log))
         .route("/admin/audit.jsonl", get(audit::export))

@@ -252,7 +252,10 @@ pub async fn detail(
     };
     let mut facts = vec![
         ("Service id".to_owned(), r.id.to_string()),
-        ("Registered".to_owned(), format!("{} by {by}", format_time(r.created_at))),
+        (
+            "Registered".to_owned(),
+            format!("{} by {by}", format_time(r.created_at)),
+        ),
         (
             "Contacts".to_owned(),
             if r.contacts.is_empty() {
@@ -271,8 +274,12 @@ pub async fn detail(
             "Proof of the user".to_owned(),
             match r.subject_proof {
                 SubjectProof::Off => "off: the service's word for the user is taken".into(),
-                SubjectProof::Optional => "optional: a subject_token, when sent, must name the user".into(),
-                SubjectProof::Required => "required: every request carries the user's own token".into(),
+                SubjectProof::Optional => {
+                    "optional: a subject_token, when sent, must name the user".into()
+                }
+                SubjectProof::Required => {
+                    "required: every request carries the user's own token".into()
+                }
             },
         ),
     ];
@@ -470,7 +477,9 @@ pub async fn approve(
             .cloned()
             .collect();
         // A provider without scopes (API key, terms) is approved by its own box.
-        if !ticked.is_empty() || (scopes.is_empty() && form.contains_key(&format!("scope.{provider}."))) {
+        if !ticked.is_empty()
+            || (scopes.is_empty() && form.contains_key(&format!("scope.{provider}.")))
+        {
             allow.insert(ProviderId::clone(provider), ticked);
         }
     }
