@@ -412,6 +412,34 @@ async fn with_subject_proof_required_only_the_users_own_token_for_this_service_c
         .await;
     assert_eq!(bob.status, StatusCode::FORBIDDEN);
     w.consent(&created, "alice").await;
+
+    // Redemption asks for the same proof: a handle alone is not enough.
+    let id = created["id"].as_str().unwrap();
+    let status: Value = w.app.status(&token, id, 0).await.json().await.unwrap();
+    let handle = status["handle"].as_str().unwrap();
+    let redeem = |subject_token: Option<String>| {
+        let mut body = json!({ "handle": handle });
+        if let Some(t) = subject_token {
+            body["subject_token"] = json!(t);
+        }
+        w.app.post_json(&token, "/v1/redeem", body)
+    };
+    common::assert_problem(
+        redeem(None).await,
+        StatusCode::BAD_REQUEST,
+        "subject_token_required",
+    )
+    .await;
+    common::assert_problem(
+        redeem(Some(w.user_token("bob", RESOURCE))).await,
+        StatusCode::FORBIDDEN,
+        "subject_mismatch",
+    )
+    .await;
+    let redeemed = redeem(Some(w.user_token("alice", RESOURCE))).await;
+    assert_eq!(redeemed.status(), StatusCode::OK);
+    let body: Value = redeemed.json().await.unwrap();
+    assert_eq!(body["credential"]["api_key"], GOOD_KEY);
     w.assert_logs_clean();
 }
 
