@@ -18,7 +18,7 @@ use crate::broker::{Broker, Listed};
 use crate::domain::{Grant, GrantStatus};
 use crate::http::extract::{AdminUser, CsrfForm, NoFields};
 use crate::http::pages::flash;
-use crate::http::pages::grant_view::{GrantView, format_time};
+use crate::http::pages::grant_view::{GrantView, Names, format_time};
 use crate::http::render::{Chrome, PageError, chrome};
 
 /// A grant in one of the page's tables, with the time that matters for that table.
@@ -49,13 +49,14 @@ pub async fn page(
     State(broker): State<Arc<Broker>>,
     admin: AdminUser,
 ) -> Result<GovernancePage, PageError> {
+    let names = Names::of(&broker).await?;
     let settings = broker.settings();
     let rows = |listed: Listed, when: &dyn Fn(&Grant) -> String| {
         listed
             .grants
             .iter()
             .map(|g| Row {
-                grant: GrantView::new(settings, g),
+                grant: GrantView::new(&names, g),
                 when: when(g),
             })
             .collect::<Vec<_>>()
@@ -102,6 +103,7 @@ async fn confirm(
     id: &str,
     decision: Decision,
 ) -> Result<Response, PageError> {
+    let names = Names::of(broker).await?;
     let grant = match find(broker, id).await? {
         Some(g) if g.status == GrantStatus::AwaitingApproval => g,
         _ => {
@@ -113,7 +115,7 @@ async fn confirm(
             .await;
         }
     };
-    let v = GrantView::new(broker.settings(), &grant);
+    let v = GrantView::new(&names, &grant);
     let facts = vec![
         ("User".into(), v.subject.clone()),
         ("Service".into(), v.service_name.clone()),
@@ -192,11 +194,12 @@ pub async fn approve(
     admin: AdminUser,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let approved = broker.approve_grant(&admin.user.subject, &grant.id).await?;
-    let v = GrantView::new(broker.settings(), &approved);
+    let v = GrantView::new(&names, &approved);
     flash::set(
         &admin.session,
         &format!(
@@ -220,13 +223,14 @@ pub async fn refuse(
     admin: AdminUser,
     CsrfForm(form): CsrfForm<RefuseForm>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let refused = broker
         .refuse_grant(&admin.user.subject, &grant.id, &form.reason)
         .await?;
-    let v = GrantView::new(broker.settings(), &refused);
+    let v = GrantView::new(&names, &refused);
     flash::set(
         &admin.session,
         &format!(

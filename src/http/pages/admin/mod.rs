@@ -103,16 +103,19 @@ fn provider_choices(broker: &Broker) -> Vec<Choice> {
         .collect()
 }
 
-fn service_choices(broker: &Broker) -> Vec<Choice> {
-    broker
-        .settings()
-        .services
-        .iter()
-        .map(|s| Choice {
-            id: s.id.to_string(),
-            name: s.name.clone(),
-        })
-        .collect()
+/// Every service, declared in config or registered at run time.
+async fn service_choices(broker: &Broker) -> Result<Vec<Choice>, crate::Error> {
+    let configured = broker.settings().services.iter().map(|s| Choice {
+        id: s.id.to_string(),
+        name: s.name.clone(),
+    });
+    let registered = broker.registered_services().await?;
+    Ok(configured
+        .chain(registered.into_iter().map(|r| Choice {
+            id: r.id.to_string(),
+            name: r.name,
+        }))
+        .collect())
 }
 
 /// One row of an overview table: grants of one provider or service by status.
@@ -150,6 +153,7 @@ async fn overview(
         .map(|c| (c.id.clone(), row(c)))
         .collect();
     let mut by_service: BTreeMap<String, CountRow> = service_choices(&broker)
+        .await?
         .into_iter()
         .map(|c| (c.id.clone(), row(c)))
         .collect();
