@@ -443,6 +443,37 @@ async fn with_subject_proof_required_only_the_users_own_token_for_this_service_c
     w.assert_logs_clean();
 }
 
+/// `optional`: no token is the service's word, as with `off`; a token that is sent must
+/// verify and name the subject.
+#[tokio::test]
+async fn with_subject_proof_optional_a_token_sent_must_name_the_subject() {
+    let w = World::start(|c| {
+        c.services[0].subject_proof = SubjectProof::Optional;
+        c.services[0].resource = Some(RESOURCE.into());
+    })
+    .await;
+    let create = |subject_token: Option<String>| {
+        let mut body =
+            json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"]});
+        if let Some(t) = subject_token {
+            body["subject_token"] = json!(t);
+        }
+        w.app.create(&w.app.token, body)
+    };
+    assert_eq!(create(None).await.status(), StatusCode::CREATED);
+    common::assert_problem(
+        create(Some(w.user_token("bob", RESOURCE))).await,
+        StatusCode::FORBIDDEN,
+        "subject_mismatch",
+    )
+    .await;
+    assert_eq!(
+        create(Some(w.user_token("alice", RESOURCE))).await.status(),
+        StatusCode::CREATED
+    );
+    w.assert_logs_clean();
+}
+
 #[tokio::test]
 async fn a_rotated_token_works_until_its_overlap_ends_and_not_after() {
     let (new_token, new_digest) = service_token::generate();
