@@ -59,6 +59,14 @@ impl std::fmt::Debug for Issued {
     }
 }
 
+/// A description that passed [`Broker::check_description`].
+struct Checked {
+    name: String,
+    contacts: Vec<String>,
+    scopes: ScopeGrants,
+    resource: Option<String>,
+}
+
 /// What an administrator's edit sets.
 #[derive(Debug, Clone)]
 pub struct ServiceEdit {
@@ -151,7 +159,10 @@ impl Broker {
             .previous_token
             .as_ref()
             .is_some_and(|p| p.sha256 == digest && now < p.valid_until);
-        if !(current || retiring) {
+        // A service declared in config later under the same id wins: the registered one
+        // must never act under another's id.
+        let shadowed = self.settings.services.iter().any(|s| s.id == r.id);
+        if !(current || retiring) || shadowed {
             return Err(Error::Unauthenticated);
         }
         usable(&r)?;
@@ -178,10 +189,7 @@ impl Broker {
 
     /// Validates a description: a name, a few contacts, configured providers with
     /// well-formed scopes, an http(s) resource.
-    pub fn check_description(
-        &self,
-        d: &ServiceDescription,
-    ) -> Result<(String, Vec<String>, ScopeGrants, Option<String>), Error> {
+    fn check_description(&self, d: &ServiceDescription) -> Result<Checked, Error> {
         let bad = |why: String| Err(Error::InvalidRequest(why));
         let name = d.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control)
@@ -251,7 +259,12 @@ impl Broker {
                 Some(r.to_owned())
             }
         };
-        Ok((name.to_owned(), contacts, scopes, resource))
+        Ok(Checked {
+            name: name.to_owned(),
+            contacts,
+            scopes,
+            resource,
+        })
     }
 
     /// An administrator mints an initial access token: `uses` registrations, for `hours`.
@@ -309,7 +322,7 @@ impl Broker {
         initial: &str,
         description: &ServiceDescription,
     ) -> Result<Issued, Error> {
-        let (name, contacts, requested, resource) = self.check_description(description)?;
+        let checked = self.check_description(description)?;
         let digest = TokenDigest::of(initial.trim());
         let Some(token) = self
             .stores
@@ -320,8 +333,7 @@ impl Broker {
             return Err(Error::RegistrationTokenRejected);
         };
         let by = RegisteredBy::InitialToken { label: token.label };
-        self.insert(name, contacts, requested, resource, by, true)
-            .await
+        self.insert(checked, by).await
     }
 
     /// An administrator registers a service in the console: active at once, allowed what
@@ -331,69 +343,59 @@ impl Broker {
         admin: &Subject,
         description: &ServiceDescription,
     ) -> Result<Issued, Error> {
-        let (name, contacts, scopes, resource) = self.check_description(description)?;
+        let checked = self.check_description(description)?;
         let by = RegisteredBy::Admin {
             admin: admin.clone(),
         };
-        self.insert(name, contacts, scopes, resource, by, false)
-            .await
+        self.insert(checked, by).await
     }
 
-    async fn insert(
-        &self,
-        name: String,
-        contacts: Vec<String>,
-        scopes: ScopeGrants,
-        resource: Option<String>,
-        by: RegisteredBy,
-        self_registered: bool,
-    ) -> Result<Issued, Error> {
+    /// Stores a new service under a fresh id: self-registered ones `pending` with nothing
+    /// allowed yet, an administrator's `active` with what it names.
+    async fn insert(&self, d: Checked, by: RegisteredBy) -> Result<Issued, Error> {
         let (token, token_sha256) = mint(prefixes::SERVICE_TOKEN);
-        let (registration_token, registration_digest) = if self_registered {
-            let (t, d) = mint(prefixes::REGISTRATION_TOKEN);
-            (Some(t), Some(d))
-        } else {
-            (None, None)
-        };
-        let actor = match &by {
-            RegisteredBy::Admin { admin } => Actor::Admin(admin.clone()),
-            RegisteredBy::InitialToken { .. } => Actor::System,
-        };
-        let approved_by = match &by {
-            RegisteredBy::Admin { admin } => Some(admin.clone()),
-            RegisteredBy::InitialToken { .. } => None,
+        let (status, allow, approved_by, registration) = match &by {
+            RegisteredBy::Admin { admin } => (
+                ServiceStatus::Active,
+                d.scopes.clone(),
+                Some(admin.clone()),
+                None,
+            ),
+            RegisteredBy::InitialToken { .. } => (
+                ServiceStatus::Pending,
+                ScopeGrants::new(),
+                None,
+                Some(mint(prefixes::REGISTRATION_TOKEN)),
+            ),
         };
         for _ in 0..5 {
             let Some(id) =
-                new_id(&name).filter(|id| !self.settings.services.iter().any(|s| &s.id == id))
+                new_id(&d.name).filter(|id| !self.settings.services.iter().any(|s| &s.id == id))
             else {
                 continue;
             };
             let service = RegisteredService {
                 id,
-                name: name.clone(),
-                contacts: contacts.clone(),
-                status: if self_registered {
-                    ServiceStatus::Pending
-                } else {
-                    ServiceStatus::Active
-                },
-                requested: scopes.clone(),
-                allow: if self_registered {
-                    ScopeGrants::new()
-                } else {
-                    scopes.clone()
-                },
-                resource: resource.clone(),
+                name: d.name.clone(),
+                contacts: d.contacts.clone(),
+                status,
+                requested: d.scopes.clone(),
+                allow: allow.clone(),
+                resource: d.resource.clone(),
                 subject_proof: SubjectProof::Off,
                 token_sha256,
                 previous_token: None,
-                registration_token_sha256: registration_digest,
+                registration_token_sha256: registration.as_ref().map(|(_, digest)| *digest),
                 registered_by: by.clone(),
                 created_at: self.clock.now(),
                 approved_by: approved_by.clone(),
             };
             if self.stores.services.insert_service(&service).await? {
+                // Self-registration is the service's own act; the console's, the admin's.
+                let actor = match &by {
+                    RegisteredBy::Admin { admin } => Actor::Admin(admin.clone()),
+                    RegisteredBy::InitialToken { .. } => Actor::Service(service.id.clone()),
+                };
                 let mut event =
                     AuditEvent::new(actor, AuditAction::ServiceRegistered, Outcome::Success);
                 event.service = Some(service.id.clone());
@@ -401,7 +403,7 @@ impl Broker {
                 return Ok(Issued {
                     service,
                     token,
-                    registration_token,
+                    registration_token: registration.map(|(t, _)| t),
                 });
             }
         }
@@ -524,7 +526,12 @@ impl Broker {
         id: &ServiceId,
         edit: &ServiceEdit,
     ) -> Result<RegisteredService, Error> {
-        let (name, contacts, allow, resource) = self.check_description(&edit.description)?;
+        let Checked {
+            name,
+            contacts,
+            scopes: allow,
+            resource,
+        } = self.check_description(&edit.description)?;
         if edit.subject_proof != SubjectProof::Off {
             if resource.is_none() {
                 return Err(Error::InvalidRequest("Proof of the user needs the service's resource URL (the audience of its users' tokens).".into()));

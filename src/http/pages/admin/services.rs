@@ -447,10 +447,13 @@ pub async fn mint(
         &admin,
         format!("Registration token “{}”", record.label),
         format!(
-            "With this token a service can register itself at POST /v1/register, {} time(s), \
-             until {}. Each service it registers waits for your approval here. It is shown \
-             only now; the broker keeps only its SHA-256.",
-            record.uses_left,
+            "With this token {} at POST /v1/register, until {}. Each service it registers \
+             waits for your approval here. It is shown only now; the broker keeps only its \
+             SHA-256.",
+            match record.uses_left {
+                1 => "one service can register itself".to_owned(),
+                n => format!("up to {n} services can register themselves"),
+            },
             format_time(record.expires_at)
         ),
         vec![("Initial access token".into(), token)],
