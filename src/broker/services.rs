@@ -322,8 +322,21 @@ impl Broker {
         initial: &str,
         description: &ServiceDescription,
     ) -> Result<Issued, Error> {
-        let checked = self.check_description(description)?;
+        // The token first, as every API call authenticates before its body is judged;
+        // a use is taken only once the description is valid.
         let digest = TokenDigest::of(initial.trim());
+        let now = self.clock.now();
+        let live = self
+            .stores
+            .services
+            .initial_tokens()
+            .await?
+            .iter()
+            .any(|t| t.sha256 == digest && t.uses_left > 0 && now < t.expires_at);
+        if !live {
+            return Err(Error::RegistrationTokenRejected);
+        }
+        let checked = self.check_description(description)?;
         let Some(token) = self
             .stores
             .services

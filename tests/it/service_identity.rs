@@ -290,6 +290,42 @@ async fn a_service_signing_client_assertions_completes_a_journey() {
     w.assert_logs_clean();
 }
 
+/// The same, with the service's keys given inline in the config (`assertion_jwks`)
+/// instead of by URL: a key of another service does not verify its assertions.
+#[tokio::test]
+async fn a_service_with_inline_assertion_keys_completes_a_journey() {
+    let inline = Key::generate("inline-k1");
+    let jwks = json!({ "keys": [inline.jwk()] }).to_string();
+    let w = World::start(|c| {
+        c.services.push(ServiceConfig {
+            id: "svc-inline".into(),
+            name: "Inline keys service".into(),
+            allow: BTreeMap::from([(API_KEY_PROVIDER.into(), vec!["read".into()])]),
+            assertion_jwks: Some(jwks),
+            ..Default::default()
+        });
+    })
+    .await;
+    let assertion = |key: &Key| {
+        w.keep(key.sign(&json!({
+            "iss": "svc-inline", "sub": "svc-inline", "aud": w.broker_aud(),
+            "iat": now(), "exp": now() + 120, "jti": jti(),
+        })))
+    };
+    w.journey(|| assertion(&inline), "alice").await;
+    common::assert_problem(
+        w.create_with(
+            &assertion(&w.service_key),
+            json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"]}),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "caller_token_unknown_key",
+    )
+    .await;
+    w.assert_logs_clean();
+}
+
 #[tokio::test]
 async fn a_workload_identified_by_its_cluster_token_completes_a_journey() {
     let w = World::start(|_| {}).await;
