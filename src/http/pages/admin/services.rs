@@ -387,6 +387,22 @@ async fn back_with(admin: &AdminUser, to: &str, e: Error) -> Result<Response, Pa
     }
 }
 
+/// After an administrator's form on a service's page: its notice and back to the page, or
+/// the refusal's reason.
+async fn answer(
+    admin: &AdminUser,
+    page: &str,
+    outcome: Result<String, Error>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(notice) => {
+            flash::set(&admin.session, &notice).await?;
+            Ok(Redirect::to(page).into_response())
+        }
+        Err(e) => back_with(admin, page, e).await,
+    }
+}
+
 pub async fn register(
     State(broker): State<Arc<Broker>>,
     admin: AdminUser,
@@ -486,25 +502,17 @@ pub async fn approve(
             allow.insert(ProviderId::clone(provider), ticked);
         }
     }
-    let page = format!("/admin/services/{}", r.id);
-    match broker
+    let outcome = broker
         .approve_service(&admin.user.subject, &r.id, allow)
         .await
-    {
-        Ok(approved) => {
-            flash::set(
-                &admin.session,
-                &format!(
-                    "Approved: {} may now ask users for {}.",
-                    approved.name,
-                    grants_text(&approved.allow)
-                ),
+        .map(|approved| {
+            format!(
+                "Approved: {} may now ask users for {}.",
+                approved.name,
+                grants_text(&approved.allow)
             )
-            .await?;
-            Ok(Redirect::to(&page).into_response())
-        }
-        Err(e) => back_with(&admin, &page, e).await,
-    }
+        });
+    answer(&admin, &format!("/admin/services/{}", r.id), outcome).await
 }
 
 pub async fn edit(
@@ -521,13 +529,8 @@ pub async fn edit(
         description: form.description(),
         subject_proof: SubjectProof::parse(&form.subject_proof).unwrap_or_default(),
     };
-    match broker.edit_service(&admin.user.subject, &r.id, &edit).await {
-        Ok(_) => {
-            flash::set(&admin.session, "Saved.").await?;
-            Ok(Redirect::to(&page).into_response())
-        }
-        Err(e) => back_with(&admin, &page, e).await,
-    }
+    let outcome = broker.edit_service(&admin.user.subject, &r.id, &edit).await;
+    answer(&admin, &page, outcome.map(|_| "Saved.".to_owned())).await
 }
 
 /// What an administrator confirms on a registered service.
@@ -642,21 +645,14 @@ pub async fn suspend(
             return back_with(&admin, &format!("{page}/suspend"), e).await;
         }
     };
-    match broker
+    let outcome = broker
         .suspend_service(&admin.user.subject, &r.id, revoke)
         .await
-    {
-        Ok(n) => {
-            let grants = if revoke {
-                format!(" {n} grants were revoked.")
-            } else {
-                " Its grants are kept.".into()
-            };
-            flash::set(&admin.session, &format!("Suspended {}.{grants}", r.name)).await?;
-            Ok(Redirect::to(&page).into_response())
-        }
-        Err(e) => back_with(&admin, &page, e).await,
-    }
+        .map(|n| match revoke {
+            true => format!("Suspended {}. {n} grants were revoked.", r.name),
+            false => format!("Suspended {}. Its grants are kept.", r.name),
+        });
+    answer(&admin, &page, outcome).await
 }
 
 pub async fn resume(
@@ -668,14 +664,9 @@ pub async fn resume(
     let Some(r) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, NO_SUCH_SERVICE).await;
     };
-    let page = format!("/admin/services/{}", r.id);
-    match broker.resume_service(&admin.user.subject, &r.id).await {
-        Ok(()) => {
-            flash::set(&admin.session, &format!("{} is active again.", r.name)).await?;
-            Ok(Redirect::to(&page).into_response())
-        }
-        Err(e) => back_with(&admin, &page, e).await,
-    }
+    let outcome = broker.resume_service(&admin.user.subject, &r.id).await;
+    let notice = outcome.map(|()| format!("{} is active again.", r.name));
+    answer(&admin, &format!("/admin/services/{}", r.id), notice).await
 }
 
 pub async fn delete(
@@ -687,13 +678,9 @@ pub async fn delete(
     let Some(r) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, NO_SUCH_SERVICE).await;
     };
-    let n = broker
+    let outcome = broker
         .delete_service(Actor::Admin(admin.user.subject.clone()), &r.id)
-        .await?;
-    flash::set(
-        &admin.session,
-        &format!("Deleted {}; {n} grants were revoked.", r.name),
-    )
-    .await?;
-    Ok(Redirect::to("/admin/services").into_response())
+        .await
+        .map(|n| format!("Deleted {}; {n} grants were revoked.", r.name));
+    answer(&admin, "/admin/services", outcome).await
 }
