@@ -15,8 +15,8 @@ use crate::config::service_identity::{PreviousToken, ServiceIdentity};
 use crate::domain::service::{RetiringToken, mint, prefixes};
 use crate::domain::{
     Actor, AuditAction, AuditEvent, InitialAccessToken, Outcome, ProviderId, RegisteredBy,
-    RegisteredService, Scope, ScopeGrants, ServiceId, ServiceStatus, Subject, SubjectProof,
-    Timestamp, TokenDigest,
+    RegisteredService, Scope, ScopeGrants, ServiceId, ServiceStatus, ServiceWebhook, Subject,
+    SubjectProof, Timestamp, TokenDigest, WebhookKey,
 };
 use crate::store::admin::GrantFilter;
 
@@ -72,28 +72,15 @@ struct Checked {
 pub struct ServiceEdit {
     pub description: ServiceDescription,
     pub subject_proof: SubjectProof,
+    /// Where completion webhooks go (empty: none). A new or changed URL gets a new
+    /// signing secret, shown once.
+    pub webhook_url: String,
 }
 
-/// The service a registered record makes, as the rest of the broker uses services.
-fn runtime(r: &RegisteredService) -> Service {
-    Service {
-        id: r.id.clone(),
-        name: r.name.clone(),
-        token_sha256: Some(*r.token_sha256.bytes()),
-        identity: ServiceIdentity {
-            previous_token: r.previous_token.as_ref().map(|p| PreviousToken {
-                sha256: *p.sha256.bytes(),
-                valid_until: p.valid_until,
-            }),
-            subject_proof: r.subject_proof,
-            resource: r.resource.clone(),
-            assertion_keys: None,
-            workload: None,
-        },
-        allow: r.allow.clone(),
-        webhook_url: None,
-        webhook_key: None,
-    }
+/// What an edit did, and the new webhook secret to show once, if one was made.
+pub struct Edited {
+    pub service: RegisteredService,
+    pub webhook_secret: Option<String>,
 }
 
 /// A registered service may act only while active.
@@ -103,6 +90,23 @@ fn usable(r: &RegisteredService) -> Result<(), Error> {
         ServiceStatus::Pending => Err(Error::ServicePending),
         ServiceStatus::Suspended => Err(Error::ServiceSuspended),
     }
+}
+
+/// A webhook URL: https, or http on a loopback address; no fragment.
+fn check_webhook_url(raw: &str) -> Result<url::Url, Error> {
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| {
+            raw.len() <= MAX_RESOURCE
+                && u.fragment().is_none()
+                && (u.scheme() == "https"
+                    || (u.scheme() == "http" && crate::config::is_loopback(u)))
+        })
+        .ok_or_else(|| {
+            Error::InvalidRequest(
+                "Webhook URL: an https URL (http only on loopback), without a fragment".into(),
+            )
+        })
 }
 
 /// An id that reads like the name: its slug and six random hex digits.
@@ -125,6 +129,43 @@ fn new_id(name: &str) -> Option<ServiceId> {
 }
 
 impl Broker {
+    /// The service a registered record makes, as the rest of the broker uses services
+    /// (its webhook secret opened by the vault; one that does not open leaves it without
+    /// a webhook, logged).
+    fn runtime(&self, r: &RegisteredService) -> Service {
+        let webhook = r.webhook.as_ref().and_then(|w| {
+            let opened = self
+                .vault
+                .open(r.webhook_seal_context(), &w.secret)
+                .ok()
+                .and_then(|secret| std::str::from_utf8(&secret).ok().map(WebhookKey::parse))
+                .and_then(Result::ok);
+            if opened.is_none() {
+                tracing::warn!(service = r.id.as_str(), "webhook secret does not open");
+            }
+            opened.map(|key| (w.url.clone(), key))
+        });
+        let (webhook_url, webhook_key) = webhook.unzip();
+        Service {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            token_sha256: Some(*r.token_sha256.bytes()),
+            identity: ServiceIdentity {
+                previous_token: r.previous_token.as_ref().map(|p| PreviousToken {
+                    sha256: *p.sha256.bytes(),
+                    valid_until: p.valid_until,
+                }),
+                subject_proof: r.subject_proof,
+                resource: r.resource.clone(),
+                assertion_keys: None,
+                workload: None,
+            },
+            allow: r.allow.clone(),
+            webhook_url,
+            webhook_key,
+        }
+    }
+
     /// The service with this id, declared in config or registered, if it may act now (a
     /// pending or suspended one is an error that says so).
     pub async fn service(&self, id: &ServiceId) -> Result<Option<Arc<Service>>, Error> {
@@ -134,7 +175,7 @@ impl Broker {
         match self.stores.services.registered_service(id).await? {
             Some(r) => {
                 usable(&r)?;
-                Ok(Some(Arc::new(runtime(&r))))
+                Ok(Some(Arc::new(self.runtime(&r))))
             }
             None => Ok(None),
         }
@@ -166,7 +207,7 @@ impl Broker {
             return Err(Error::Unauthenticated);
         }
         usable(&r)?;
-        Ok(Arc::new(runtime(&r)))
+        Ok(Arc::new(self.runtime(&r)))
     }
 
     /// Every registered service (the console's list).
@@ -402,6 +443,7 @@ impl Broker {
                 registered_by: by.clone(),
                 created_at: self.clock.now(),
                 approved_by: approved_by.clone(),
+                webhook: None,
             };
             if self.stores.services.insert_service(&service).await? {
                 // Self-registration is the service's own act; the console's, the admin's.
@@ -538,7 +580,7 @@ impl Broker {
         admin: &Subject,
         id: &ServiceId,
         edit: &ServiceEdit,
-    ) -> Result<RegisteredService, Error> {
+    ) -> Result<Edited, Error> {
         let Checked {
             name,
             contacts,
@@ -558,10 +600,34 @@ impl Broker {
                 return Err(Error::InvalidRequest("Proof of the user needs a trusted issuer of kind users in the broker's config.".into()));
             }
         }
+        let url = match edit.webhook_url.trim() {
+            "" => None,
+            raw => Some(check_webhook_url(raw)?),
+        };
+        let mut webhook_secret = None;
         let edited = self
             .change(id, |cur| {
+                let webhook = match (&url, &cur.webhook) {
+                    (None, _) => None,
+                    (Some(url), Some(w)) if &w.url == url => Some(w.clone()),
+                    (Some(url), _) => {
+                        let secret = zeroize::Zeroizing::new(WebhookKey::generate());
+                        let sealed = self
+                            .vault
+                            .seal(cur.webhook_seal_context(), secret.as_bytes())
+                            .map_err(|e| {
+                                Error::Internal(format!("sealing a webhook secret: {e}"))
+                            })?;
+                        webhook_secret = Some(secret);
+                        Some(ServiceWebhook {
+                            url: url.clone(),
+                            secret: sealed,
+                        })
+                    }
+                };
                 Ok(RegisteredService {
                     name: name.clone(),
+                    webhook,
                     contacts: contacts.clone(),
                     allow: if cur.status == ServiceStatus::Pending {
                         cur.allow.clone()
@@ -581,7 +647,10 @@ impl Broker {
             .await?;
         self.audit_admin(admin, id, AuditAction::ServiceUpdated, None)
             .await?;
-        Ok(edited)
+        Ok(Edited {
+            service: edited,
+            webhook_secret: webhook_secret.map(|s| s.to_string()),
+        })
     }
 
     /// An administrator suspends an active service; with `revoke_grants`, every grant of
@@ -688,7 +757,7 @@ impl Broker {
     async fn change(
         &self,
         id: &ServiceId,
-        f: impl Fn(&RegisteredService) -> Result<RegisteredService, Error>,
+        mut f: impl FnMut(&RegisteredService) -> Result<RegisteredService, Error>,
     ) -> Result<RegisteredService, Error> {
         for _ in 0..3 {
             let current = self.registered_service(id).await?;

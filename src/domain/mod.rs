@@ -28,8 +28,8 @@ pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};
 pub use scope::{Scope, Scopes};
 pub use service::{
-    InitialAccessToken, RegisteredBy, RegisteredService, ScopeGrants, ServiceStatus, SubjectProof,
-    TokenDigest,
+    InitialAccessToken, RegisteredBy, RegisteredService, ScopeGrants, ServiceStatus,
+    ServiceWebhook, SubjectProof, TokenDigest,
 };
 pub use webhook::WebhookKey;
 

@@ -130,6 +130,14 @@ pub enum RegisteredBy {
     Admin { admin: Subject },
 }
 
+/// A registered service's completion webhook: where, and its Standard Webhooks signing
+/// secret sealed by the vault (bound to the service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceWebhook {
+    pub url: url::Url,
+    pub secret: crate::vault::Sealed,
+}
+
 /// A registered service, as stored. Every change goes through a compare-and-swap on the
 /// whole record, so two administrators (or instances) never overwrite each other.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,9 +163,21 @@ pub struct RegisteredService {
     pub created_at: Timestamp,
     /// The administrator who approved it, if one has.
     pub approved_by: Option<Subject>,
+    #[serde(default)]
+    pub webhook: Option<ServiceWebhook>,
 }
 
 impl RegisteredService {
+    /// What its webhook secret is sealed for: this service, and nothing of a grant.
+    pub fn webhook_seal_context(&self) -> crate::vault::SealContext<'_> {
+        crate::vault::SealContext {
+            grant_id: "webhook-secret",
+            service: self.id.as_str(),
+            subject: "",
+            provider: "",
+        }
+    }
+
     /// Every credential digest under which the store finds this service.
     pub fn credential_digests(&self) -> Vec<TokenDigest> {
         let mut out = vec![self.token_sha256];

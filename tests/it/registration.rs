@@ -346,3 +346,115 @@ async fn a_registered_service_rotates_is_suspended_and_resumed_and_its_deletion_
         );
     }
 }
+
+/// A webhook set on a registered service in the console: its signing secret is shown once,
+/// sealed by the vault and counted as a sealed record of its key, rewrapped with the
+/// grants when the key rotates, and a completed consent is pushed signed with it after the old key is
+/// gone.
+#[tokio::test]
+async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_across_a_key_rotation()
+{
+    let (url, mut deliveries) = crate::webhooks::receiver(0).await;
+    let app = TestApp::spawn_mode(true, |_| {}).await;
+    let root = consent_broker::domain::Subject::parse("root").unwrap();
+    let description = consent_broker::broker::ServiceDescription {
+        name: "Reports MCP".into(),
+        scopes: [(API_KEY_PROVIDER.to_owned(), vec!["read".to_owned()])].into(),
+        ..Default::default()
+    };
+    let issued = app
+        .broker
+        .register_by_admin(&root, &description)
+        .await
+        .unwrap();
+    let (id, token) = (issued.service.id.to_string(), issued.token.clone());
+    let browser = app.browser();
+    let page = browser
+        .open_as_admin(&format!("/admin/services/{id}"), "root")
+        .await;
+    page.assert_shows("none: it polls");
+    let shown = browser
+        .submit(
+            &format!("/admin/services/{id}/edit"),
+            &[
+                ("csrf", &page.csrf()),
+                ("name", "Reports MCP"),
+                ("scopes", "acme: read"),
+                ("subject_proof", "off"),
+                ("webhook_url", &url),
+            ],
+        )
+        .await;
+    shown.assert_shows("Saved: Reports MCP&#39;s webhook has a new signing secret");
+    let secret = shown
+        .html
+        .split("<code class=\"token\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let again = browser.open(&format!("/admin/services/{id}")).await;
+    assert!(!again.html.contains(&secret), "the secret is shown once");
+
+    // A new key seals from now on; rewrap moves the webhook secret too; the old key goes.
+    let (new_id, new_key) = consent_broker::config::keyring::new_key_entry();
+    let app = app
+        .restart_with(|c| {
+            c.keyring
+                .keys
+                .insert(new_id.clone(), new_key.to_string().into());
+            c.keyring.active = Some(new_id.clone());
+        })
+        .await;
+    // The broker rewraps in the background at start (an instance may race another: the
+    // compare-and-set keeps one write); wait for it, bounded.
+    let mut after = app.broker.sealed_per_key().await.unwrap();
+    for _ in 0..100 {
+        if after.contains_key(&new_id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = app.broker.sealed_per_key().await.unwrap();
+    }
+    assert_eq!(
+        after,
+        [(new_id.clone(), 1)].into(),
+        "the webhook secret, now under the new key"
+    );
+    assert_eq!(app.broker.rewrap_all().await.unwrap().current, 1);
+    let app = app
+        .restart_with(|c| c.keyring.keys.retain(|k, _| *k == new_id))
+        .await;
+
+    let created: Value = create(&app, &token, &["read"]).await.json().await.unwrap();
+    let eid = created["id"].as_str().unwrap();
+    let alice = app.browser();
+    let consent = alice
+        .open_as(created["url"].as_str().unwrap(), "alice")
+        .await;
+    let form = alice
+        .submit(&format!("/e/{eid}/approve"), &[("csrf", &consent.csrf())])
+        .await;
+    alice
+        .submit(
+            &format!("/e/{eid}/api-key"),
+            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
+        )
+        .await
+        .assert_shows("Connected");
+    let d = tokio::time::timeout(std::time::Duration::from_secs(10), deliveries.recv())
+        .await
+        .expect("a delivery within 10 s")
+        .unwrap();
+    let verifier = consent_broker_client::WebhookSecret::parse(&secret).unwrap();
+    let event = consent_broker_client::verify_webhook(
+        &verifier,
+        &d.headers,
+        &d.body,
+        std::time::SystemTime::now(),
+        std::time::Duration::from_secs(300),
+    )
+    .expect("signed with the secret shown");
+    assert_eq!(event.elicitation_id, eid);
+}

@@ -768,6 +768,7 @@ fn registered(id: &str) -> (RegisteredService, String) {
         },
         created_at: consent_broker::domain::now(),
         approved_by: None,
+        webhook: None,
     };
     (service, token)
 }

@@ -88,6 +88,7 @@ pub struct ServicePage {
     pub edit_scopes: String,
     pub edit_resource: String,
     pub edit_proof: &'static str,
+    pub edit_webhook: String,
 }
 
 /// A token shown once.
@@ -283,6 +284,12 @@ pub async fn detail(
             },
         ),
     ];
+    facts.push((
+        "Completion webhook".into(),
+        r.webhook
+            .as_ref()
+            .map_or_else(|| "none: it polls".into(), |w| w.url.to_string()),
+    ));
     if let Some(a) = &r.approved_by {
         facts.push(("Approved by".into(), a.to_string()));
     }
@@ -326,6 +333,11 @@ pub async fn detail(
             &r.allow
         }),
         edit_resource: r.resource.clone().unwrap_or_default(),
+        edit_webhook: r
+            .webhook
+            .as_ref()
+            .map(|w| w.url.to_string())
+            .unwrap_or_default(),
         edit_proof: r.subject_proof.as_str(),
     }
     .into_response())
@@ -363,6 +375,8 @@ pub struct DescriptionForm {
     resource: String,
     #[serde(default)]
     subject_proof: String,
+    #[serde(default)]
+    webhook_url: String,
 }
 
 impl DescriptionForm {
@@ -528,9 +542,35 @@ pub async fn edit(
     let edit = ServiceEdit {
         description: form.description(),
         subject_proof: SubjectProof::parse(&form.subject_proof).unwrap_or_default(),
+        webhook_url: form.webhook_url.clone(),
     };
-    let outcome = broker.edit_service(&admin.user.subject, &r.id, &edit).await;
-    answer(&admin, &page, outcome.map(|_| "Saved.".to_owned())).await
+    let edited = match broker.edit_service(&admin.user.subject, &r.id, &edit).await {
+        Ok(edited) => edited,
+        Err(e) => return back_with(&admin, &page, e).await,
+    };
+    let Some(secret) = edited.webhook_secret else {
+        return answer(&admin, &page, Ok("Saved.".to_owned())).await;
+    };
+    let url = edited
+        .service
+        .webhook
+        .as_ref()
+        .map(|w| w.url.to_string())
+        .unwrap_or_default();
+    issued_page(
+        &broker,
+        &admin,
+        format!("Saved: {}'s webhook has a new signing secret", r.name),
+        format!(
+            "Completion webhooks now go to {url}, signed (Standard Webhooks) with this \
+             secret. Give it to the people who run {}. It is shown only now; the broker keeps \
+             it sealed in its vault.",
+            r.name
+        ),
+        vec![("Webhook signing secret".into(), secret)],
+        page,
+    )
+    .await
 }
 
 /// What an administrator confirms on a registered service.
