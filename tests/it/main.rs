@@ -23,6 +23,7 @@ mod mcp;
 mod oauth;
 mod offboarding;
 mod operations;
+mod pages_a11y;
 mod providers;
 mod redis_instances;
 mod refusals;

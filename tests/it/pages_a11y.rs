@@ -1,0 +1,418 @@
+//! Every page a person sees, in a real headless Chromium, checked the way a careful user
+//! and an accessibility audit would: at a desktop (1280 px), a phone (390 × 844) and a
+//! small phone (320 px), in light and in dark mode (`prefers-color-scheme` emulated over
+//! CDP). On each: axe-core (from npm, pinned by `tests/idp/package-lock.json`, injected by
+//! executing its source) finds no serious or critical violation; the page never scrolls
+//! sideways; the header stays on one line; the dev banner sits inside a landmark; and on
+//! the phone the page's decisions (Continue, Deny, …) are on the first screen. Every
+//! failure of every page is gathered and reported together. Screenshots of each page in
+//! each mode land in `target/screenshots/a11y-*`.
+
+use std::collections::BTreeMap;
+
+use crate::common;
+
+use common::browser::Chrome;
+use common::{API_KEY_PROVIDER, GOOD_KEY, TERMS_PROVIDER};
+use consent_broker::config::{Config, OAuth2Config, PolicyRuleConfig, ProviderConfig};
+use serde_json::{Value, json};
+
+const OAUTH_PROVIDER: &str = "acme-cloud";
+
+/// One way of looking at a page.
+struct Mode {
+    label: &'static str,
+    width: u32,
+    height: u32,
+    dark: bool,
+}
+
+const MODES: [Mode; 5] = [
+    Mode {
+        label: "1280",
+        width: 1280,
+        height: 1000,
+        dark: false,
+    },
+    Mode {
+        label: "390",
+        width: 390,
+        height: 844,
+        dark: false,
+    },
+    Mode {
+        label: "320",
+        width: 320,
+        height: 568,
+        dark: false,
+    },
+    Mode {
+        label: "dark-1280",
+        width: 1280,
+        height: 1000,
+        dark: true,
+    },
+    Mode {
+        label: "dark-390",
+        width: 390,
+        height: 844,
+        dark: true,
+    },
+];
+
+/// The phone on which the decisions must be on the first screen.
+const PHONE: (u32, u32) = (390, 844);
+
+/// axe-core's source, as `npm ci --prefix tests/idp` installs it.
+fn axe_source() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/idp/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} ({e}): run `npm ci --prefix tests/idp` (scripts/test does)",
+            path.display()
+        )
+    })
+}
+
+/// Measures the page: its scroll width, the header's rows, whether the dev banner is in a
+/// landmark, and which of the named buttons are not wholly on the first screen.
+const MEASURE: &str = "const [names] = arguments;
+    const top = e => e.getBoundingClientRect().top;
+    const inner = document.querySelector('.site-header__inner');
+    const header = inner ? [...inner.children]
+      .filter(e => e.getBoundingClientRect().width > 0).map(top) : [0];
+    const find = t => [...document.querySelectorAll('button, a.btn')]
+      .find(b => b.textContent.trim() === t);
+    const below = names.filter(t => {
+      const b = find(t);
+      if (!b) return true;
+      const r = b.getBoundingClientRect();
+      return r.width === 0 || r.top < 0 || r.bottom > window.innerHeight;
+    });
+    const banner = document.querySelector('.dev-banner');
+    const landmark = 'header, main, footer, nav, aside, [role=banner], [role=main], \
+      [role=contentinfo], [role=navigation], [role=complementary], [role=region]';
+    return {
+      scroll: document.documentElement.scrollWidth,
+      inner: window.innerWidth,
+      height: window.innerHeight,
+      frame: window.outerHeight - window.innerHeight,
+      header_rows: Math.max(...header) - Math.min(...header),
+      below_fold: below,
+      banner: banner ? (banner.closest(landmark) ? 'in a landmark' : 'outside landmarks') : 'none',
+    };";
+
+/// Runs axe-core on the page; answers its violations, briefly.
+const AXE_RUN: &str = "const done = arguments[arguments.length - 1];
+    axe.run(document, {resultTypes: ['violations']})
+      .then(r => done(r.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' +
+          (n.failureSummary || '').replace(/\\s+/g, ' ')),
+      }))))
+      .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));";
+
+/// A browser that audits the pages it is on; failures are gathered, not thrown.
+struct Auditor {
+    chrome: Chrome,
+    axe: String,
+    dark: bool,
+    failures: Vec<String>,
+    /// Whether the dev banner was seen on any page (the app runs in dev mode).
+    saw_banner: bool,
+}
+
+impl Auditor {
+    async fn start(name: &str) -> Auditor {
+        Auditor {
+            chrome: Chrome::start(name).await,
+            axe: axe_source(),
+            dark: false,
+            failures: Vec::new(),
+            saw_banner: false,
+        }
+    }
+
+    /// Resizes so that the viewport is `width` × `height`, then measures.
+    async fn measure(&self, width: u32, height: u32, buttons: &[&str]) -> Value {
+        let run = || async {
+            self.chrome
+                .client
+                .execute(MEASURE, vec![json!(buttons)])
+                .await
+                .expect("measured")
+        };
+        self.chrome.resize(width, height).await;
+        let first = run().await;
+        let frame = u32::try_from(first["frame"].as_u64().unwrap()).unwrap();
+        self.chrome.resize(width, height + frame).await;
+        run().await
+    }
+
+    async fn axe(&self) -> Vec<Value> {
+        let client = &self.chrome.client;
+        let loaded = client
+            .execute("return typeof axe !== 'undefined'", vec![])
+            .await
+            .expect("axe check");
+        if loaded != json!(true) {
+            client
+                .execute(&format!("{}\nreturn true;", self.axe), vec![])
+                .await
+                .expect("axe-core injected");
+        }
+        let found = client.execute_async(AXE_RUN, vec![]).await.expect("axe ran");
+        found.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Audits the page the browser is on in every mode; `buttons` must be on the phone's
+    /// first screen.
+    async fn check(&mut self, page: &str, buttons: &[&str]) {
+        let path = self.chrome.path().await;
+        for mode in &MODES {
+            if mode.dark != self.dark {
+                self.chrome.color_scheme(mode.dark).await;
+                self.dark = mode.dark;
+            }
+            let m = self.measure(mode.width, mode.height, buttons).await;
+            self.chrome.shot(&format!("{page}-{}", mode.label)).await;
+            let at = format!("{page} ({path}) at {}", mode.label);
+            let n = |k: &str| m[k].as_f64().unwrap();
+            if n("inner") != f64::from(mode.width) {
+                self.failures
+                    .push(format!("{at}: the viewport is not {} px: {m}", mode.width));
+            }
+            if n("scroll") > n("inner") {
+                self.failures.push(format!(
+                    "{at}: the page scrolls sideways ({} px wide)",
+                    m["scroll"]
+                ));
+            }
+            if n("header_rows") >= 8.0 {
+                self.failures
+                    .push(format!("{at}: the header wraps ({} px)", m["header_rows"]));
+            }
+            match m["banner"].as_str() {
+                Some("in a landmark") => self.saw_banner = true,
+                Some("none") => {}
+                _ => {
+                    self.saw_banner = true;
+                    self.failures
+                        .push(format!("{at}: the dev banner is outside every landmark"));
+                }
+            }
+            if (mode.width, mode.height) == PHONE && !mode.dark {
+                if let Some(below) = m["below_fold"].as_array().filter(|b| !b.is_empty()) {
+                    self.failures.push(format!(
+                        "{at}: not on the first screen: {}",
+                        Value::from(below.clone())
+                    ));
+                }
+            }
+            for v in self.axe().await {
+                let impact = v["impact"].as_str().unwrap_or("");
+                if matches!(impact, "serious" | "critical") {
+                    self.failures.push(format!(
+                        "{at}: axe {} ({impact}): {} — {}",
+                        v["id"], v["help"], v["nodes"]
+                    ));
+                }
+            }
+        }
+        // Back to the desktop for the next click.
+        self.chrome.resize(1280, 1000).await;
+    }
+}
+
+fn rule(toml_text: &str) -> PolicyRuleConfig {
+    toml::from_str(toml_text).unwrap()
+}
+
+/// The test app, plus an OAuth provider whose endpoints are given explicitly (no discovery:
+/// its consent page renders without a live upstream) and a policy that makes `write`
+/// wait for an administrator.
+fn adjust(config: &mut Config) {
+    config.policies.push(rule(
+        r#"provider = "acme"
+           scopes = ["write"]
+           approval = "admin""#,
+    ));
+    config.providers.push(ProviderConfig::Oauth2(OAuth2Config {
+        id: OAUTH_PROVIDER.into(),
+        name: "Acme Cloud".into(),
+        authorization_endpoint: Some("https://login.acme-cloud.example/authorize".parse().unwrap()),
+        token_endpoint: Some("https://login.acme-cloud.example/token".parse().unwrap()),
+        client_id: "broker".into(),
+        client_secret: Some("not-used-by-this-test".to_owned().into()),
+        scopes: BTreeMap::from([("api:read".into(), "Read your Acme Cloud data".into())]),
+        ..OAuth2Config::default()
+    }));
+    config.services[0]
+        .allow
+        .insert(OAUTH_PROVIDER.into(), vec!["api:read".into()]);
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
+    let app = common::TestApp::spawn_mode(true, adjust).await;
+    let name = "maximiliana.vandersteen@example.com";
+    let ask = |provider: &'static str, scopes: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let created: Value = app
+                .create(
+                    &app.token,
+                    json!({
+                        "subject": name,
+                        "provider": provider,
+                        "scopes": scopes,
+                        "message": "I need read access to build your weekly report.",
+                    }),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert!(created["url"].is_string(), "created: {created}");
+            created
+        }
+    };
+
+    let mut user = Auditor::start("a11y").await;
+
+    // Sign-in, then the API-key consent, the key form and the outcome.
+    let first = ask(API_KEY_PROVIDER, &["read"]).await;
+    let consent_path = |c: &Value| url::Url::parse(c["url"].as_str().unwrap()).unwrap();
+    user.chrome.goto(first["url"].as_str().unwrap()).await;
+    user.chrome
+        .wait_for_url("sign-in", |u| u.path() == "/login")
+        .await;
+    user.check("sign-in", &["Sign in"]).await;
+    user.chrome.type_into("#username", name).await;
+    user.chrome.click_button("Sign in").await;
+    let path = consent_path(&first).path().to_owned();
+    user.chrome
+        .wait_for_url("the consent page", |u| u.path() == path)
+        .await;
+    user.chrome
+        .assert_shows("Service A wants to use your Acme account")
+        .await;
+    user.check("consent-api-key", &["Continue", "Deny"]).await;
+    user.chrome.click_button("Continue").await;
+    user.chrome
+        .wait_for_url("the key form", |u| u.path().ends_with("/api-key"))
+        .await;
+    user.check("api-key", &["Save key", "Cancel"]).await;
+    user.chrome.type_into("input[name=api_key]", GOOD_KEY).await;
+    user.chrome.click_button("Save key").await;
+    user.chrome
+        .wait_for_url("the outcome", |u| u.path() == path)
+        .await;
+    user.chrome.assert_shows("Connected").await;
+    user.check("connected", &[]).await;
+    let grant_id = app.elicitation(first["id"].as_str().unwrap()).await["grant_id"]
+        .as_str()
+        .expect("a grant")
+        .to_owned();
+
+    // An upgrade adding `write`, which an administrator must approve: the waiting page.
+    let upgrade = ask(API_KEY_PROVIDER, &["read", "write"]).await;
+    let path = consent_path(&upgrade).path().to_owned();
+    user.chrome.goto(upgrade["url"].as_str().unwrap()).await;
+    user.chrome
+        .assert_shows("This replaces your earlier connection")
+        .await;
+    user.chrome
+        .assert_shows("An administrator approves this too")
+        .await;
+    user.check("upgrade", &["Continue", "Deny"]).await;
+    user.chrome.click_button("Continue").await;
+    user.chrome
+        .wait_for_url("the key form", |u| u.path().ends_with("/api-key"))
+        .await;
+    user.chrome.type_into("input[name=api_key]", GOOD_KEY).await;
+    user.chrome.click_button("Save key").await;
+    user.chrome
+        .wait_for_url("the outcome", |u| u.path() == path)
+        .await;
+    user.chrome.assert_shows("Waiting for an administrator").await;
+    user.check("waiting", &[]).await;
+
+    // Terms.
+    let terms = ask(TERMS_PROVIDER, &[]).await;
+    user.chrome.goto(terms["url"].as_str().unwrap()).await;
+    user.chrome.assert_shows("Acme AI terms").await;
+    user.check("terms", &["Accept terms", "Deny"]).await;
+
+    // An OAuth consent, denied: the declined outcome.
+    let oauth = ask(OAUTH_PROVIDER, &["api:read"]).await;
+    let path = consent_path(&oauth).path().to_owned();
+    user.chrome.goto(oauth["url"].as_str().unwrap()).await;
+    user.chrome
+        .assert_shows("Acme Cloud asks you to sign in and confirm at login.acme-cloud.example")
+        .await;
+    user.check("consent-oauth", &["Connect Acme Cloud", "Deny"])
+        .await;
+    user.chrome.click_button("Deny").await;
+    user.chrome
+        .wait_for_url("the outcome", |u| u.path() == path)
+        .await;
+    user.check("declined", &[]).await;
+
+    user.chrome.goto(&app.url("/connections")).await;
+    user.chrome.assert_shows("Acme").await;
+    user.check("connections", &[]).await;
+
+    // The admin console, by a dev administrator with a long name.
+    let mut admin = Auditor::start("a11y-admin").await;
+    admin.chrome.goto(&app.url("/admin")).await;
+    admin
+        .chrome
+        .wait_for_url("sign-in", |u| u.path() == "/login")
+        .await;
+    admin
+        .chrome
+        .type_into("#username", "administrator.of.everything@example.com")
+        .await;
+    admin.chrome.click("#admin").await;
+    admin.chrome.click_button("Sign in").await;
+    admin
+        .chrome
+        .wait_for_url("the console", |u| u.path() == "/admin")
+        .await;
+    admin.check("admin-overview", &[]).await;
+    for (page, path) in [
+        ("admin-grants", "/admin/grants".to_owned()),
+        ("admin-grant", format!("/admin/grants/{grant_id}")),
+        ("admin-audit", "/admin/audit".to_owned()),
+        ("admin-governance", "/admin/governance".to_owned()),
+    ] {
+        admin.chrome.goto(&app.url(&path)).await;
+        admin
+            .chrome
+            .wait_for_url(page, |u| u.path() == path)
+            .await;
+        admin.check(page, &[]).await;
+    }
+    admin
+        .chrome
+        .goto(&app.url("/admin/governance"))
+        .await;
+    admin.chrome.assert_shows("Waiting for approval (1)").await;
+
+    let mut failures = std::mem::take(&mut user.failures);
+    failures.append(&mut admin.failures);
+    assert!(
+        user.saw_banner && admin.saw_banner,
+        "the dev banner was never seen (the app runs in dev mode)"
+    );
+    user.chrome.close().await;
+    admin.chrome.close().await;
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
