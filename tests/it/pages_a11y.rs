@@ -78,10 +78,12 @@ fn axe_source() -> String {
 /// Measures the page: its scroll width, the header's rows, whether the dev banner is in a
 /// landmark, and which of the named buttons are not wholly on the first screen.
 const MEASURE: &str = "const [names] = arguments;
-    const top = e => e.getBoundingClientRect().top;
     const inner = document.querySelector('.site-header__inner');
-    const header = inner ? [...inner.children]
-      .filter(e => e.getBoundingClientRect().width > 0).map(top) : [0];
+    // One line: every item of the header overlaps every other vertically.
+    const items = inner ? [...inner.children]
+      .map(e => e.getBoundingClientRect()).filter(r => r.width > 0) : [];
+    const rows = items.length ? Math.max(...items.map(r => r.top))
+      - Math.min(...items.map(r => r.bottom)) : -1;
     const find = t => [...document.querySelectorAll('button, a.btn')]
       .find(b => b.textContent.trim() === t);
     const below = names.filter(t => {
@@ -90,6 +92,15 @@ const MEASURE: &str = "const [names] = arguments;
       const r = b.getBoundingClientRect();
       return r.width === 0 || r.top < 0 || r.bottom > window.innerHeight;
     });
+    const clipped = e => {
+      for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== 'visible') return true;
+      }
+      return false;
+    };
+    const wide = [...document.body.querySelectorAll('*')]
+      .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 12).map(e => e.tagName.toLowerCase() + '.' + e.className + (clipped(e) ? ' (in a scroller)' : '') + ':' + Math.round(e.getBoundingClientRect().right));
     const banner = document.querySelector('.dev-banner');
     const landmark = 'header, main, footer, nav, aside, [role=banner], [role=main], \
       [role=contentinfo], [role=navigation], [role=complementary], [role=region]';
@@ -98,7 +109,8 @@ const MEASURE: &str = "const [names] = arguments;
       inner: window.innerWidth,
       height: window.innerHeight,
       frame: window.outerHeight - window.innerHeight,
-      header_rows: Math.max(...header) - Math.min(...header),
+      header_rows: rows,
+      wide: wide,
       below_fold: below,
       banner: banner ? (banner.closest(landmark) ? 'in a landmark' : 'outside landmarks') : 'none',
     };";
@@ -162,7 +174,10 @@ impl Auditor {
                 .await
                 .expect("axe-core injected");
         }
-        let found = client.execute_async(AXE_RUN, vec![]).await.expect("axe ran");
+        let found = client
+            .execute_async(AXE_RUN, vec![])
+            .await
+            .expect("axe ran");
         found.as_array().cloned().unwrap_or_default()
     }
 
@@ -185,11 +200,11 @@ impl Auditor {
             }
             if n("scroll") > n("inner") {
                 self.failures.push(format!(
-                    "{at}: the page scrolls sideways ({} px wide)",
-                    m["scroll"]
+                    "{at}: the page scrolls sideways ({} px wide): {}",
+                    m["scroll"], m["wide"]
                 ));
             }
-            if n("header_rows") >= 8.0 {
+            if n("header_rows") >= 0.0 {
                 self.failures
                     .push(format!("{at}: the header wraps ({} px)", m["header_rows"]));
             }
@@ -202,16 +217,17 @@ impl Auditor {
                         .push(format!("{at}: the dev banner is outside every landmark"));
                 }
             }
-            if (mode.width, mode.height) == PHONE && !mode.dark {
-                if let Some(below) = m["below_fold"].as_array().filter(|b| !b.is_empty()) {
-                    self.failures.push(format!(
-                        "{at}: not on the first screen: {}",
-                        Value::from(below.clone())
-                    ));
-                }
+            let below = m["below_fold"].as_array().cloned().unwrap_or_default();
+            if (mode.width, mode.height) == PHONE && !mode.dark && !below.is_empty() {
+                self.failures.push(format!(
+                    "{at}: not on the first screen: {}",
+                    Value::from(below)
+                ));
             }
             for v in self.axe().await {
                 let impact = v["impact"].as_str().unwrap_or("");
+                eprintln!("{at}: axe {} ({impact}): {}", v["id"], v["help"]);
+                // Moderate and minor findings are printed above, not failed on.
                 if matches!(impact, "serious" | "critical") {
                     self.failures.push(format!(
                         "{at}: axe {} ({impact}): {} — {}",
@@ -241,7 +257,11 @@ fn adjust(config: &mut Config) {
     config.providers.push(ProviderConfig::Oauth2(OAuth2Config {
         id: OAUTH_PROVIDER.into(),
         name: "Acme Cloud".into(),
-        authorization_endpoint: Some("https://login.acme-cloud.example/authorize".parse().unwrap()),
+        authorization_endpoint: Some(
+            "https://login.acme-cloud.example/authorize"
+                .parse()
+                .unwrap(),
+        ),
         token_endpoint: Some("https://login.acme-cloud.example/token".parse().unwrap()),
         client_id: "broker".into(),
         client_secret: Some("not-used-by-this-test".to_owned().into()),
@@ -336,7 +356,9 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
     user.chrome
         .wait_for_url("the outcome", |u| u.path() == path)
         .await;
-    user.chrome.assert_shows("Waiting for an administrator").await;
+    user.chrome
+        .assert_shows("Waiting for an administrator")
+        .await;
     user.check("waiting", &[]).await;
 
     // Terms.
@@ -389,16 +411,10 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
         ("admin-governance", "/admin/governance".to_owned()),
     ] {
         admin.chrome.goto(&app.url(&path)).await;
-        admin
-            .chrome
-            .wait_for_url(page, |u| u.path() == path)
-            .await;
+        admin.chrome.wait_for_url(page, |u| u.path() == path).await;
         admin.check(page, &[]).await;
     }
-    admin
-        .chrome
-        .goto(&app.url("/admin/governance"))
-        .await;
+    admin.chrome.goto(&app.url("/admin/governance")).await;
     admin.chrome.assert_shows("Waiting for approval (1)").await;
 
     let mut failures = std::mem::take(&mut user.failures);
