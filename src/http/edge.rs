@@ -64,7 +64,10 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     } else {
         let deadline = request.extensions().get::<BodyDeadline>().cloned();
         let uri = request.uri().clone();
-        let response = next.run(request).instrument(observed.span().clone()).await;
+        let branding = broker.settings().branding.clone();
+        let response = super::render::with_branding(branding, next.run(request))
+            .instrument(observed.span().clone())
+            .await;
         if deadline.is_some_and(|d| d.missed()) {
             // Whatever the handler made of its failed body, the answer is "too slow", and
             // the connection is not kept: the rest of the body may still be on its way.

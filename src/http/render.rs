@@ -2,6 +2,8 @@
 //! page chrome (`base.html`'s data), the message page, and [`PageError`], an error on its
 //! way to a person. Pages and extractors both import this module; it imports neither.
 
+use std::sync::Arc;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::response::{IntoResponse, Response};
@@ -9,9 +11,11 @@ use tower_sessions::Session;
 
 use crate::Error;
 use crate::broker::Broker;
+use crate::config::branding::Branding;
 use crate::identity::SessionUser;
 
-/// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner.
+/// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner,
+/// the organisation's branding.
 #[derive(Clone)]
 pub struct Chrome {
     pub user: Option<String>,
@@ -19,6 +23,18 @@ pub struct Chrome {
     pub admin: bool,
     pub csrf: String,
     pub dev: bool,
+    pub brand: Arc<Branding>,
+}
+
+tokio::task_local! {
+    /// The branding of the broker serving the current request, for pages rendered where
+    /// no broker is at hand (errors on their way out). Set by [`with_branding`].
+    static BRANDING: Arc<Branding>;
+}
+
+/// Runs `f` (a request's handling) with `branding` available to error pages.
+pub async fn with_branding<F: std::future::Future>(branding: Arc<Branding>, f: F) -> F::Output {
+    BRANDING.scope(branding, f).await
 }
 
 /// The chrome of a page for this session. Ensures the session has a CSRF token.
@@ -29,6 +45,7 @@ pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error>
         user: user.map(|u| u.subject.to_string()),
         csrf: super::csrf::token(session).await?,
         dev: broker.settings().dev,
+        brand: broker.settings().branding.clone(),
     })
 }
 
@@ -39,6 +56,9 @@ fn bare_chrome() -> Chrome {
         admin: false,
         csrf: String::new(),
         dev: false,
+        brand: BRANDING
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Arc::new(Branding::default())),
     }
 }
 

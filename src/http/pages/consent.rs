@@ -155,7 +155,9 @@ pub async fn show(
                 granted_scopes,
                 replaces,
                 upstream_host,
-                message_warning: e.message.as_deref().is_some_and(message_needs_warning),
+                message_warning: e.message.as_deref().is_some_and(|m| {
+                    message_needs_warning(m, &broker.settings().branding.product_name)
+                }),
                 message: e.message.clone(),
                 expires_at: format_time(e.expires_at),
                 expires_in: if minutes == 1 {
@@ -398,8 +400,11 @@ async fn api_key_page(
 
 /// True when a service's message links elsewhere, names the broker, or mentions a
 /// secret: the page then warns that it is the service's text, not the broker's.
-fn message_needs_warning(message: &str) -> bool {
+fn message_needs_warning(message: &str, product_name: &str) -> bool {
     let m = message.to_lowercase();
+    if m.contains(&product_name.to_lowercase()) {
+        return true;
+    }
     const SIGNS: [&str; 13] = [
         "http:",
         "https:",
@@ -437,10 +442,14 @@ mod tests {
             "Reply with the code we sent you",
             "Enter your password below",
         ] {
-            assert!(message_needs_warning(m), "{m}");
+            assert!(message_needs_warning(m, "consent-broker"), "{m}");
         }
-        assert!(!message_needs_warning(
-            "I need read access to build your weekly report."
+        let typical = "I need read access to build your weekly report.";
+        assert!(!message_needs_warning(typical, "consent-broker"));
+        // Posing as the organisation's own product name is flagged too.
+        assert!(message_needs_warning(
+            "Acme Access verification: confirm below",
+            "Acme Access"
         ));
     }
 }
