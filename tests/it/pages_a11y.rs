@@ -236,8 +236,12 @@ impl Auditor {
                 }
             }
         }
-        // Back to the desktop for the next click.
+        // Back to a light desktop for the next click.
         self.chrome.resize(1280, 1000).await;
+        if self.dark {
+            self.chrome.color_scheme(false).await;
+            self.dark = false;
+        }
     }
 }
 
@@ -425,6 +429,143 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
     );
     user.chrome.close().await;
     admin.chrome.close().await;
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A 1 × 1 PNG, as an inline logo.
+const LOGO: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// What a page shows of the branding: title, header name and logo, footer, the links, and
+/// the primary button's colour.
+const BRANDING: &str = "const button = document.querySelector('.btn--primary');
+    const link = t => [...document.querySelectorAll('.site-footer a')]
+      .find(a => a.textContent.trim() === t);
+    return {
+      title: document.title,
+      name: document.querySelector('.brand__name').textContent.trim(),
+      logo: document.querySelector('.brand__logo')?.getAttribute('src') ?? null,
+      logo_loaded: document.querySelector('.brand__logo')?.naturalWidth ?? 0,
+      footer: document.querySelector('.site-footer p').textContent.trim(),
+      support: link('Help and support')?.href ?? null,
+      privacy: link('Privacy notice')?.href ?? null,
+      button: button ? getComputedStyle(button).backgroundColor : null,
+    };";
+
+fn rgb(hex: &str) -> String {
+    let [r, g, b] = consent_broker::config::branding::Rgb::parse(hex).unwrap().0;
+    format!("rgb({r}, {g}, {b})")
+}
+
+#[tokio::test]
+async fn an_organisations_branding_shows_on_every_page_in_a_readable_accent() {
+    let app = common::TestApp::spawn_mode(true, |c| {
+        c.branding = consent_broker::config::BrandingConfig {
+            product_name: Some("Acme Access".into()),
+            logo_url: Some(LOGO.into()),
+            accent_colour: Some("#6a1b9a".into()),
+            support_url: Some("https://help.acme.example/ai".parse().unwrap()),
+            privacy_url: Some("https://acme.example/privacy".parse().unwrap()),
+        };
+    })
+    .await;
+    let accent = consent_broker::config::branding::Accent::new(
+        consent_broker::config::branding::Rgb::parse("#6a1b9a").unwrap(),
+    )
+    .unwrap();
+    let created: Value = app
+        .create(
+            &app.token,
+            json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"],
+                   "message": "Acme Access needs you to confirm this."}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let mut user = Auditor::start("branding").await;
+    user.chrome.goto(created["url"].as_str().unwrap()).await;
+    user.chrome
+        .wait_for_url("sign-in", |u| u.path() == "/login")
+        .await;
+    let shows = |b: &Value, page: &str| {
+        assert_eq!(b["name"], "Acme Access", "{page}: {b}");
+        assert!(
+            b["title"].as_str().unwrap().ends_with(" · Acme Access"),
+            "{page}: {b}"
+        );
+        assert_eq!(b["logo"], LOGO, "{page}: {b}");
+        assert_eq!(
+            b["logo_loaded"], 1,
+            "{page}: the logo loads under the CSP: {b}"
+        );
+        assert_eq!(
+            b["footer"], "Acme Access · Only approve requests that you started yourself.",
+            "{page}: {b}"
+        );
+        assert_eq!(b["support"], "https://help.acme.example/ai", "{page}: {b}");
+        assert_eq!(b["privacy"], "https://acme.example/privacy", "{page}: {b}");
+    };
+    let seen = user.chrome.client.execute(BRANDING, vec![]).await.unwrap();
+    shows(&seen, "sign-in");
+    assert_eq!(seen["button"], rgb("#6a1b9a"), "the accent: {seen}");
+    user.check("branding-sign-in", &["Sign in"]).await;
+    user.chrome.type_into("#username", "alice").await;
+    user.chrome.click_button("Sign in").await;
+    let path = url::Url::parse(created["url"].as_str().unwrap())
+        .unwrap()
+        .path()
+        .to_owned();
+    user.chrome
+        .wait_for_url("the consent page", |u| u.path() == path)
+        .await;
+    let text = user.chrome.text().await;
+    assert!(
+        !text.contains("consent-broker"),
+        "the product name replaces consent-broker:\n{text}"
+    );
+    user.chrome
+        .assert_shows("Acme Access stores it encrypted.")
+        .await;
+    user.chrome
+        .assert_shows("Written by Service A, not by Acme Access:")
+        .await;
+    // The message names the product: it is shown with the warning.
+    user.chrome.assert_shows("Be careful").await;
+    let seen = user.chrome.client.execute(BRANDING, vec![]).await.unwrap();
+    shows(&seen, "consent");
+    assert_eq!(seen["button"], rgb("#6a1b9a"));
+    user.chrome.color_scheme(true).await;
+    // Buttons ease into a new colour: wait (bounded) for the transition to end.
+    let mut dark = Value::Null;
+    for _ in 0..30 {
+        dark = user.chrome.client.execute(BRANDING, vec![]).await.unwrap();
+        if dark["button"] == rgb(&accent.dark.hex()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        dark["button"],
+        rgb(&accent.dark.hex()),
+        "the derived dark accent: {dark}"
+    );
+    user.chrome.color_scheme(false).await;
+    user.check("branding-consent", &["Continue", "Deny"]).await;
+
+    // An error page, rendered without the user's session, is branded too.
+    user.chrome.goto(&app.url("/e/no-such-request")).await;
+    user.chrome.assert_shows("Request not found").await;
+    let seen = user.chrome.client.execute(BRANDING, vec![]).await.unwrap();
+    shows(&seen, "error");
+
+    let failures = std::mem::take(&mut user.failures);
+    user.chrome.close().await;
     assert!(
         failures.is_empty(),
         "{} problems:\n{}",
