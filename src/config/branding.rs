@@ -9,6 +9,7 @@
 //!   quietly changed. Dark mode needs a light accent, so its twin is derived: the colour
 //!   mixed with white until it reaches 4.5:1 on the dark page (and dark text on it does).
 //! - Support and privacy links are https (http only on loopback or with `--dev`).
+//! - The time zone is an IANA name, looked up in the database built into the binary.
 
 use base64::Engine;
 use url::Url;
@@ -43,6 +44,8 @@ pub struct Branding {
     pub accent: Option<Accent>,
     pub support_url: Option<Url>,
     pub privacy_url: Option<Url>,
+    /// Where the pages' times are shown (UTC beside them); UTC by default.
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl Default for Branding {
@@ -53,6 +56,7 @@ impl Default for Branding {
             accent: None,
             support_url: None,
             privacy_url: None,
+            time_zone: jiff::tz::TimeZone::UTC,
         }
     }
 }
@@ -199,6 +203,14 @@ pub(super) fn branding(c: &BrandingConfig, dev: bool, errors: &mut Problems) -> 
             }
         }
     }
+    if let Some(zone) = &c.time_zone {
+        match jiff::tz::TimeZone::get(zone) {
+            Ok(tz) => out.time_zone = tz,
+            Err(_) => errors.push(format!(
+                "branding.time_zone: `{zone}` is not an IANA time zone (e.g. Europe/Berlin)"
+            )),
+        }
+    }
     out
 }
 
@@ -281,6 +293,7 @@ mod tests {
             accent_colour: Some("#ffcc00".into()),
             support_url: Some("http://help.example/".parse().unwrap()),
             privacy_url: Some("javascript:alert(1)".parse().unwrap()),
+            time_zone: Some("Mars/Olympus_Mons".into()),
         });
         let all = errors.join("\n");
         for field in [
@@ -289,6 +302,7 @@ mod tests {
             "branding.accent_colour: #ffcc00 is too light",
             "branding.support_url",
             "branding.privacy_url",
+            "branding.time_zone: `Mars/Olympus_Mons` is not an IANA time zone",
         ] {
             assert!(all.contains(field), "{field} not in:\n{all}");
         }
@@ -302,8 +316,10 @@ mod tests {
             accent_colour: Some("#0b5fcc".into()),
             support_url: Some("https://help.acme.example/".parse().unwrap()),
             privacy_url: None,
+            time_zone: Some("Europe/Berlin".into()),
         });
         assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(b.time_zone.iana_name(), Some("Europe/Berlin"));
         assert_eq!(b.product_name, "Acme Access");
         assert!(b.logo.is_some() && b.accent.is_some() && b.support_url.is_some());
         let (_, errors) = check(BrandingConfig {

@@ -270,6 +270,8 @@ pub struct BrandingConfig {
     pub support_url: Option<Url>,
     /// The privacy notice; a link in every page's footer.
     pub privacy_url: Option<Url>,
+    /// The IANA time zone pages show times in (with UTC beside them). Default: UTC.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -470,6 +470,7 @@ async fn an_organisations_branding_shows_on_every_page_in_a_readable_accent() {
             accent_colour: Some("#6a1b9a".into()),
             support_url: Some("https://help.acme.example/ai".parse().unwrap()),
             privacy_url: Some("https://acme.example/privacy".parse().unwrap()),
+            time_zone: Some("Asia/Tokyo".into()),
         };
     })
     .await;
@@ -535,6 +536,27 @@ async fn an_organisations_branding_shows_on_every_page_in_a_readable_accent() {
     user.chrome
         .assert_shows("Written by Service A, not by Acme Access:")
         .await;
+    // Times in the organisation's zone, UTC beside them, the instant in `<time>`.
+    let expiry = user.chrome.find(".expiry time").await;
+    let iso = expiry.attr("datetime").await.unwrap().expect("datetime");
+    let instant =
+        time::OffsetDateTime::parse(&iso, &time::format_description::well_known::Rfc3339).unwrap();
+    // Tokyo keeps +09:00 all year; UTC's date is added when it differs.
+    let tokyo = instant.to_offset(time::UtcOffset::from_hms(9, 0, 0).unwrap());
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let utc_fmt = if tokyo.date() == instant.date() {
+        time::macros::format_description!("[hour]:[minute]")
+    } else {
+        fmt
+    };
+    assert_eq!(
+        expiry.text().await.unwrap(),
+        format!(
+            "{} JST ({} UTC)",
+            tokyo.format(&fmt).unwrap(),
+            instant.format(&utc_fmt).unwrap()
+        )
+    );
     // The message names the product: it is shown with the warning.
     user.chrome.assert_shows("Be careful").await;
     let seen = user.chrome.client.execute(BRANDING, vec![]).await.unwrap();

@@ -30,6 +30,8 @@ pub async fn show(
     me: SignedIn,
 ) -> Result<Response, PageError> {
     let chrome = chrome(&broker, &me.session).await?;
+    let brand = chrome.brand.clone();
+    let format_time = |t| format_time(t, &brand.time_zone);
     let opened = match broker.open_elicitation(&me.user, &id).await {
         Ok(o) => o,
         Err(Error::IdentityMismatch) => {
@@ -159,7 +161,7 @@ pub async fn show(
                     message_needs_warning(m, &broker.settings().branding.product_name)
                 }),
                 message: e.message.clone(),
-                expires_at: format_time(e.expires_at),
+                expires_at: super::when::When::new(e.expires_at, &brand.time_zone),
                 expires_in: if minutes == 1 {
                     "in 1 minute".into()
                 } else {
@@ -423,11 +425,8 @@ fn message_needs_warning(message: &str, product_name: &str) -> bool {
     SIGNS.iter().any(|sign| m.contains(sign))
 }
 
-fn format_time(t: crate::domain::Timestamp) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
+fn format_time(t: crate::domain::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    super::when::format_time(t, tz)
 }
 
 #[cfg(test)]

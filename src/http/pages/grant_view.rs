@@ -1,5 +1,6 @@
 //! How a grant and an audit event read on a page: names from the config instead of ids,
-//! times in UTC, never the sealed secret or the handle digest (only metadata is copied).
+//! times in the organisation's zone with UTC beside them (the audit log's in UTC alone, as
+//! logs are), never the sealed secret or the handle digest (only metadata is copied).
 
 use crate::config::Settings;
 use crate::domain::{
@@ -19,7 +20,7 @@ pub struct GrantView {
     pub status: String,
     /// The status in words.
     pub status_label: String,
-    pub created: String,
+    pub created: super::when::When,
     pub last_used: String,
     pub use_count: u64,
     pub revoked: Option<String>,
@@ -36,6 +37,8 @@ pub struct GrantView {
 
 impl GrantView {
     pub fn new(settings: &Settings, g: &Grant) -> Self {
+        let tz = &settings.branding.time_zone;
+        let format_time = |t| format_time(t, tz);
         Self {
             id: g.id.to_string(),
             subject: g.subject.to_string(),
@@ -51,7 +54,7 @@ impl GrantView {
             scopes: g.scopes.iter().map(|s| s.to_string()).collect(),
             status: g.status.as_str().to_owned(),
             status_label: status_label(g.status).to_owned(),
-            created: format_time(g.created_at),
+            created: super::when::When::new(g.created_at, tz),
             last_used: g
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), format_time),
@@ -164,12 +167,7 @@ impl EventView {
     }
 }
 
-pub fn format_time(t: Timestamp) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
-}
+pub use super::when::format_time;
 
 fn format_time_seconds(t: Timestamp) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");

@@ -19,6 +19,7 @@ mod flash;
 pub mod grant_view;
 mod login;
 pub mod views;
+pub mod when;
 
 use crate::http::render::{MessagePage, PageError, Tone, chrome};
 
