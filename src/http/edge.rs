@@ -42,6 +42,26 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
+/// The branding, language and address of a request's pages. The admin console is English
+/// only, and offers no switch.
+fn page_context(broker: &Broker, request: &Request) -> super::render::PageContext {
+    let admin = request.uri().path().starts_with("/admin");
+    super::render::PageContext {
+        branding: broker.settings().branding.clone(),
+        lang: if admin {
+            super::i18n::Lang::En
+        } else {
+            super::i18n::Lang::of_request(request.headers())
+        },
+        here: (!admin).then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
+        }),
+    }
+}
+
 /// Strict-Transport-Security when the public URL is https: one year, this host only (the
 /// broker cannot speak for its parent domain's other hosts).
 const HSTS: &str = "max-age=31536000";
@@ -64,8 +84,8 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     } else {
         let deadline = request.extensions().get::<BodyDeadline>().cloned();
         let uri = request.uri().clone();
-        let branding = broker.settings().branding.clone();
-        let response = super::render::with_branding(branding, next.run(request))
+        let context = page_context(&broker, &request);
+        let response = super::render::with_page_context(context, next.run(request))
             .instrument(observed.span().clone())
             .await;
         if deadline.is_some_and(|d| d.missed()) {

@@ -12,10 +12,11 @@ use tower_sessions::Session;
 use crate::Error;
 use crate::broker::Broker;
 use crate::config::branding::Branding;
+use crate::http::i18n::{Catalogue, Lang};
 use crate::identity::SessionUser;
 
 /// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner,
-/// the organisation's branding.
+/// the organisation's branding, the page's language and its switch.
 #[derive(Clone)]
 pub struct Chrome {
     pub user: Option<String>,
@@ -24,41 +25,78 @@ pub struct Chrome {
     pub csrf: String,
     pub dev: bool,
     pub brand: Arc<Branding>,
+    pub lang: Lang,
+    /// The words of `lang`.
+    pub t: &'static dyn Catalogue,
+    /// Where the language switch returns to: this page (path and query), or none on pages
+    /// that are English only (the admin console).
+    pub here: Option<String>,
+}
+
+impl Chrome {
+    /// The languages the switch offers (all but the page's own).
+    pub fn other_langs(&self) -> Vec<Lang> {
+        Lang::ALL.into_iter().filter(|l| *l != self.lang).collect()
+    }
+}
+
+/// What the edge learns of a request for its pages: the broker's branding, the language,
+/// and the page's own address.
+#[derive(Clone)]
+pub struct PageContext {
+    pub branding: Arc<Branding>,
+    pub lang: Lang,
+    pub here: Option<String>,
 }
 
 tokio::task_local! {
-    /// The branding of the broker serving the current request, for pages rendered where
-    /// no broker is at hand (errors on their way out). Set by [`with_branding`].
-    static BRANDING: Arc<Branding>;
+    /// The current request's [`PageContext`], for every page rendered while handling it,
+    /// including errors on their way out where no broker is at hand. Set by [`with_page_context`].
+    static PAGE: PageContext;
 }
 
-/// Runs `f` (a request's handling) with `branding` available to error pages.
-pub async fn with_branding<F: std::future::Future>(branding: Arc<Branding>, f: F) -> F::Output {
-    BRANDING.scope(branding, f).await
+/// Runs `f` (a request's handling) with `context` available to its pages.
+pub async fn with_page_context<F: std::future::Future>(context: PageContext, f: F) -> F::Output {
+    PAGE.scope(context, f).await
+}
+
+/// The context of the request being handled (defaults outside one).
+fn page_context() -> PageContext {
+    PAGE.try_with(Clone::clone).unwrap_or_else(|_| PageContext {
+        branding: Arc::new(Branding::default()),
+        lang: Lang::En,
+        here: None,
+    })
 }
 
 /// The chrome of a page for this session. Ensures the session has a CSRF token.
 pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
     let user = SessionUser::current(session).await?;
+    let page = page_context();
     Ok(Chrome {
         admin: user.as_ref().is_some_and(|u| u.admin),
         user: user.map(|u| u.subject.to_string()),
         csrf: super::csrf::token(session).await?,
         dev: broker.settings().dev,
         brand: broker.settings().branding.clone(),
+        lang: page.lang,
+        t: page.lang.text(),
+        here: page.here,
     })
 }
 
 /// Chrome for pages rendered without a session (errors).
 fn bare_chrome() -> Chrome {
+    let page = page_context();
     Chrome {
         user: None,
         admin: false,
         csrf: String::new(),
         dev: false,
-        brand: BRANDING
-            .try_with(Arc::clone)
-            .unwrap_or_else(|_| Arc::new(Branding::default())),
+        brand: page.branding,
+        lang: page.lang,
+        t: page.lang.text(),
+        here: page.here,
     }
 }
 

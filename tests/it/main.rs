@@ -18,6 +18,7 @@ mod hardening;
 mod integrating;
 mod journeys;
 mod keys;
+mod languages;
 mod lifecycle;
 mod mcp;
 mod oauth;

@@ -138,15 +138,16 @@ pub async fn show(
                     }),
                 _ => None,
             };
+            let t = chrome.t;
             let approve_label = match provider.kind() {
-                ProviderKind::ApiKey => "Continue".to_owned(),
-                ProviderKind::Terms => "Accept terms".to_owned(),
-                ProviderKind::Oauth2 => format!("Connect {}", provider.name),
+                ProviderKind::ApiKey => t.approve_key().to_owned(),
+                ProviderKind::Terms => t.approve_terms().to_owned(),
+                ProviderKind::Oauth2 => t.approve_oauth(&provider.name),
             };
             let minutes = ((e.expires_at - now).whole_seconds().max(0) + 59) / 60;
             ConsentPage {
                 chrome,
-                title: format!("{} requests access", service.name),
+                title: t.consent_title(&service.name),
                 id: e.id.to_string(),
                 service_name: service.name.clone(),
                 provider_name: provider.name.clone(),
@@ -162,11 +163,7 @@ pub async fn show(
                 }),
                 message: e.message.clone(),
                 expires_at: super::when::When::new(e.expires_at, &brand.time_zone),
-                expires_in: if minutes == 1 {
-                    "in 1 minute".into()
-                } else {
-                    format!("in {minutes} minutes")
-                },
+                expires_in: t.expires_in_minutes(minutes),
                 terms,
                 previous_terms,
                 approve_label,
@@ -388,9 +385,10 @@ async fn api_key_page(
     let ProviderSpec::ApiKey { header, .. } = &opened.provider.spec else {
         return Ok(Redirect::to(&format!("/e/{id}")).into_response());
     };
+    let chrome = chrome(broker, &me.session).await?;
     let page = ApiKeyPage {
-        chrome: chrome(broker, &me.session).await?,
-        title: format!("{} API key", opened.provider.name),
+        title: chrome.t.key_title(&opened.provider.name),
+        chrome,
         id: id.to_owned(),
         service_name: opened.service.name.clone(),
         provider_name: opened.provider.name.clone(),

@@ -55,9 +55,10 @@ pub async fn show(
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Result<LoginPage, PageError> {
+    let chrome = chrome(&broker, &session).await?;
     Ok(LoginPage {
-        chrome: chrome(&broker, &session).await?,
-        title: "Sign in".into(),
+        title: chrome.t.sign_in().into(),
+        chrome,
         return_to: safe_return_to(&q.return_to),
         sso: broker.single_sign_on_label().map(str::to_owned),
         dev_login: broker.settings().dev,

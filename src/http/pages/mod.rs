@@ -17,6 +17,7 @@ mod connections;
 mod consent;
 mod flash;
 pub mod grant_view;
+mod language;
 mod login;
 pub mod views;
 pub mod when;
@@ -34,6 +35,7 @@ pub fn router() -> Router<Arc<Broker>> {
         .route("/e/{id}/api-key", get(consent::api_key_form))
         .route("/connections", get(connections::show))
         .route("/static/brand.css", get(brand_stylesheet))
+        .route("/lang/{code}", get(language::switch))
         .merge(admin::router());
     // Last, so that a form's POST joins its path's GET (a confirmation page, a form).
     forms()

@@ -1,0 +1,275 @@
+//! English: the pages' original words.
+
+use super::{Catalogue, Html, esc};
+
+pub struct En;
+
+impl Catalogue for En {
+    fn skip_link(&self) -> &'static str {
+        "Skip to main content"
+    }
+    fn dev_banner_title(&self) -> &'static str {
+        "Development mode"
+    }
+    fn dev_banner(&self) -> &'static str {
+        "— sign-in is not verified. Do not use with real credentials."
+    }
+    fn nav_connections(&self) -> &'static str {
+        "Your connections"
+    }
+    fn nav_connections_short(&self) -> &'static str {
+        "Connections"
+    }
+    fn signed_in_as(&self) -> &'static str {
+        "Signed in as"
+    }
+    fn sign_out(&self) -> &'static str {
+        "Sign out"
+    }
+    fn footer(&self, product: &str) -> String {
+        format!("{product} · Only approve requests that you started yourself.")
+    }
+    fn support(&self) -> &'static str {
+        "Help and support"
+    }
+    fn privacy(&self) -> &'static str {
+        "Privacy notice"
+    }
+    fn language(&self) -> &'static str {
+        "Language"
+    }
+
+    fn sign_in(&self) -> &'static str {
+        "Sign in"
+    }
+    fn request_waiting(&self) -> &'static str {
+        "A connection request is waiting for you. Sign in as the person it was made for to see it; you come back to it after signing in."
+    }
+    fn sso_intro(&self) -> &'static str {
+        "Sign in with your organisation's account to continue."
+    }
+    fn continue_with(&self, sso: &str) -> String {
+        format!("Continue with {sso}")
+    }
+    fn dev_sign_in(&self) -> &'static str {
+        "Development sign-in"
+    }
+    fn dev_sign_in_warning(&self) -> &'static str {
+        "This broker is running with the development sign-in. Any user name is accepted without a password, so it must not be used with real accounts or credentials."
+    }
+    fn user_name(&self) -> &'static str {
+        "User name"
+    }
+    fn dev_admin(&self) -> &'static str {
+        "Sign in as an administrator (opens the admin console; development only)"
+    }
+    fn no_sign_in(&self) -> &'static str {
+        "Sign-in is not configured on this broker."
+    }
+    fn no_sign_in_hint(&self) -> &'static str {
+        "Ask your administrator to set up a sign-in method, then try the link from your assistant again."
+    }
+
+    fn consent_title(&self, service: &str) -> String {
+        format!("{service} requests access")
+    }
+    fn connection_request(&self) -> &'static str {
+        "Connection request"
+    }
+    fn wants_terms(&self, service: &str, provider: &str) -> Html {
+        Html(format!(
+            "<strong>{}</strong> asks you to accept {}’s terms",
+            esc(service),
+            esc(provider)
+        ))
+    }
+    fn wants_account(&self, service: &str, provider: &str) -> Html {
+        Html(format!(
+            "<strong>{}</strong> wants to use your {} account",
+            esc(service),
+            esc(provider)
+        ))
+    }
+    fn signed_in_as_html(&self, subject: &str) -> Html {
+        Html(format!("Signed in as <strong>{}</strong>", esc(subject)))
+    }
+    fn replaces_title(&self) -> &'static str {
+        "This replaces your earlier connection"
+    }
+    fn replaces(&self, service: &str, provider: &str, when: &str) -> String {
+        format!(
+            "You connected {service} to {provider} on {when}. If you approve, the new connection replaces that one; if you deny, the earlier one stays as it is."
+        )
+    }
+    fn key_next_page(&self, provider: &str, product: &str) -> String {
+        format!(
+            "You will be asked for your {provider} API key on the next page. {product} stores it encrypted."
+        )
+    }
+    fn key_holder(&self, service: &str, provider: &str) -> String {
+        format!(
+            "{service} receives the key when it makes calls to {provider} for you. Your AI client and the model never see it."
+        )
+    }
+    fn oauth_where(&self, provider: &str, host: &str, product: &str) -> Html {
+        let at = Some(host)
+            .filter(|h| !h.is_empty())
+            .map_or_else(String::new, |h| {
+                format!(" at <strong class=\"facts__host\">{}</strong>", esc(h))
+            });
+        Html(format!(
+            "{} asks you to sign in and confirm{at}. {} stores the access it gives, encrypted.",
+            esc(provider),
+            esc(product)
+        ))
+    }
+    fn token_holder(&self, service: &str, provider: &str) -> String {
+        format!(
+            "{service} receives an access token when it makes calls to {provider} for you. Your AI client and the model never see it."
+        )
+    }
+    fn terms_record(&self, service: &str, product: &str) -> String {
+        format!(
+            "{product} records that you accepted this version. {service} receives that record (the version and a digest of the text)."
+        )
+    }
+    fn policy_limit(&self, until: &str, provider: &str, service: &str) -> String {
+        let or_provider = Some(provider)
+            .filter(|p| !p.is_empty())
+            .map_or_else(String::new, |p| format!(" or {p} ends it"));
+        format!(
+            "Your organisation's policy limits this access: it ends {until}, or sooner if you or an administrator revoke it{or_provider}. {service} will then ask you again."
+        )
+    }
+    fn terms_stand(&self) -> &'static str {
+        "Your acceptance stands until you or an administrator revoke it, or the terms change (you are then asked again)."
+    }
+    fn access_stands(&self, service: &str, provider: &str) -> String {
+        format!(
+            "{service} keeps this access until you or an administrator revoke it, or {provider} ends it."
+        )
+    }
+    fn approval_title(&self) -> &'static str {
+        "An administrator approves this too"
+    }
+    fn approval(&self, scopes: &[String], service: &str) -> String {
+        let scopes = scopes.join(", ");
+        format!(
+            "Your organisation's policy requires an administrator of this consent broker to approve {scopes} after you do. Until they approve, {service} cannot use any of this access; you do not need to do anything more, and {service} is told of their decision."
+        )
+    }
+    fn terms_changed(&self) -> &'static str {
+        "The terms have changed"
+    }
+    fn terms_version(&self, version: &str) -> String {
+        format!("version {version}")
+    }
+    fn terms_full_text(&self, title: &str) -> String {
+        format!("{title} full text")
+    }
+    fn terms_digest(&self) -> &'static str {
+        "Document digest:"
+    }
+    fn new_permissions(&self) -> &'static str {
+        "New permissions"
+    }
+    fn requested_permissions(&self) -> &'static str {
+        "Requested permissions"
+    }
+    fn no_new_permissions(&self) -> &'static str {
+        "No new permissions: only the ones you already granted."
+    }
+    fn no_permissions(&self) -> &'static str {
+        "No specific permissions requested."
+    }
+    fn already_granted(&self) -> &'static str {
+        "Already granted, kept"
+    }
+    fn written_by(&self, service: &str, product: &str) -> Html {
+        Html(format!(
+            "Written by <strong>{}</strong>, not by {}:",
+            esc(service),
+            esc(product)
+        ))
+    }
+    fn message_warning(&self, service: &str, product: &str) -> String {
+        format!(
+            "Be careful: this text links elsewhere, names {product}, or mentions a key, password or code. It comes from {service}. Do not follow its links or send anyone a secret because of it."
+        )
+    }
+    fn approve_key(&self) -> &'static str {
+        "Continue"
+    }
+    fn approve_terms(&self) -> &'static str {
+        "Accept terms"
+    }
+    fn approve_oauth(&self, provider: &str) -> String {
+        format!("Connect {provider}")
+    }
+    fn deny(&self) -> &'static str {
+        "Deny"
+    }
+    fn expires_in_minutes(&self, minutes: i64) -> String {
+        if minutes == 1 {
+            "in 1 minute".to_owned()
+        } else {
+            format!("in {minutes} minutes")
+        }
+    }
+    fn expiry(&self, expires_in: &str, iso: &str, when: &str) -> Html {
+        Html(format!(
+            "This link expires {}, at <time datetime=\"{}\">{}</time>. That is only the time you have to answer; it is not how long access lasts.",
+            esc(expires_in),
+            esc(iso),
+            esc(when)
+        ))
+    }
+    fn revoke_anytime(&self) -> Html {
+        Html(
+            "You can revoke this at any time from <a href=\"/connections\">Your connections</a>."
+                .to_owned(),
+        )
+    }
+
+    fn key_title(&self, provider: &str) -> String {
+        format!("{provider} API key")
+    }
+    fn key_eyebrow(&self, provider: &str) -> String {
+        format!("Connect {provider}")
+    }
+    fn key_heading(&self, provider: &str) -> String {
+        format!("Enter your {provider} API key")
+    }
+    fn key_needed(&self, service: &str, provider: &str) -> String {
+        format!("{service} needs an API key to make calls to {provider} for you.")
+    }
+    fn key_label(&self, provider: &str) -> String {
+        format!("{provider} API key")
+    }
+    fn key_hint(&self, product: &str, service: &str, provider: &str, header: &str) -> Html {
+        let sent = if header.is_empty() {
+            String::new()
+        } else {
+            format!(" (sent in the <code>{}</code> header)", esc(header))
+        };
+        Html(format!(
+            "{} stores the key encrypted. {} receives it when it makes calls to {} for you{sent}. Your AI client and the model never see it.",
+            esc(product),
+            esc(service),
+            esc(provider)
+        ))
+    }
+    fn save_key(&self) -> &'static str {
+        "Save key"
+    }
+    fn cancel(&self) -> &'static str {
+        "Cancel"
+    }
+    fn key_lasts(&self, service: &str, provider: &str) -> Html {
+        Html(format!(
+            "{} keeps this access until you or an administrator revoke it, or {} stops accepting the key. You can remove it at any time from <a href=\"/connections\">Your connections</a>.",
+            esc(service),
+            esc(provider)
+        ))
+    }
+}
