@@ -80,7 +80,21 @@ async fn a_german_browser_gets_german_pages_and_the_switch_keeps_the_page_and_se
         )
         .await;
     assert_eq!(done.status, StatusCode::OK);
+    done.assert_shows(">Verbunden</h1>");
+    done.assert_shows("Service A kann jetzt Ihren Acme-Zugriff nutzen.");
     assert_eq!(app.elicitation(id).await["status"], "completed");
+
+    let connections = browser.open("/connections").await;
+    connections.assert_shows(">Ihre Verbindungen</h1>");
+    connections.assert_shows("<dt>Berechtigungen</dt><dd><code>read</code>");
+    connections.assert_shows("<dt>Art</dt><dd>API-Schlüssel</dd>");
+    connections.assert_shows("<dt>Zuletzt genutzt</dt><dd>nie</dd>");
+    connections.assert_shows(">Aktiv</span>");
+    assert!(
+        !connections.html.contains("Permissions"),
+        "{}",
+        connections.html
+    );
 }
 
 #[tokio::test]

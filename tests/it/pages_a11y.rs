@@ -390,6 +390,18 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
     user.chrome.assert_shows("Acme").await;
     user.check("connections", &[]).await;
 
+    // In German (longer words), by the footer's switch: connections and the terms consent.
+    user.chrome.click("a[hreflang='de']").await;
+    user.chrome
+        .wait_for_url("connections again", |u| u.path() == "/connections")
+        .await;
+    user.chrome.assert_shows("Ihre Verbindungen").await;
+    user.check("connections-de", &[]).await;
+    user.chrome.goto(terms["url"].as_str().unwrap()).await;
+    user.chrome.assert_shows("Bedingungen").await;
+    user.check("terms-de", &["Bedingungen annehmen", "Ablehnen"])
+        .await;
+
     // The admin console, by a dev administrator with a long name.
     let mut admin = Auditor::start("a11y-admin").await;
     admin.chrome.goto(&app.url("/admin")).await;

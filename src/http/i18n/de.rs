@@ -1,6 +1,7 @@
 //! Deutsch.
 
 use super::{Catalogue, Html, esc};
+use crate::domain::{GrantStatus, ProviderKind};
 
 pub struct De;
 
@@ -229,6 +230,141 @@ impl Catalogue for De {
             "Sie können dies jederzeit unter <a href=\"/connections\">Ihre Verbindungen</a> widerrufen."
                 .to_owned(),
         )
+    }
+
+    fn waiting(&self, service: &str, provider: &str, by: &str) -> (&'static str, String) {
+        (
+            "Warten auf die Administration",
+            format!(
+                "Sie haben zugestimmt. Die Richtlinie Ihrer Organisation verlangt außerdem, dass eine \
+                 Administratorin oder ein Administrator dieses Consent-Brokers zustimmt, bevor {service} \
+                 Ihren {provider}-Zugriff nutzen kann; bis dahin kann es das nicht. Sie müssen nichts \
+                 weiter tun. Entscheidet bis {by} niemand, verfällt die Anfrage und {service} fragt Sie erneut."
+            ),
+        )
+    }
+    fn connected(&self, service: &str, provider: &str) -> (&'static str, String) {
+        (
+            "Verbunden",
+            format!(
+                "{service} kann jetzt Ihren {provider}-Zugriff nutzen. Sie können diesen Tab schließen und zu Ihrem Assistenten zurückkehren."
+            ),
+        )
+    }
+    fn declined_heading(&self) -> &'static str {
+        "Anfrage abgelehnt"
+    }
+    fn declined_by_policy(&self, service: &str) -> String {
+        format!(
+            "Die Richtlinie Ihrer Organisation erlaubt Ihnen nicht, dies zu gewähren. Mit {service} \
+             wurde nichts geteilt; Sie können diesen Tab schließen."
+        )
+    }
+    fn declined_by_admin(&self, reason: &str, service: &str) -> String {
+        format!(
+            "Die Administration hat diese Anfrage abgelehnt ({reason}). Mit {service} wurde nichts \
+             geteilt; Sie können diesen Tab schließen."
+        )
+    }
+    fn declined(&self, service: &str) -> String {
+        format!("Mit {service} wurde nichts geteilt. Sie können diesen Tab schließen.")
+    }
+    fn expired(&self) -> (&'static str, &'static str) {
+        (
+            "Diese Anfrage ist abgelaufen",
+            "Bitten Sie Ihren Assistenten, neu zu beginnen; er schickt Ihnen einen neuen Link.",
+        )
+    }
+    fn failed(&self, provider: &str, reason: &str) -> (&'static str, String) {
+        (
+            "Die Verbindung ist fehlgeschlagen",
+            format!(
+                "{provider} hat die Verbindung nicht abgeschlossen (Grund: {reason}). Es wurde nichts \
+                 gespeichert. Bitten Sie Ihren Assistenten, neu zu beginnen."
+            ),
+        )
+    }
+
+    fn connections_lede(&self) -> &'static str {
+        "Dienste, denen Sie erlaubt haben, für Sie zu handeln, und was sie nutzen dürfen. Ein Widerruf wirkt sofort: Der Dienst kann diesen Zugriff dann nicht mehr nutzen."
+    }
+    fn revoked_flash(&self, service: &str, provider: &str) -> String {
+        format!("Widerrufen: {service} kann Ihren {provider}-Zugriff nicht mehr nutzen.")
+    }
+    fn connection_not_found(&self) -> (&'static str, &'static str) {
+        (
+            "Verbindung nicht gefunden",
+            "Unter Ihren Verbindungen gibt es diese nicht. Vielleicht wurde sie entfernt; siehe Ihre Verbindungen.",
+        )
+    }
+    fn active(&self) -> &'static str {
+        "Aktiv"
+    }
+    fn no_active(&self) -> &'static str {
+        "Sie haben keine aktiven Verbindungen."
+    }
+    fn uses_your(&self) -> &'static str {
+        " nutzt Ihr Konto bei "
+    }
+    fn used_your(&self) -> &'static str {
+        " nutzte Ihr Konto bei "
+    }
+    fn status(&self, status: &GrantStatus) -> &'static str {
+        match status {
+            GrantStatus::Active => "Aktiv",
+            GrantStatus::Revoked => "Widerrufen",
+            GrantStatus::NeedsReauth => "Erneute Anmeldung nötig",
+            GrantStatus::AwaitingApproval => "Wartet auf die Administration",
+        }
+    }
+    fn permissions(&self) -> &'static str {
+        "Berechtigungen"
+    }
+    fn none_requested(&self) -> &'static str {
+        "keine angefragt"
+    }
+    fn kind_heading(&self) -> &'static str {
+        "Art"
+    }
+    fn kind(&self, kind: &ProviderKind) -> &'static str {
+        match kind {
+            ProviderKind::Oauth2 => "OAuth 2",
+            ProviderKind::ApiKey => "API-Schlüssel",
+            ProviderKind::Terms => "Bedingungen",
+        }
+    }
+    fn connected_on(&self) -> &'static str {
+        "Verbunden"
+    }
+    fn last_used(&self) -> &'static str {
+        "Zuletzt genutzt"
+    }
+    fn never(&self) -> &'static str {
+        "nie"
+    }
+    fn use_count(&self, count: &u64) -> String {
+        format!("({count}-mal genutzt)")
+    }
+    fn access_ends(&self) -> &'static str {
+        "Zugriff endet"
+    }
+    fn ends_by_policy(&self, service: &str) -> String {
+        format!("(Richtlinie Ihrer Organisation; {service} fragt Sie dann erneut)")
+    }
+    fn ends_on_revoke(&self) -> &'static str {
+        "wenn Sie oder die Administration ihn widerrufen"
+    }
+    fn revoke(&self) -> &'static str {
+        "Widerrufen"
+    }
+    fn revoke_what(&self, service: &str, provider: &str) -> String {
+        format!(": Zugriff von {service} auf {provider}")
+    }
+    fn revoked_heading(&self) -> &'static str {
+        "Widerrufen"
+    }
+    fn revoked_on(&self) -> &'static str {
+        "widerrufen"
     }
 
     fn key_title(&self, provider: &str) -> String {

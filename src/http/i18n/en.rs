@@ -1,6 +1,7 @@
 //! English: the pages' original words.
 
 use super::{Catalogue, Html, esc};
+use crate::domain::{GrantStatus, ProviderKind};
 
 pub struct En;
 
@@ -229,6 +230,141 @@ impl Catalogue for En {
             "You can revoke this at any time from <a href=\"/connections\">Your connections</a>."
                 .to_owned(),
         )
+    }
+
+    fn waiting(&self, service: &str, provider: &str, by: &str) -> (&'static str, String) {
+        (
+            "Waiting for an administrator",
+            format!(
+                "You approved. Your organisation's policy also requires an administrator of this \
+                 consent broker to approve before {service} can use your {provider} access; until then it cannot. \
+                 You do not need to do anything more. If no administrator decides by {by}, the \
+                 request lapses and {service} will ask you again."
+            ),
+        )
+    }
+    fn connected(&self, service: &str, provider: &str) -> (&'static str, String) {
+        (
+            "Connected",
+            format!(
+                "{service} can now use your {provider} access. You can close this tab and return to your assistant."
+            ),
+        )
+    }
+    fn declined_heading(&self) -> &'static str {
+        "Request declined"
+    }
+    fn declined_by_policy(&self, service: &str) -> String {
+        format!(
+            "Your organisation's policy does not let you grant this. Nothing was shared \
+             with {service}; you can close this tab."
+        )
+    }
+    fn declined_by_admin(&self, reason: &str, service: &str) -> String {
+        format!(
+            "An administrator refused this request ({reason}). Nothing was shared with {service}; \
+             you can close this tab."
+        )
+    }
+    fn declined(&self, service: &str) -> String {
+        format!("Nothing was shared with {service}. You can close this tab.")
+    }
+    fn expired(&self) -> (&'static str, &'static str) {
+        (
+            "This request has expired",
+            "Ask your assistant to start again; it will send a new link.",
+        )
+    }
+    fn failed(&self, provider: &str, reason: &str) -> (&'static str, String) {
+        (
+            "The connection failed",
+            format!(
+                "{provider} did not complete the connection (reason: {reason}). Nothing was stored. \
+                 Ask your assistant to start again."
+            ),
+        )
+    }
+
+    fn connections_lede(&self) -> &'static str {
+        "Services you allowed to act for you, and what they may use. Revoking takes effect at once: the service can no longer use that access."
+    }
+    fn revoked_flash(&self, service: &str, provider: &str) -> String {
+        format!("Revoked: {service} can no longer use your {provider} access.")
+    }
+    fn connection_not_found(&self) -> (&'static str, &'static str) {
+        (
+            "Connection not found",
+            "There is no such connection among yours. It may have been removed; see Your connections.",
+        )
+    }
+    fn active(&self) -> &'static str {
+        "Active"
+    }
+    fn no_active(&self) -> &'static str {
+        "You have no active connections."
+    }
+    fn uses_your(&self) -> &'static str {
+        " uses your "
+    }
+    fn used_your(&self) -> &'static str {
+        " used your "
+    }
+    fn status(&self, status: &GrantStatus) -> &'static str {
+        match status {
+            GrantStatus::Active => "Active",
+            GrantStatus::Revoked => "Revoked",
+            GrantStatus::NeedsReauth => "Needs sign-in again",
+            GrantStatus::AwaitingApproval => "Waiting for an administrator",
+        }
+    }
+    fn permissions(&self) -> &'static str {
+        "Permissions"
+    }
+    fn none_requested(&self) -> &'static str {
+        "none requested"
+    }
+    fn kind_heading(&self) -> &'static str {
+        "Type"
+    }
+    fn kind(&self, kind: &ProviderKind) -> &'static str {
+        match kind {
+            ProviderKind::Oauth2 => "OAuth 2",
+            ProviderKind::ApiKey => "API key",
+            ProviderKind::Terms => "Terms",
+        }
+    }
+    fn connected_on(&self) -> &'static str {
+        "Connected"
+    }
+    fn last_used(&self) -> &'static str {
+        "Last used"
+    }
+    fn never(&self) -> &'static str {
+        "never"
+    }
+    fn use_count(&self, count: &u64) -> String {
+        format!("({count} uses)")
+    }
+    fn access_ends(&self) -> &'static str {
+        "Access ends"
+    }
+    fn ends_by_policy(&self, service: &str) -> String {
+        format!("(your organisation's policy; {service} will then ask you again)")
+    }
+    fn ends_on_revoke(&self) -> &'static str {
+        "when you or an administrator revoke it"
+    }
+    fn revoke(&self) -> &'static str {
+        "Revoke"
+    }
+    fn revoke_what(&self, service: &str, provider: &str) -> String {
+        format!(" {service}'s access to {provider}")
+    }
+    fn revoked_heading(&self) -> &'static str {
+        "Revoked"
+    }
+    fn revoked_on(&self) -> &'static str {
+        "revoked"
     }
 
     fn key_title(&self, provider: &str) -> String {

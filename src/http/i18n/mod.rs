@@ -13,6 +13,8 @@ use std::fmt;
 
 use axum::http::{HeaderMap, header};
 
+use crate::domain::{GrantStatus, ProviderKind};
+
 mod de;
 mod en;
 
@@ -186,6 +188,41 @@ pub trait Catalogue: Sync {
     fn expires_in_minutes(&self, minutes: i64) -> String;
     fn expiry(&self, expires_in: &str, iso: &str, when: &str) -> Html;
     fn revoke_anytime(&self) -> Html;
+
+    // The request's outcome (message.html): heading, then body.
+    fn waiting(&self, service: &str, provider: &str, by: &str) -> (&'static str, String);
+    fn connected(&self, service: &str, provider: &str) -> (&'static str, String);
+    fn declined_heading(&self) -> &'static str;
+    fn declined_by_policy(&self, service: &str) -> String;
+    fn declined_by_admin(&self, reason: &str, service: &str) -> String;
+    fn declined(&self, service: &str) -> String;
+    fn expired(&self) -> (&'static str, &'static str);
+    fn failed(&self, provider: &str, reason: &str) -> (&'static str, String);
+
+    // connections.html
+    fn connections_lede(&self) -> &'static str;
+    fn revoked_flash(&self, service: &str, provider: &str) -> String;
+    fn connection_not_found(&self) -> (&'static str, &'static str);
+    fn active(&self) -> &'static str;
+    fn no_active(&self) -> &'static str;
+    fn uses_your(&self) -> &'static str;
+    fn used_your(&self) -> &'static str;
+    fn status(&self, status: &GrantStatus) -> &'static str;
+    fn permissions(&self) -> &'static str;
+    fn none_requested(&self) -> &'static str;
+    fn kind_heading(&self) -> &'static str;
+    fn kind(&self, kind: &ProviderKind) -> &'static str;
+    fn connected_on(&self) -> &'static str;
+    fn last_used(&self) -> &'static str;
+    fn never(&self) -> &'static str;
+    fn use_count(&self, count: &u64) -> String;
+    fn access_ends(&self) -> &'static str;
+    fn ends_by_policy(&self, service: &str) -> String;
+    fn ends_on_revoke(&self) -> &'static str;
+    fn revoke(&self) -> &'static str;
+    fn revoke_what(&self, service: &str, provider: &str) -> String;
+    fn revoked_heading(&self) -> &'static str;
+    fn revoked_on(&self) -> &'static str;
 
     // api_key.html
     fn key_title(&self, provider: &str) -> String;

@@ -49,6 +49,7 @@ pub async fn show(
     };
     let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service);
     let now = broker.clock().now();
+    let t = chrome.t;
     let outcome = |status, tone, heading: &str, body: &str| {
         (
             status,
@@ -138,7 +139,6 @@ pub async fn show(
                     }),
                 _ => None,
             };
-            let t = chrome.t;
             let approve_label = match provider.kind() {
                 ProviderKind::ApiKey => t.approve_key().to_owned(),
                 ProviderKind::Terms => t.approve_terms().to_owned(),
@@ -172,70 +172,37 @@ pub async fn show(
             }
             .into_response()
         }
-        ElicitationStatus::AwaitingApproval => outcome(
-            StatusCode::OK,
-            Tone::Info,
-            "Waiting for an administrator",
-            &format!(
-                "You approved. Your organisation's policy also requires an administrator of this \
-                 consent broker to approve before {} can use your {} access; until then it cannot. \
-                 You do not need to do anything more. If no administrator decides by {}, the \
-                 request lapses and {} will ask you again.",
-                service.name,
-                provider.name,
-                format_time(e.expires_at),
-                service.name
-            ),
-        ),
-        ElicitationStatus::Completed => outcome(
-            StatusCode::OK,
-            Tone::Success,
-            "Connected",
-            &format!(
-                "{} can now use your {} access. You can close this tab and return to your assistant.",
-                service.name, provider.name
-            ),
-        ),
+        ElicitationStatus::AwaitingApproval => {
+            let (heading, body) =
+                t.waiting(&service.name, &provider.name, &format_time(e.expires_at));
+            outcome(StatusCode::OK, Tone::Info, heading, &body)
+        }
+        ElicitationStatus::Completed => {
+            let (heading, body) = t.connected(&service.name, &provider.name);
+            outcome(StatusCode::OK, Tone::Success, heading, &body)
+        }
         ElicitationStatus::Declined => outcome(
             StatusCode::OK,
             Tone::Info,
-            "Request declined",
+            t.declined_heading(),
             &match e.reason.as_deref() {
-                Some(POLICY_REASON) => format!(
-                    "Your organisation's policy does not let you grant this. Nothing was shared \
-                     with {}; you can close this tab.",
-                    service.name
-                ),
+                Some(POLICY_REASON) => t.declined_by_policy(&service.name),
                 // Only the broker writes a declined reason; this one carries the admin's words.
-                Some(reason) if reason.starts_with(ADMIN_REFUSAL) => format!(
-                    "An administrator refused this request ({}). Nothing was shared with {}; \
-                     you can close this tab.",
-                    &reason[ADMIN_REFUSAL.len()..],
-                    service.name
-                ),
-                _ => format!(
-                    "Nothing was shared with {}. You can close this tab.",
-                    service.name
-                ),
+                Some(reason) if reason.starts_with(ADMIN_REFUSAL) => {
+                    t.declined_by_admin(&reason[ADMIN_REFUSAL.len()..], &service.name)
+                }
+                _ => t.declined(&service.name),
             },
         ),
-        ElicitationStatus::Expired => outcome(
-            StatusCode::GONE,
-            Tone::Warning,
-            "This request has expired",
-            "Ask your assistant to start again; it will send a new link.",
-        ),
-        ElicitationStatus::Failed => outcome(
-            StatusCode::OK,
-            Tone::Error,
-            "The connection failed",
-            &format!(
-                "{} did not complete the connection (reason: {}). Nothing was stored. \
-                 Ask your assistant to start again.",
-                provider.name,
-                e.reason.as_deref().unwrap_or("unknown")
-            ),
-        ),
+        ElicitationStatus::Expired => {
+            let (heading, body) = t.expired();
+            outcome(StatusCode::GONE, Tone::Warning, heading, body)
+        }
+        ElicitationStatus::Failed => {
+            let (heading, body) =
+                t.failed(&provider.name, e.reason.as_deref().unwrap_or("unknown"));
+            outcome(StatusCode::OK, Tone::Error, heading, &body)
+        }
     };
     Ok(response)
 }

@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::domain::{
-    Actor, AuditEvent, Grant, GrantStatus, Outcome, Timestamp, UpstreamRevocation,
+    Actor, AuditEvent, Grant, GrantStatus, Outcome, ProviderKind, Timestamp, UpstreamRevocation,
 };
 
 pub struct GrantView {
@@ -15,6 +15,11 @@ pub struct GrantView {
     pub provider_id: String,
     pub provider_name: String,
     pub kind: String,
+    /// The kind and status, typed (the words come from the page's language).
+    pub provider_kind: ProviderKind,
+    pub grant_status: GrantStatus,
+    /// When a service last used it, if ever.
+    pub used: Option<super::when::When>,
     pub scopes: Vec<String>,
     /// `active`, `revoked` or `needs_reauth` (for CSS and tests).
     pub status: String,
@@ -51,6 +56,9 @@ impl GrantView {
                 .provider(&g.provider)
                 .map_or_else(|| g.provider.to_string(), |p| p.name.clone()),
             kind: kind_label(g.kind.as_str()).to_owned(),
+            provider_kind: g.kind,
+            grant_status: g.status,
+            used: g.last_used_at.map(|t| super::when::When::new(t, tz)),
             scopes: g.scopes.iter().map(|s| s.to_string()).collect(),
             status: g.status.as_str().to_owned(),
             status_label: status_label(g.status).to_owned(),
