@@ -156,27 +156,20 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(error = ?e, code = e.kind().as_str(), "page failed");
         }
-        let (tone, heading) = match &e {
-            Error::IdentityMismatch => (Tone::Error, "This link is for another account"),
-            Error::ElicitationExpired => (Tone::Warning, "This request has expired"),
-            Error::ElicitationNotFound => (Tone::Error, "Request not found"),
-            Error::CsrfRejected => (Tone::Warning, "Please try again"),
-            Error::StoreUnavailable(_) => (Tone::Error, "Temporarily unavailable"),
-            _ if status.is_server_error() => (Tone::Error, "Something went wrong"),
-            _ => (Tone::Warning, e.title()),
+        let chrome = bare_chrome();
+        let t = chrome.t;
+        let words = |(heading, body): (&'static str, &'static str)| (heading, body.to_owned());
+        let (tone, (heading, body)) = match &e {
+            Error::IdentityMismatch => (Tone::Error, words(t.identity_mismatch())),
+            Error::ElicitationExpired => (Tone::Warning, words(t.expired())),
+            Error::ElicitationNotFound => (Tone::Error, words(t.request_not_found())),
+            Error::CsrfRejected => (Tone::Warning, words(t.form_expired())),
+            Error::StoreUnavailable(_) => (Tone::Error, words(t.unavailable())),
+            _ if status.is_server_error() => (Tone::Error, (t.went_wrong(), e.public_detail())),
+            _ => (Tone::Warning, (e.title(), e.public_detail())),
         };
-        let body = match &e {
-            Error::IdentityMismatch => {
-                "You are signed in as someone other than the person this request was made for. \
-                 Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
-                 sign out and sign in with the right account."
-                    .to_owned()
-            }
-            Error::ElicitationExpired => "Ask your assistant to start again; it will send a new link.".to_owned(),
-            _ => e.public_detail(),
-        };
-        let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
-        page.detail = Some(format!("Error code: {}", e.kind()));
+        let mut page = MessagePage::new(chrome, tone, heading, &body);
+        page.detail = Some(t.error_code(e.kind().as_str()));
         let mut response = (status, page).into_response();
         if let Error::StoreUnavailable(cause) = &e {
             let failure = crate::metrics::StoreFailure::of(cause);

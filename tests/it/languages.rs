@@ -153,3 +153,21 @@ async fn the_switch_sends_nobody_to_another_site() {
     let unknown = browser.open("/lang/xx?return_to=/").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn refusals_are_in_the_users_language_too() {
+    let app = TestApp::spawn().await;
+    let for_carol = app
+        .create_pending("carol", API_KEY_PROVIDER, &["read"])
+        .await;
+    let browser = german(&app);
+    let missing = browser
+        .open_as(&app.url("/e/no-such-request"), "dave")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    missing.assert_shows(">Anfrage nicht gefunden</h1>");
+    missing.assert_shows("Fehlercode: elicitation_not_found");
+    let other = browser.open(for_carol["url"].as_str().unwrap()).await;
+    other.assert_shows(">Dieser Link gilt für ein anderes Konto</h1>");
+    other.assert_shows("es wurde daher nichts gezeigt oder geteilt.");
+}

@@ -367,6 +367,45 @@ impl Catalogue for De {
         "widerrufen"
     }
 
+    fn identity_mismatch(&self) -> (&'static str, &'static str) {
+        (
+            "Dieser Link gilt für ein anderes Konto",
+            "Sie sind als jemand anderes angemeldet als die Person, für die diese Anfrage gestellt \
+             wurde. Es wurde nichts geteilt. Wenn Sie diesen Link nicht erwartet haben, schließen Sie \
+             diesen Tab; wenn er Ihnen gilt, melden Sie sich ab und mit dem richtigen Konto an.",
+        )
+    }
+    fn link_for_another(&self) -> (&'static str, &'static str) {
+        (
+            "Dieser Link gilt für ein anderes Konto",
+            "Sie sind als jemand anderes angemeldet als die Person, für die diese Anfrage gestellt \
+             wurde; es wurde daher nichts gezeigt oder geteilt. Wenn der Link Ihnen gilt, melden Sie \
+             sich ab und mit dem richtigen Konto an; wenn Sie ihn nicht erwartet haben, schließen Sie \
+             diesen Tab.",
+        )
+    }
+    fn request_not_found(&self) -> (&'static str, &'static str) {
+        ("Anfrage nicht gefunden", "Diese Anfrage gibt es nicht.")
+    }
+    fn form_expired(&self) -> (&'static str, &'static str) {
+        (
+            "Bitte versuchen Sie es erneut",
+            "Das Formular ist abgelaufen oder stammt nicht von dieser Seite; gehen Sie zurück, laden Sie neu und versuchen Sie es erneut.",
+        )
+    }
+    fn unavailable(&self) -> (&'static str, &'static str) {
+        (
+            "Vorübergehend nicht verfügbar",
+            "Der Speicher des Brokers ist nicht erreichbar; versuchen Sie es gleich noch einmal.",
+        )
+    }
+    fn went_wrong(&self) -> &'static str {
+        "Etwas ist schiefgegangen"
+    }
+    fn error_code(&self, code: &str) -> String {
+        format!("Fehlercode: {code}")
+    }
+
     fn key_title(&self, provider: &str) -> String {
         format!("{provider}-API-Schlüssel")
     }

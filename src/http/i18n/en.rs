@@ -367,6 +367,44 @@ impl Catalogue for En {
         "revoked"
     }
 
+    fn identity_mismatch(&self) -> (&'static str, &'static str) {
+        (
+            "This link is for another account",
+            "You are signed in as someone other than the person this request was made for. \
+             Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
+             sign out and sign in with the right account.",
+        )
+    }
+    fn link_for_another(&self) -> (&'static str, &'static str) {
+        (
+            "This link is for another account",
+            "You are signed in as someone other than the person this request was made for, so nothing \
+             was shown or shared. If the link is yours, sign out and sign in with the right account; \
+             if you did not expect it, close this tab.",
+        )
+    }
+    fn request_not_found(&self) -> (&'static str, &'static str) {
+        ("Request not found", "No such elicitation.")
+    }
+    fn form_expired(&self) -> (&'static str, &'static str) {
+        (
+            "Please try again",
+            "The form expired or did not come from this site; go back, reload and try again.",
+        )
+    }
+    fn unavailable(&self) -> (&'static str, &'static str) {
+        (
+            "Temporarily unavailable",
+            "The broker's store is unavailable; try again shortly.",
+        )
+    }
+    fn went_wrong(&self) -> &'static str {
+        "Something went wrong"
+    }
+    fn error_code(&self, code: &str) -> String {
+        format!("Error code: {code}")
+    }
+
     fn key_title(&self, provider: &str) -> String {
         format!("{provider} API key")
     }

@@ -224,6 +224,17 @@ pub trait Catalogue: Sync {
     fn revoked_heading(&self) -> &'static str;
     fn revoked_on(&self) -> &'static str;
 
+    // Refusals and errors as pages (`render::PageError`): heading, then body.
+    fn identity_mismatch(&self) -> (&'static str, &'static str);
+    /// A signed-in user opened someone else's consent link.
+    fn link_for_another(&self) -> (&'static str, &'static str);
+    fn request_not_found(&self) -> (&'static str, &'static str);
+    fn form_expired(&self) -> (&'static str, &'static str);
+    fn unavailable(&self) -> (&'static str, &'static str);
+    /// Heading of any other server error (its body is the error's own public detail).
+    fn went_wrong(&self) -> &'static str;
+    fn error_code(&self, code: &str) -> String;
+
     // api_key.html
     fn key_title(&self, provider: &str) -> String;
     fn key_eyebrow(&self, provider: &str) -> String;

@@ -35,14 +35,8 @@ pub async fn show(
     let opened = match broker.open_elicitation(&me.user, &id).await {
         Ok(o) => o,
         Err(Error::IdentityMismatch) => {
-            let page = MessagePage::new(
-                chrome,
-                Tone::Error,
-                "This link is for another account",
-                "You are signed in as someone other than the person this request was made for, so nothing \
-                 was shown or shared. If the link is yours, sign out and sign in with the right account; \
-                 if you did not expect it, close this tab.",
-            );
+            let (heading, body) = chrome.t.link_for_another();
+            let page = MessagePage::new(chrome, Tone::Error, heading, body);
             return Ok((StatusCode::FORBIDDEN, page).into_response());
         }
         Err(e) => return Err(e.into()),
