@@ -42,8 +42,8 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-/// The branding, language and address of a request's pages. The admin console is English
-/// only, and offers no switch.
+/// The branding, language and address of a request's pages (for the language switch). The
+/// admin console is English only, and offers no switch.
 fn page_context(broker: &Broker, request: &Request) -> super::render::PageContext {
     let admin = request.uri().path().starts_with("/admin");
     super::render::PageContext {
@@ -53,11 +53,14 @@ fn page_context(broker: &Broker, request: &Request) -> super::render::PageContex
         } else {
             super::i18n::Lang::of_request(request.headers())
         },
+        // The way back is the path alone, but for the sign-in page its own `return_to`: a
+        // query may carry what no link should (an OAuth callback's code and state).
         here: (!admin).then(|| {
-            request
-                .uri()
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
+            let uri = request.uri();
+            match uri.query() {
+                Some(query) if uri.path() == "/login" => format!("/login?{query}"),
+                _ => uri.path().to_owned(),
+            }
         }),
     }
 }

@@ -152,6 +152,12 @@ async fn the_switch_sends_nobody_to_another_site() {
     }
     let unknown = browser.open("/lang/xx?return_to=/").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // The switch's way back is the page's path: a query (an OAuth callback's code) is not
+    // copied into a link.
+    let page = browser.open("/no-such-page?code=the-code-123").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    page.assert_shows("href=\"/lang/en?return_to=/no-such-page\"");
+    assert!(!page.html.contains("the-code-123"), "{}", page.html);
 }
 
 #[tokio::test]
