@@ -71,6 +71,28 @@ impl Catalogue for De {
         "Bitten Sie Ihre Administration, eine Anmeldemethode einzurichten, und öffnen Sie dann den Link Ihres Assistenten erneut."
     }
 
+    fn bad_user_name(&self) -> &'static str {
+        "Geben Sie einen Benutzernamen ein (bis zu 255 Zeichen, keine Steuerzeichen)."
+    }
+    fn continuing_to(&self, provider: &str) -> String {
+        format!("Weiter zu {provider}")
+    }
+    fn leaving_for(&self, product: &str, provider: &str, host: &str) -> Html {
+        Html(format!(
+            "Sie verlassen {} für die Anmeldung bei {} auf <strong>{}</strong>, wo Sie sich anmelden und den Zugriff bestätigen. {} schickt Sie danach hierher zurück.",
+            esc(product),
+            esc(provider),
+            esc(host),
+            esc(provider)
+        ))
+    }
+    fn continue_to(&self, provider: &str) -> String {
+        format!("Weiter zu {provider}")
+    }
+    fn if_nothing_happens(&self) -> &'static str {
+        "Falls nichts passiert, verwenden Sie die Schaltfläche."
+    }
+
     fn consent_title(&self, service: &str) -> String {
         format!("{service} bittet um Zugriff")
     }

@@ -71,6 +71,28 @@ impl Catalogue for En {
         "Ask your administrator to set up a sign-in method, then try the link from your assistant again."
     }
 
+    fn bad_user_name(&self) -> &'static str {
+        "Enter a user name (up to 255 characters, no control characters)."
+    }
+    fn continuing_to(&self, provider: &str) -> String {
+        format!("Continuing to {provider}")
+    }
+    fn leaving_for(&self, product: &str, provider: &str, host: &str) -> Html {
+        Html(format!(
+            "You are leaving {} for {}’s sign-in at <strong>{}</strong>, where you sign in and confirm access. {} then sends you back here.",
+            esc(product),
+            esc(provider),
+            esc(host),
+            esc(provider)
+        ))
+    }
+    fn continue_to(&self, provider: &str) -> String {
+        format!("Continue to {provider}")
+    }
+    fn if_nothing_happens(&self) -> &'static str {
+        "If nothing happens, use the button."
+    }
+
     fn consent_title(&self, service: &str) -> String {
         format!("{service} requests access")
     }

@@ -150,6 +150,14 @@ pub trait Catalogue: Sync {
     fn no_sign_in(&self) -> &'static str;
     fn no_sign_in_hint(&self) -> &'static str;
 
+    fn bad_user_name(&self) -> &'static str;
+
+    // authorize_redirect.html: on the way to the provider's sign-in.
+    fn continuing_to(&self, provider: &str) -> String;
+    fn leaving_for(&self, product: &str, provider: &str, host: &str) -> Html;
+    fn continue_to(&self, provider: &str) -> String;
+    fn if_nothing_happens(&self) -> &'static str;
+
     // consent.html
     fn consent_title(&self, service: &str) -> String;
     fn connection_request(&self) -> &'static str;

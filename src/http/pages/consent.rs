@@ -250,9 +250,10 @@ pub async fn approve(
             let binding = csrf::flow_binding(&me.session).await?;
             let url = broker.start_oauth(&me.user, &id, &binding).await?;
             let name = &opened.provider.name;
+            let chrome = chrome(&broker, &me.session).await?;
             Ok(AuthorizeRedirectPage {
-                chrome: chrome(&broker, &me.session).await?,
-                title: format!("Continuing to {name}"),
+                title: chrome.t.continuing_to(name),
+                chrome,
                 provider_name: name.clone(),
                 host: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
                 url: url.to_string(),
