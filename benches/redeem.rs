@@ -19,9 +19,15 @@
 //! the broker's RSS (`VmRSS`) after seeding `--rss-grants` grants on the embedded store.
 //! The last line is a one-line summary.
 //!
+//! 6. `scale`, only when named (it seeds `--scale-grants`, 1 000 000 by default): a
+//!    redemption's p99 at `--grants` and at the large size on one embedded store, then the
+//!    real binary reopening that store in its own process: its start time, an admin page
+//!    of 50, a redemption load and its RSS.
+//!
 //! `cargo bench --bench redeem -- [--grants N] [--concurrency C] [--seconds S]
-//! [--warmup S] [--rss-grants N] [target names...]` (or `BENCH_GRANTS`, `BENCH_CONCURRENCY`,
-//! `BENCH_SECONDS`, `BENCH_WARMUP`, `BENCH_RSS_GRANTS`). Needs `redis-server` on PATH.
+//! [--warmup S] [--rss-grants N] [--scale-grants N] [target names...]` (or `BENCH_GRANTS`,
+//! `BENCH_CONCURRENCY`, `BENCH_SECONDS`, `BENCH_WARMUP`, `BENCH_RSS_GRANTS`,
+//! `BENCH_SCALE_GRANTS`). Needs `redis-server` on PATH.
 //! Under `cargo test --all-targets` (no `--bench` argument) it does a tiny smoke run.
 //!
 //! The load generator shares the machine (and the tokio runtime) with the broker, so every
@@ -61,7 +67,11 @@ const KEY: &str = "acme_live_4f9a8b7c6d5e4f3a2b1c";
 const SEED_CONCURRENCY: usize = 64;
 
 struct Options {
+    /// `cargo bench` (not the smoke run under `cargo test`).
+    full: bool,
     grants: usize,
+    /// Grants on the embedded store for the `scale` target.
+    scale_grants: usize,
     concurrency: usize,
     seconds: f64,
     warmup: f64,
@@ -76,7 +86,9 @@ impl Options {
         let full = args.iter().any(|a| a == "--bench");
         let mut o = if full {
             Options {
+                full,
                 grants: 10_000,
+                scale_grants: 1_000_000,
                 concurrency: 64,
                 seconds: 10.0,
                 warmup: 2.0,
@@ -85,7 +97,9 @@ impl Options {
             }
         } else {
             Options {
+                full,
                 grants: 20,
+                scale_grants: 60,
                 concurrency: 4,
                 seconds: 0.2,
                 warmup: 0.05,
@@ -102,19 +116,28 @@ impl Options {
                 "seconds" => o.seconds = v.parse().expect("--seconds S"),
                 "warmup" => o.warmup = v.parse().expect("--warmup S"),
                 "rss-grants" => o.rss_grants = v.parse().expect("--rss-grants N"),
+                "scale-grants" => o.scale_grants = v.parse().expect("--scale-grants N"),
                 _ => unreachable!(),
             }
         };
-        for name in ["grants", "concurrency", "seconds", "warmup", "rss-grants"] {
+        for name in [
+            "grants",
+            "concurrency",
+            "seconds",
+            "warmup",
+            "rss-grants",
+            "scale-grants",
+        ] {
             let var = format!("BENCH_{}", name.replace('-', "_").to_uppercase());
             set(name, env(&var));
         }
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.strip_prefix("--") {
-                Some(name @ ("grants" | "concurrency" | "seconds" | "warmup" | "rss-grants")) => {
-                    set(name, it.next().cloned())
-                }
+                Some(
+                    name @ ("grants" | "concurrency" | "seconds" | "warmup" | "rss-grants"
+                    | "scale-grants"),
+                ) => set(name, it.next().cloned()),
                 Some(_) => {}
                 None => o.only.push(a.clone()),
             }
@@ -127,16 +150,25 @@ impl Options {
     fn wanted(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
     }
+
+    /// Targets too slow for the default run: only when named (and in the smoke run).
+    fn named(&self, name: &str) -> bool {
+        !self.full || self.only.iter().any(|o| o == name)
+    }
 }
 
 /// One broker, started in-process on loopback.
 struct Target {
     addr: SocketAddr,
     token: String,
+    /// The service token's digest and the sealing key (id, base64): what a broker
+    /// reopening this data directory needs.
+    digest: String,
+    key: (String, String),
     broker: Arc<Broker>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     stopped: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Target {
@@ -147,6 +179,7 @@ impl Target {
         config.server.bind = "127.0.0.1:0".parse().expect("loopback address");
         config.server.data_dir = dir.path().to_path_buf();
         let (id, key) = consent_broker::config::keyring::new_key_entry();
+        let key_entry = (id.clone(), key.to_string());
         config
             .keyring
             .keys
@@ -163,7 +196,7 @@ impl Target {
         config.services = vec![ServiceConfig {
             id: "svc".into(),
             name: "Service".into(),
-            token_sha256: Some(digest),
+            token_sha256: Some(digest.clone()),
             allow: BTreeMap::from([("acme".into(), vec!["read".into()])]),
             webhook_url: None,
             webhook_secret: None,
@@ -189,10 +222,12 @@ impl Target {
         Self {
             addr,
             token,
+            digest,
+            key: key_entry,
             broker,
             stop: Some(stop),
             stopped,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -205,6 +240,12 @@ impl Target {
     /// vault seals it), and the handle is read back over `GET /v1/elicitations/{id}`, as a
     /// service does. Returns the handles.
     async fn seed(&self, n: usize, run: &str) -> Vec<String> {
+        self.seed_keeping(n, run, 1).await
+    }
+
+    /// Like [`Target::seed`], returning only every `keep`-th handle (a sample of a large
+    /// store, without holding every handle in memory).
+    async fn seed_keeping(&self, n: usize, run: &str, keep: usize) -> Vec<String> {
         let client = reqwest::Client::new();
         let service = self.service();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -248,15 +289,24 @@ impl Target {
                             .submit_api_key(&user, &id, Zeroizing::new(KEY.to_owned()))
                             .await
                             .expect("consent");
-                        let status: Value = client
-                            .get(format!("{base}/v1/elicitations/{id}"))
-                            .bearer_auth(&token)
-                            .send()
-                            .await
-                            .expect("status")
-                            .json()
-                            .await
-                            .expect("status JSON");
+                        if i % keep != 0 {
+                            continue;
+                        }
+                        // A keep-alive connection the broker closed (idle timeout) fails
+                        // the next request on it: try again on a fresh one.
+                        let mut status: Option<Value> = None;
+                        for _ in 0..3 {
+                            let answer = client
+                                .get(format!("{base}/v1/elicitations/{id}"))
+                                .bearer_auth(&token)
+                                .send()
+                                .await;
+                            if let Ok(r) = answer {
+                                status = Some(r.json().await.expect("status JSON"));
+                                break;
+                            }
+                        }
+                        let status = status.expect("status after three tries");
                         handles.push(
                             status["handle"]
                                 .as_str()
@@ -308,11 +358,13 @@ impl Target {
         set_cookie(&signed_in).unwrap_or(cookie)
     }
 
-    async fn shut_down(mut self) {
+    /// Stops the broker; its data directory lives on in the returned value.
+    async fn shut_down(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let _ = self.stopped.await;
+        self.dir
     }
 }
 
@@ -452,9 +504,17 @@ async fn drive(name: &str, addr: SocketAddr, load: Load, o: &Options) -> Figures
 
 fn redeem_load(t: &Target, handles: &[String]) -> Load {
     Load {
+        auth: Some((AUTHORIZATION, format!("Bearer {}", t.token))),
+        ..redeem_load_bodies(handles)
+    }
+}
+
+/// Redemptions of `handles`, in turn, without credentials.
+fn redeem_load_bodies(handles: &[String]) -> Load {
+    Load {
         method: hyper::Method::POST,
         path: "/v1/redeem".into(),
-        auth: Some((AUTHORIZATION, format!("Bearer {}", t.token))),
+        auth: None,
         bodies: Arc::new(
             handles
                 .iter()
@@ -500,7 +560,12 @@ async fn ceiling(answer_len: usize, template: &Load, o: &Options) -> Figures {
 }
 
 fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    rss_kib_of("self")
+}
+
+/// `VmRSS` of process `pid` (or `self`), in KiB.
+fn rss_kib_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -554,10 +619,16 @@ async fn bench(o: Options) {
         .await
         .expect("answer");
 
-    let ceiling_figures = ceiling(sample.len(), &redeem, &o).await;
-    print_row(&ceiling_figures, None);
-    let top = ceiling_figures.rps;
-    rows.push(ceiling_figures);
+    // `BENCH_NO_CEILING=1` (profiling): the ceiling's load would mix into the profile.
+    let top = if std::env::var_os("BENCH_NO_CEILING").is_some() {
+        f64::NAN
+    } else {
+        let ceiling_figures = ceiling(sample.len(), &redeem, &o).await;
+        print_row(&ceiling_figures, None);
+        let top = ceiling_figures.rps;
+        rows.push(ceiling_figures);
+        top
+    };
 
     if o.wanted("healthz") {
         // The broker's own floor: `GET /healthz` passes every layer (request id, span,
@@ -669,6 +740,13 @@ async fn bench(o: Options) {
         t.shut_down().await;
     }
 
+    if o.named("scale") {
+        rss_line = format!("{rss_line} | {}", scale(&o).await);
+    }
+
+    if rows.is_empty() {
+        return;
+    }
     let summary: Vec<String> = rows
         .iter()
         .skip(1)
@@ -689,4 +767,206 @@ async fn bench(o: Options) {
         rows[0].p99,
         summary.join(" | ")
     );
+}
+
+/// The embedded store at `--scale-grants` grants (1 000 000 by default): the time to seed
+/// them, a redemption's p99 there against its p99 at `--grants`, then the real binary
+/// (`consent-broker serve --dev`, its own process) reopening that store: its start time
+/// (spawn to the first `/healthz` answer), an admin page of 50 grants, a redemption load
+/// on it, and its RSS. Returns the summary's part.
+async fn scale(o: &Options) -> String {
+    let total = o.scale_grants.max(o.grants + 1);
+    let t = Target::start(|_| {}).await;
+    let seeding = Instant::now();
+    let first = t.seed(o.grants, "scale-a").await;
+    let mut seed_secs = seeding.elapsed().as_secs_f64();
+    let small = drive(
+        &format!("redeem at {} grants", o.grants),
+        t.addr,
+        redeem_load(&t, &first),
+        o,
+    )
+    .await;
+    print_row(&small, None);
+    let rest = total - o.grants;
+    let seeding = Instant::now();
+    // A sample of handles spread over the whole store, as many as at the small size.
+    let sample = t
+        .seed_keeping(rest, "scale-b", (rest / o.grants).max(1))
+        .await;
+    seed_secs += seeding.elapsed().as_secs_f64();
+    println!("scale: seeded {total} grants on the embedded store in {seed_secs:.0} s");
+    let large = drive(
+        &format!("redeem at {total} grants"),
+        t.addr,
+        redeem_load(&t, &sample),
+        o,
+    )
+    .await;
+    print_row(&large, None);
+    let (token, digest, (key_id, key)) = (t.token.clone(), t.digest.clone(), t.key.clone());
+    let dir = t.shut_down().await;
+
+    // The real binary reopens the store, alone in its process.
+    let config = dir.path().join("scale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+bind = "127.0.0.1:0"
+data_dir = "{data}"
+
+[keyring]
+active = "{key_id}"
+
+[keyring.keys]
+"{key_id}" = "{key}"
+
+[limits]
+api_per_second = 1e9
+api_burst = 4294967295
+
+[[providers]]
+kind = "api_key"
+id = "acme"
+name = "Acme"
+header = "X-Acme-Key"
+
+[providers.scopes]
+read = "Read your Acme projects"
+
+[[services]]
+id = "svc"
+name = "Service"
+token_sha256 = "{digest}"
+
+[services.allow]
+acme = ["read"]
+"#,
+            data = dir.path().display()
+        ),
+    )
+    .expect("config written");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consent-broker"))
+        .args(["serve", "--dev", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the broker binary starts");
+    let pid = child.id().to_string();
+    let stdout = child.stdout.take().expect("stdout");
+    let addr: SocketAddr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = lines
+            .by_ref()
+            .take(50)
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("consent-broker listening on ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
+            })
+            .expect("the broker says where it listens");
+        // Keep reading, so that the broker never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        addr
+    })
+    .await
+    .expect("reader");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let base = format!("http://{addr}");
+    let mut healthy = false;
+    for _ in 0..6_000 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        healthy,
+        "the reopened broker answers /healthz within a minute"
+    );
+    let start_secs = started.elapsed().as_secs_f64();
+    let rss_idle = rss_kib_of(&pid).unwrap_or(0);
+
+    // An admin page of 50 grants: the dev administrator signs in, then the page is timed.
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("login html");
+    let csrf = after(&login, "name=\"csrf\" value=\"").expect("csrf field");
+    client
+        .post(format!("{base}/login/dev"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "root"),
+            ("admin", "on"),
+            ("return_to", "/admin/grants"),
+        ])
+        .send()
+        .await
+        .expect("dev sign-in");
+    let mut pages = Vec::new();
+    for _ in 0..20 {
+        let at = Instant::now();
+        let page = client
+            .get(format!("{base}/admin/grants"))
+            .send()
+            .await
+            .expect("admin page");
+        assert!(page.status().is_success(), "admin page: {}", page.status());
+        let html = page.text().await.expect("admin html");
+        pages.push(at.elapsed().as_secs_f64() * 1e3);
+        assert!(
+            html.contains("scale-b-user"),
+            "the page lists seeded grants"
+        );
+    }
+    pages.sort_by(f64::total_cmp);
+    let (page_median, page_max) = (pages[pages.len() / 2], pages[pages.len() - 1]);
+    let own = Load {
+        auth: Some((AUTHORIZATION, format!("Bearer {token}"))),
+        ..redeem_load_bodies(&sample)
+    };
+    let alone = drive(&format!("redeem at {total}, own process"), addr, own, o).await;
+    print_row(&alone, None);
+    let rss_loaded = rss_kib_of(&pid).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "scale: {total} grants: seeded in {seed_secs:.0} s; broker start {start_secs:.2} s; \
+         RSS {:.0} MB idle, {:.0} MB after load; admin page of 50: median {page_median:.1} ms, \
+         max {page_max:.1} ms; redemption p99 {:.2} ms at {total} against {:.2} ms at {} \
+         ({:.2}×; {:.2} ms in its own process)",
+        rss_idle as f64 / 1024.0,
+        rss_loaded as f64 / 1024.0,
+        large.p99,
+        small.p99,
+        o.grants,
+        large.p99 / small.p99,
+        alone.p99
+    );
+    format!(
+        "scale {total}: start {start_secs:.2} s, RSS {:.0} MB, admin page {page_median:.1} ms, p99 {:.2}× of {}",
+        rss_loaded as f64 / 1024.0,
+        large.p99 / small.p99,
+        o.grants
+    )
 }

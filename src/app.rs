@@ -55,6 +55,13 @@ impl App {
         dev: bool,
         listener: Option<std::net::TcpListener>,
     ) -> Result<App, StartError> {
+        if cfg!(feature = "bench-skip-redemption-write") && !dev {
+            return Err(StartError::Other(
+                "this build skips the durable write of redemptions (feature \
+                 bench-skip-redemption-write, for profiling); it runs only with --dev"
+                    .into(),
+            ));
+        }
         let settings = Settings::from_config(config, dev)?;
         let (stores, vault) = open_store_and_vault(config, &settings, dev).await?;
         let bind_error = |e| StartError::Bind(settings.bind, e);

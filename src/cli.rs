@@ -227,7 +227,7 @@ async fn keys_status(config: &std::path::Path) -> u8 {
     let Some(broker) = offline(config).await else {
         return 2;
     };
-    let usage = match broker.grants_per_key().await {
+    let usage = match broker.sealed_per_key().await {
         Ok(u) => u,
         Err(e) => {
             eprintln!("keys status: {e}");
@@ -235,7 +235,7 @@ async fn keys_status(config: &std::path::Path) -> u8 {
         }
     };
     let keyring = broker.keyring();
-    println!("{:<32} {:>10}  note", "key id", "grants");
+    println!("{:<32} {:>10}  note", "key id", "sealed");
     for id in keyring.key_ids() {
         let note = if id == keyring.active_id() {
             "active"
@@ -264,7 +264,7 @@ async fn keys_rewrap(config: &std::path::Path) -> u8 {
     match broker.rewrap_all().await {
         Ok(r) => {
             println!(
-                "re-sealed {} grants under `{}`; {} already were; {} skipped",
+                "re-sealed {} grants (or webhook secrets) under `{}`; {} already were; {} skipped",
                 r.rewrapped,
                 broker.keyring().active_id(),
                 r.current,
@@ -283,7 +283,7 @@ async fn keys_remove(id: &str, keyring: &std::path::Path, config: &std::path::Pa
     let Some(broker) = offline(config).await else {
         return 2;
     };
-    let in_use = match broker.grants_per_key().await {
+    let in_use = match broker.sealed_per_key().await {
         Ok(u) => u.get(id).copied().unwrap_or(0),
         Err(e) => {
             eprintln!("keys remove: {e}");
@@ -292,7 +292,7 @@ async fn keys_remove(id: &str, keyring: &std::path::Path, config: &std::path::Pa
     };
     if in_use > 0 {
         eprintln!(
-            "keys remove: refused: {in_use} grants are still sealed with `{id}`; run `keys rewrap` first"
+            "keys remove: refused: {in_use} grants or webhook secrets are still sealed with `{id}`; run `keys rewrap` first"
         );
         return 2;
     }

@@ -84,6 +84,14 @@ pub enum Error {
     SubjectTokenRejected(&'static str),
     #[error("The subject is not the user the subject_token was issued to")]
     SubjectMismatch,
+    #[error("This service is registered but not approved yet: an administrator must approve it")]
+    ServicePending,
+    #[error("This service is suspended by an administrator")]
+    ServiceSuspended,
+    /// An initial access token (registration) or registration access token was unknown,
+    /// used up or expired; which one is not said.
+    #[error("The registration token is unknown, used up or expired")]
+    RegistrationTokenRejected,
 }
 
 /// Why a JWT offered as a service's credential was refused: one problem type each.
@@ -134,6 +142,8 @@ impl Error {
             Self::Unauthenticated | Self::CallerRefused(_) => StatusCode::UNAUTHORIZED,
             Self::SubjectTokenRequired => StatusCode::BAD_REQUEST,
             Self::SubjectTokenRejected(_) | Self::SubjectMismatch => StatusCode::FORBIDDEN,
+            Self::ServicePending | Self::ServiceSuspended => StatusCode::FORBIDDEN,
+            Self::RegistrationTokenRejected => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) | Self::CredentialRejected(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -197,6 +207,9 @@ impl Error {
             Self::SubjectTokenRequired => ErrorKind::SubjectTokenRequired,
             Self::SubjectTokenRejected(_) => ErrorKind::SubjectTokenRejected,
             Self::SubjectMismatch => ErrorKind::SubjectMismatch,
+            Self::ServicePending => ErrorKind::ServicePending,
+            Self::ServiceSuspended => ErrorKind::ServiceSuspended,
+            Self::RegistrationTokenRejected => ErrorKind::RegistrationTokenRejected,
         }
     }
 

@@ -360,6 +360,15 @@ impl Metrics {
             | AuditAction::UserDeprovisioned
             | AuditAction::SecurityEventRejected
             | AuditAction::SubjectProofRefused
+            | AuditAction::ServiceRegistered
+            | AuditAction::ServiceApproved
+            | AuditAction::ServiceUpdated
+            | AuditAction::ServiceSuspended
+            | AuditAction::ServiceResumed
+            | AuditAction::ServiceDeleted
+            | AuditAction::ServiceTokenRotated
+            | AuditAction::InitialTokenMinted
+            | AuditAction::RegistrationRefused
             | AuditAction::Unrecognised(_) => {}
         }
     }
@@ -517,6 +526,9 @@ fn refusal_label(kind: ErrorKind) -> &'static str {
         | ErrorKind::SubjectTokenRequired
         | ErrorKind::SubjectTokenRejected
         | ErrorKind::SubjectMismatch
+        | ErrorKind::ServicePending
+        | ErrorKind::ServiceSuspended
+        | ErrorKind::RegistrationTokenRejected
         | ErrorKind::Internal => "other",
     }
 }

@@ -25,7 +25,7 @@ pub const POLICY_REASON: &str = "policy";
 pub struct Opened<'a> {
     pub elicitation: Elicitation,
     pub provider: &'a Provider,
-    pub service: &'a Service,
+    pub service: std::sync::Arc<Service>,
 }
 
 /// What a finished consent yields: the credential, the terms version accepted (terms) and
@@ -76,7 +76,7 @@ impl Broker {
         }
         let (Some(provider), Some(service)) = (
             self.settings.provider(&elicitation.provider),
-            self.settings.service(&elicitation.service),
+            self.service(&elicitation.service).await?,
         ) else {
             // The config changed under a live elicitation: it cannot be completed safely.
             return Err(Error::ElicitationSettled(elicitation.status));

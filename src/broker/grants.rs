@@ -55,7 +55,8 @@ pub enum RevokeTarget<'a> {
 }
 
 impl Broker {
-    /// The credential behind a handle. `force_refresh` (the upstream refused the token)
+    /// The credential behind a handle, for a service that proves its user by its
+    /// `subject_proof` (`subject_token`, as on create). `force_refresh` (the upstream refused the token)
     /// refreshes it first, unless it was obtained within [`FORCE_REFRESH_INTERVAL`]: then
     /// the tokens just obtained are the answer.
     pub async fn redeem(
@@ -63,8 +64,13 @@ impl Broker {
         service: &Service,
         presented: &str,
         force_refresh: bool,
+        subject_token: Option<&str>,
     ) -> Result<Redeemed, Error> {
         let grant = self.bound_grant(service, presented).await?;
+        // A service that must prove its user does so here too: a handle alone is not
+        // enough.
+        self.prove_subject(service, subject_token, &grant.subject)
+            .await?;
         let secret = match self.usable(service, &grant).await {
             Ok(secret) => secret,
             Err(error) => return Err(self.refused(service, &grant, error).await?),

@@ -1,5 +1,5 @@
-//! Key rotation: how many grants each key seals, and re-sealing ("rewrapping") every
-//! grant's data key under the active key. Rewrap changes only the wrapped data key, with a
+//! Key rotation: how many grants (and registered services' webhook secrets) each key seals,
+//! and re-sealing ("rewrapping") every grant's data key under the active key. Rewrap changes only the wrapped data key, with a
 //! compare-and-set per grant, while the broker serves: every grant opens before, during and
 //! after (both keys stay in the keyring until `keys remove`, which refuses a key in use).
 
@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use super::Broker;
 use crate::Error;
-use crate::domain::{Actor, AuditAction, AuditEvent, GrantChange, Outcome};
+use crate::domain::{
+    Actor, AuditAction, AuditEvent, GrantChange, Outcome, RegisteredService, ServiceWebhook,
+};
 use crate::store::Updated;
 use crate::store::admin::{GrantCursor, GrantFilter};
 
@@ -24,8 +26,9 @@ pub struct Rewrapped {
 }
 
 impl Broker {
-    /// Grants per key id that seals them, every status counted.
-    pub async fn grants_per_key(&self) -> Result<BTreeMap<String, u64>, Error> {
+    /// Sealed records per key id that seals them: every grant (any status) and every
+    /// registered service's webhook secret.
+    pub async fn sealed_per_key(&self) -> Result<BTreeMap<String, u64>, Error> {
         let mut usage = BTreeMap::new();
         self.each_grant_page(|grants| {
             for g in grants {
@@ -33,10 +36,49 @@ impl Broker {
             }
         })
         .await?;
+        for r in self.stores.services.registered_services().await? {
+            if let Some(w) = &r.webhook {
+                *usage.entry(w.secret.key_id.to_string()).or_insert(0) += 1;
+            }
+        }
         Ok(usage)
     }
 
-    /// Re-seals every grant's data key under the active key.
+    /// Re-seals registered services' webhook secrets under the active key.
+    async fn rewrap_webhook_secrets(&self, report: &mut Rewrapped) -> Result<(), Error> {
+        for r in self.stores.services.registered_services().await? {
+            let Some(w) = &r.webhook else { continue };
+            if !self.vault.needs_rewrap(&w.secret) {
+                report.current += 1;
+                continue;
+            }
+            let Ok(secret) = self.vault.rewrap(r.webhook_seal_context(), &w.secret) else {
+                tracing::warn!(
+                    service = r.id.as_str(),
+                    "webhook secret could not be rewrapped"
+                );
+                report.skipped += 1;
+                continue;
+            };
+            let webhook = Some(ServiceWebhook {
+                url: w.url.clone(),
+                secret,
+            });
+            let new = RegisteredService {
+                webhook,
+                ..r.clone()
+            };
+            if self.stores.services.replace_service(&r, &new).await? {
+                report.rewrapped += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-seals every grant's data key (and every registered service's webhook secret)
+    /// under the active key.
     pub async fn rewrap_all(&self) -> Result<Rewrapped, Error> {
         let mut pending = Vec::new();
         let mut report = Rewrapped::default();
@@ -68,6 +110,7 @@ impl Broker {
                 Updated::Unchanged(_) | Updated::NotFound => report.skipped += 1,
             }
         }
+        self.rewrap_webhook_secrets(&mut report).await?;
         if report.rewrapped > 0 {
             let event = AuditEvent::new(
                 Actor::System,

@@ -19,9 +19,10 @@ impl Broker {
     pub async fn authenticate_service(&self, presented: &str) -> Result<Arc<Service>, Error> {
         let now = self.clock.now();
         if !caller_jwt::looks_like_jwt(presented) {
-            return service_token::authenticate(&self.settings.services, presented, now)
-                .cloned()
-                .ok_or(Error::Unauthenticated);
+            return match service_token::authenticate(&self.settings.services, presented, now) {
+                Some(service) => Ok(service.clone()),
+                None => self.registered_caller(presented, now).await,
+            };
         }
         let proof = self
             .callers

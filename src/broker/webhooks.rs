@@ -33,12 +33,19 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Events waiting for a delivery slot; beyond this, new events are dropped (and logged).
 const QUEUE: usize = 10_000;
 
+/// Where a delivery goes.
+enum Destination {
+    /// A configured service's webhook.
+    Known { url: Url, key: WebhookKey },
+    /// A registered service's, read from the store when it is delivered (if it has one).
+    Registered(crate::domain::ServiceId),
+}
+
 /// One event on its way to one service.
 pub(super) struct Delivery {
     /// `webhook-id`: the same for every attempt.
     id: String,
-    url: Url,
-    key: WebhookKey,
+    to: Destination,
     body: Vec<u8>,
     /// The settling event, whose ids the delivery's own audit events repeat.
     trigger: AuditEvent,
@@ -107,6 +114,15 @@ fn settled_status(action: &AuditAction) -> Option<ElicitationStatus> {
         | AuditAction::UserDeprovisioned
         | AuditAction::SecurityEventRejected
         | AuditAction::SubjectProofRefused
+        | AuditAction::ServiceRegistered
+        | AuditAction::ServiceApproved
+        | AuditAction::ServiceUpdated
+        | AuditAction::ServiceSuspended
+        | AuditAction::ServiceResumed
+        | AuditAction::ServiceDeleted
+        | AuditAction::ServiceTokenRotated
+        | AuditAction::InitialTokenMinted
+        | AuditAction::RegistrationRefused
         // Written by another build: this one cannot tell what it settles.
         | AuditAction::Unrecognised(_) => None,
     }
@@ -122,11 +138,15 @@ impl Broker {
         ) else {
             return;
         };
-        let Some(service) = self.settings.service(service) else {
-            return;
-        };
-        let (Some(url), Some(key)) = (&service.webhook_url, &service.webhook_key) else {
-            return;
+        let to = match self.settings.service(service) {
+            Some(configured) => match (&configured.webhook_url, &configured.webhook_key) {
+                (Some(url), Some(key)) => Destination::Known {
+                    url: url.clone(),
+                    key: key.clone(),
+                },
+                _ => return,
+            },
+            None => Destination::Registered(service.clone()),
         };
         let body = WebhookEvent {
             type_: WebhookEventType::ElicitationSettled,
@@ -138,8 +158,7 @@ impl Broker {
         };
         let delivery = Delivery {
             id: format!("msg_{}", crate::random::token::<16>()),
-            url: url.clone(),
-            key: key.clone(),
+            to,
             body,
             trigger: event.clone(),
         };
@@ -179,9 +198,21 @@ impl Broker {
     }
 
     async fn deliver(self: Arc<Self>, delivery: Delivery) {
+        let (url, key) = match delivery.to {
+            Destination::Known { ref url, ref key } => (url.clone(), key.clone()),
+            // A registered service as it stands now: none, suspended or without a webhook
+            // gets nothing.
+            Destination::Registered(ref id) => match self.service(id).await {
+                Ok(Some(service)) => match (&service.webhook_url, &service.webhook_key) {
+                    (Some(url), Some(key)) => (url.clone(), key.clone()),
+                    _ => return,
+                },
+                _ => return,
+            },
+        };
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            let outcome = self.attempt(&delivery).await;
+            let outcome = self.attempt(&delivery, &url, &key).await;
             let (action, result, reason) = match &outcome {
                 Ok(()) => (AuditAction::WebhookDelivered, Outcome::Success, None),
                 Err(reason) if attempt == ATTEMPTS => (
@@ -215,13 +246,13 @@ impl Broker {
     }
 
     /// One POST. The error is a short fixed reason for the audit trail.
-    async fn attempt(&self, d: &Delivery) -> Result<(), String> {
+    async fn attempt(&self, d: &Delivery, url: &Url, key: &WebhookKey) -> Result<(), String> {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature = d.key.sign(&d.id, timestamp, &d.body);
+        let signature = key.sign(&d.id, timestamp, &d.body);
         let response = self
             .outbox
             .http
-            .post(d.url.clone())
+            .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(webhook_headers::ID, &d.id)
             .header(webhook_headers::TIMESTAMP, timestamp.to_string())

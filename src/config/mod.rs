@@ -26,6 +26,7 @@ mod offboarding;
 pub mod policy;
 pub mod presets;
 mod problems;
+pub use problems::is_loopback;
 pub mod service_identity;
 pub mod settings;
 
@@ -410,17 +411,7 @@ pub struct ServiceConfig {
 }
 
 /// `services[].subject_proof`: whether a create must prove its user with a verified token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectProof {
-    /// A `subject_token` is required and must name the request's `subject`.
-    Required,
-    /// A `subject_token`, when sent, is verified and must name the `subject`.
-    Optional,
-    /// `subject_token` is not read (the service's word is taken, as before).
-    #[default]
-    Off,
-}
+pub use crate::domain::SubjectProof;
 
 /// `[[trusted_issuers]]`: an issuer of JWTs the broker verifies by its JWK Set.
 #[derive(Debug, Clone, Deserialize)]

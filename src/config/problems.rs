@@ -61,7 +61,7 @@ pub(super) fn check_http_url(url: &Url, field: &str, errors: &mut Problems) {
     }
 }
 
-pub(super) fn is_loopback(url: &Url) -> bool {
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

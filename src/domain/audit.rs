@@ -142,6 +142,24 @@ pub enum AuditAction {
     /// A service's `subject` was not the user its verified `subject_token` names (or the
     /// token did not verify); the reason is the problem word. Nothing was created.
     SubjectProofRefused,
+    /// A service was registered (by an initial access token or an administrator); it waits for approval unless an administrator registered it.
+    ServiceRegistered,
+    /// An administrator approved a registered service, with the scopes it may ask for.
+    ServiceApproved,
+    /// An administrator changed a registered service.
+    ServiceUpdated,
+    /// An administrator suspended a registered service (the reason says whether its grants were revoked).
+    ServiceSuspended,
+    /// An administrator lifted a service's suspension.
+    ServiceResumed,
+    /// A registered service was deleted (its grants revoked).
+    ServiceDeleted,
+    /// A registered service rotated its token; the old one stays valid for the overlap.
+    ServiceTokenRotated,
+    /// An administrator minted an initial access token for registration.
+    InitialTokenMinted,
+    /// A registration or registration read was refused (unknown, used-up or expired token; bad metadata); the reason says which. Nothing was created.
+    RegistrationRefused,
     /// A word this build does not know, kept as stored (see above).
     Unrecognised(UnrecognisedAction),
 }
@@ -158,7 +176,7 @@ impl UnrecognisedAction {
 
 impl AuditAction {
     /// Every action this build writes.
-    pub const KNOWN: [AuditAction; 34] = [
+    pub const KNOWN: [AuditAction; 43] = [
         Self::ElicitationCreated,
         Self::ElicitationCompleted,
         Self::ElicitationDeclined,
@@ -193,6 +211,15 @@ impl AuditAction {
         Self::UserDeprovisioned,
         Self::SecurityEventRejected,
         Self::SubjectProofRefused,
+        Self::ServiceRegistered,
+        Self::ServiceApproved,
+        Self::ServiceUpdated,
+        Self::ServiceSuspended,
+        Self::ServiceResumed,
+        Self::ServiceDeleted,
+        Self::ServiceTokenRotated,
+        Self::InitialTokenMinted,
+        Self::RegistrationRefused,
     ];
 
     /// The stored word.
@@ -232,6 +259,15 @@ impl AuditAction {
             Self::UserDeprovisioned => "user_deprovisioned",
             Self::SecurityEventRejected => "security_event_rejected",
             Self::SubjectProofRefused => "subject_proof_refused",
+            Self::ServiceRegistered => "service_registered",
+            Self::ServiceApproved => "service_approved",
+            Self::ServiceUpdated => "service_updated",
+            Self::ServiceSuspended => "service_suspended",
+            Self::ServiceResumed => "service_resumed",
+            Self::ServiceDeleted => "service_deleted",
+            Self::ServiceTokenRotated => "service_token_rotated",
+            Self::InitialTokenMinted => "initial_token_minted",
+            Self::RegistrationRefused => "registration_refused",
             Self::Unrecognised(word) => word.as_str(),
         }
     }
@@ -454,6 +490,15 @@ mod tests {
                 "security_event_rejected",
             ),
             (AuditAction::SubjectProofRefused, "subject_proof_refused"),
+            (AuditAction::ServiceRegistered, "service_registered"),
+            (AuditAction::ServiceApproved, "service_approved"),
+            (AuditAction::ServiceUpdated, "service_updated"),
+            (AuditAction::ServiceSuspended, "service_suspended"),
+            (AuditAction::ServiceResumed, "service_resumed"),
+            (AuditAction::ServiceDeleted, "service_deleted"),
+            (AuditAction::ServiceTokenRotated, "service_token_rotated"),
+            (AuditAction::InitialTokenMinted, "initial_token_minted"),
+            (AuditAction::RegistrationRefused, "registration_refused"),
         ];
         assert_eq!(words.len(), AuditAction::KNOWN.len());
         for (action, word) in &words {

@@ -46,11 +46,14 @@ pub enum ErrorKind {
     SubjectTokenRequired,
     SubjectTokenRejected,
     SubjectMismatch,
+    ServicePending,
+    ServiceSuspended,
+    RegistrationTokenRejected,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 39] = [
+    pub const ALL: [ErrorKind; 42] = [
         Self::Unauthenticated,
         Self::InvalidRequest,
         Self::BodyTooLarge,
@@ -90,6 +93,9 @@ impl ErrorKind {
         Self::SubjectTokenRequired,
         Self::SubjectTokenRejected,
         Self::SubjectMismatch,
+        Self::ServicePending,
+        Self::ServiceSuspended,
+        Self::RegistrationTokenRejected,
     ];
 
     /// The stable word: the problem type slug, the audit reason, the metric label.
@@ -134,6 +140,9 @@ impl ErrorKind {
             Self::SubjectTokenRequired => "subject_token_required",
             Self::SubjectTokenRejected => "subject_token_rejected",
             Self::SubjectMismatch => "subject_mismatch",
+            Self::ServicePending => "service_pending",
+            Self::ServiceSuspended => "service_suspended",
+            Self::RegistrationTokenRejected => "registration_token_rejected",
         }
     }
 
@@ -196,6 +205,9 @@ mod tests {
             "subject_token_required",
             "subject_token_rejected",
             "subject_mismatch",
+            "service_pending",
+            "service_suspended",
+            "registration_token_rejected",
         ];
         let actual: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(actual, words);

@@ -12,6 +12,7 @@ pub mod handle;
 pub mod ids;
 pub mod policy;
 pub mod scope;
+pub mod service;
 pub mod text;
 pub mod webhook;
 
@@ -26,6 +27,10 @@ pub use grant::{
 pub use handle::{Handle, HandleDigest};
 pub use ids::{ElicitationId, GrantId, ProviderId, ServiceId, Subject};
 pub use scope::{Scope, Scopes};
+pub use service::{
+    InitialAccessToken, RegisteredBy, RegisteredService, ScopeGrants, ServiceStatus,
+    ServiceWebhook, SubjectProof, TokenDigest,
+};
 pub use webhook::WebhookKey;
 
 /// Wall-clock instants; stored and sent as RFC 3339 in UTC.

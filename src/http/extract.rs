@@ -26,6 +26,121 @@ use crate::broker::Broker;
 use crate::config::Service;
 use crate::identity::SessionUser;
 
+/// The `Authorization: Bearer` credential, if one was sent.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// A refused credential, counted against the caller's address: beyond the allowance a
+/// scanner is told to back off instead of being told "wrong" at full speed. A store that
+/// could not answer is not the caller's fault and is not counted.
+fn counted(broker: &Broker, parts: &Parts, refused: Error) -> ApiError {
+    let client = broker
+        .limits()
+        .client_address(&parts.headers, &parts.extensions);
+    counted_for(broker, &client, refused)
+}
+
+fn counted_for(broker: &Broker, client: &str, refused: Error) -> ApiError {
+    if matches!(refused, Error::StoreUnavailable(_)) {
+        return refused.into();
+    }
+    over_allowance(broker, client).unwrap_or_else(|| refused.into())
+}
+
+/// Counts one refused credential against `client`; the answer to give when it is beyond
+/// its allowance.
+fn over_allowance(broker: &Broker, client: &str) -> Option<ApiError> {
+    let wait = broker.limits().failed_auth.check(client).err()?;
+    Some(Error::RateLimited(wait.as_secs().max(1)).into())
+}
+
+/// A refused registration token: counted against `client`, and audited while within its
+/// allowance (so forged tokens cannot flood the trail).
+async fn registration_refused(
+    broker: &Broker,
+    client: &str,
+    service: Option<&crate::domain::ServiceId>,
+    refused: Error,
+) -> ApiError {
+    if !matches!(refused, Error::RegistrationTokenRejected) {
+        return refused.into();
+    }
+    if let Some(limited) = over_allowance(broker, client) {
+        return limited;
+    }
+    match broker.audit_registration_refused(service).await {
+        Ok(()) => refused.into(),
+        Err(e) => e.into(),
+    }
+}
+
+/// An initial access token offered to `POST /v1/register`. It is checked (and one of
+/// its uses taken) only once the request's metadata is valid; a refusal is counted
+/// through [`InitialAccess::refused`].
+pub struct InitialAccess {
+    pub token: String,
+    /// The caller's address, to count a refusal against.
+    client: String,
+}
+
+impl InitialAccess {
+    pub async fn refused(&self, broker: &Broker, e: Error) -> ApiError {
+        registration_refused(broker, &self.client, None, e).await
+    }
+}
+
+impl FromRequestParts<Arc<Broker>> for InitialAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            Some(token) => Ok(Self {
+                token: token.to_owned(),
+                client: broker
+                    .limits()
+                    .client_address(&parts.headers, &parts.extensions),
+            }),
+            None => Err(counted(broker, parts, Error::Unauthenticated)),
+        }
+    }
+}
+
+/// A registered service managing its own registration (RFC 7592): the bearer is the
+/// registration access token of the service the path names.
+pub struct Registrant(pub crate::domain::RegisteredService);
+
+impl FromRequestParts<Arc<Broker>> for Registrant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
+        let id = parts
+            .uri
+            .path()
+            .strip_prefix("/v1/register/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|id| crate::domain::ServiceId::parse(id).ok());
+        let found = match (&id, bearer(parts)) {
+            (Some(id), Some(token)) => broker.registration_of(id, token).await,
+            _ => Err(Error::RegistrationTokenRejected),
+        };
+        match found {
+            Ok(r) => Ok(Self(r)),
+            Err(e) => {
+                let client = broker
+                    .limits()
+                    .client_address(&parts.headers, &parts.extensions);
+                Err(registration_refused(broker, &client, id.as_ref(), e).await)
+            }
+        }
+    }
+}
+
 /// The MCP service that sent a valid `Authorization: Bearer` credential: its static
 /// token (`cbs_…`), or a JWT (three dot-separated parts, which no static token has): an
 /// RFC 7523 client assertion or a workload identity token.
@@ -35,33 +150,11 @@ impl FromRequestParts<Arc<Broker>> for ServiceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, broker: &Arc<Broker>) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let service = match presented {
+        let service = match bearer(parts) {
             Some(credential) => broker.authenticate_service(credential).await,
             None => Err(Error::Unauthenticated),
         };
-        let service = match service {
-            Ok(service) => service,
-            // The store could not say whether an assertion was replayed: not the caller's
-            // fault, not counted.
-            Err(e @ Error::StoreUnavailable(_)) => return Err(e.into()),
-            Err(refused) => {
-                // Failures count against the caller's address: beyond the allowance a
-                // scanner is told to back off instead of being told "wrong" at full speed.
-                let limits = broker.limits();
-                let client = limits.client_address(&parts.headers, &parts.extensions);
-                limits
-                    .failed_auth
-                    .check(&client)
-                    .map_err(|wait| Error::RateLimited(wait.as_secs().max(1)))?;
-                return Err(refused.into());
-            }
-        };
+        let service = service.map_err(|e| counted(broker, parts, e))?;
         broker
             .limits()
             .api

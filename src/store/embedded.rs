@@ -18,7 +18,7 @@
 //! Modules, each importing only those listed before it: `tables` (record tables,
 //! encoding, the failure type), `group_commit` (the writer), `activity`, `indexes`,
 //! `db` ([`EmbeddedStore`] itself), then one per capability: `elicitations`,
-//! `grants`, `audit`, `sessions` (and flows), `seen` (one-time ids), `admin`.
+//! `grants`, `audit`, `sessions` (and flows), `seen` (one-time ids), `services` (registered services), `admin`.
 
 mod tables;
 
@@ -34,6 +34,7 @@ mod audit;
 mod elicitations;
 mod grants;
 mod seen;
+mod services;
 mod sessions;
 
 pub use self::db::EmbeddedStore;

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     AuditEvent, Elicitation, ElicitationId, FlowRecord, Grant, GrantChange, GrantId, HandleDigest,
-    Subject, Timestamp,
+    InitialAccessToken, RegisteredService, ServiceId, Subject, Timestamp, TokenDigest,
 };
 
 pub mod admin;
@@ -270,6 +270,45 @@ impl SeenKey {
     }
 }
 
+/// Services registered at run time and the initial access tokens that let them register.
+/// Few records (hundreds), read by id or by a credential's digest; every change of a
+/// service is a compare-and-swap on its whole record, and the credential index moves with
+/// it in the same atomic step, so a token never finds a service that no longer holds it.
+#[async_trait]
+pub trait ServiceRegistry: Send + Sync {
+    /// Every registered service, by id.
+    async fn registered_services(&self) -> StoreResult<Vec<RegisteredService>>;
+    async fn registered_service(&self, id: &ServiceId) -> StoreResult<Option<RegisteredService>>;
+    /// The service holding a credential with this digest (its token, the token being
+    /// rotated out, or its registration access token).
+    async fn service_by_credential(
+        &self,
+        digest: &TokenDigest,
+    ) -> StoreResult<Option<RegisteredService>>;
+    /// Stores a new service; `false` (nothing written) when its id is taken.
+    async fn insert_service(&self, service: &RegisteredService) -> StoreResult<bool>;
+    /// Replaces `old` by `new` (same id) if the stored record is still `old`; `false`
+    /// (nothing written) when it changed or is gone.
+    async fn replace_service(
+        &self,
+        old: &RegisteredService,
+        new: &RegisteredService,
+    ) -> StoreResult<bool>;
+    /// Deletes `old` if the stored record is still `old`.
+    async fn delete_service(&self, old: &RegisteredService) -> StoreResult<bool>;
+    async fn insert_initial_token(&self, token: &InitialAccessToken) -> StoreResult<()>;
+    /// Takes one use of the token with this digest if it has one left and has not expired
+    /// at `now`: the token as it is after this use. Of concurrent calls for its last use,
+    /// exactly one gets it.
+    async fn use_initial_token(
+        &self,
+        digest: &TokenDigest,
+        now: Timestamp,
+    ) -> StoreResult<Option<InitialAccessToken>>;
+    /// Every initial access token minted, with its uses left (used-up and expired ones too).
+    async fn initial_tokens(&self) -> StoreResult<Vec<InitialAccessToken>>;
+}
+
 /// What `update_grant` did.
 #[derive(Debug)]
 pub enum Updated {
@@ -291,6 +330,8 @@ pub struct Stores {
     pub locks: Arc<dyn Locks>,
     /// One-time ids already seen (SET `jti`s).
     pub seen: Arc<dyn SeenIds>,
+    /// Services registered at run time.
+    pub services: Arc<dyn ServiceRegistry>,
     pub sessions: sessions::SharedSessionStore,
     /// The admin console's queries (grants by filter, counts, audit pages).
     pub admin: Arc<dyn admin::AdminQueries>,
@@ -308,6 +349,7 @@ impl Stores {
             + Health
             + Locks
             + SeenIds
+            + ServiceRegistry
             + admin::AdminQueries
             + tower_sessions::SessionStore
             + 'static,
@@ -321,6 +363,7 @@ impl Stores {
             health: backend.clone(),
             locks: backend.clone(),
             seen: backend.clone(),
+            services: backend.clone(),
             admin: backend.clone(),
             sessions: sessions::SharedSessionStore::new(backend),
         }

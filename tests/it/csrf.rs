@@ -34,6 +34,8 @@ enum Unchanged {
     GrantActive,
     /// The grant waiting for an administrator still waits.
     ApprovalWaiting,
+    /// The registered services and the initial access tokens are as they were.
+    Registry,
 }
 
 /// One form route: its path pattern, who posts it, the form's other fields, and what a
@@ -104,6 +106,48 @@ const FORMS: &[Form] = &[
         &[],
         Unchanged::GrantActive,
     ),
+    (
+        "/admin/services/register",
+        Who::Admin,
+        &[("name", "Mallory MCP"), ("scopes", "acme: read")],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/initial-tokens",
+        Who::Admin,
+        &[("label", "mallory"), ("uses", "5"), ("hours", "24")],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/{id}/approve",
+        Who::Admin,
+        &[("scope.acme.read", "on")],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/{id}/edit",
+        Who::Admin,
+        &[("name", "Renamed"), ("scopes", "acme: read write")],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/{id}/suspend",
+        Who::Admin,
+        &[("choice", "revoke")],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/{id}/resume",
+        Who::Admin,
+        &[],
+        Unchanged::Registry,
+    ),
+    (
+        "/admin/services/{id}/delete",
+        Who::Admin,
+        &[],
+        Unchanged::Registry,
+    ),
 ];
 
 #[test]
@@ -134,6 +178,8 @@ struct Scene {
     handle: String,
     /// A grant waiting for an administrator's approval (admin scene only).
     waiting_id: String,
+    /// A service that registered itself and waits for approval (admin scene only).
+    service_id: String,
 }
 
 impl Scene {
@@ -147,6 +193,7 @@ impl Scene {
             "/admin/approvals/{id}/approve" | "/admin/approvals/{id}/refuse" => {
                 self.waiting_id.as_str()
             }
+            p if p.starts_with("/admin/services/{id}/") => self.service_id.as_str(),
             _ => "",
         };
         pattern.replace("{id}", id)
@@ -182,6 +229,15 @@ impl Scene {
                 StatusCode::OK,
                 "{context}"
             ),
+            Unchanged::Registry => {
+                let services = self.app.broker.registered_services().await.unwrap();
+                assert_eq!(services.len(), 1, "{context}");
+                assert_eq!(services[0].id.as_str(), self.service_id, "{context}");
+                assert_eq!(services[0].status.as_str(), "pending", "{context}");
+                assert_eq!(services[0].name, "Reports MCP", "{context}");
+                let tokens = self.app.broker.initial_tokens().await.unwrap();
+                assert_eq!(tokens.len(), 1, "{context}");
+            }
             Unchanged::ApprovalWaiting => {
                 let id = consent_broker::domain::GrantId::parse(&self.waiting_id).unwrap();
                 let grant = self.app.broker.grant(&id).await.unwrap().unwrap();
@@ -231,6 +287,27 @@ async fn approve_key(browser: &Browser, key_id: &str) {
     assert_eq!(form.path, format!("/e/{key_id}/api-key"));
 }
 
+/// Registers a service that waits for approval, with an initial access token.
+async fn pending_service(app: &TestApp) -> String {
+    let root = consent_broker::domain::Subject::parse("root").unwrap();
+    let (initial, _) = app
+        .broker
+        .mint_initial_token(&root, "partner", 1, 1)
+        .await
+        .unwrap();
+    let description = consent_broker::broker::ServiceDescription {
+        name: "Reports MCP".into(),
+        scopes: [(API_KEY_PROVIDER.to_owned(), vec!["read".to_owned()])].into(),
+        ..Default::default()
+    };
+    let issued = app
+        .broker
+        .register_with_initial_token(&initial, &description)
+        .await
+        .unwrap();
+    issued.service.id.to_string()
+}
+
 #[tokio::test]
 async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing() {
     // Users' forms, on a broker with the dev sign-in.
@@ -266,6 +343,7 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
         grant_id: status["grant_id"].as_str().unwrap().to_owned(),
         handle: status["handle"].as_str().unwrap().to_owned(),
         waiting_id: String::new(),
+        service_id: String::new(),
         app,
     };
     users.refuse_all(Who::User).await;
@@ -273,6 +351,8 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
     // The console's forms, posted by an admin signed in at the IdP; accepting the terms
     // waits for an administrator.
     let world = OAuthWorld::start_with(|c| {
+        // Two refused posts per console form, all from one address.
+        c.limits.browser_posts_burst = 100;
         c.policies.push(
             toml::from_str(
                 r#"provider = "acme-terms"
@@ -332,6 +412,7 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token_and_changes_nothing(
         grant_id: status["grant_id"].as_str().unwrap().to_owned(),
         handle: status["handle"].as_str().unwrap().to_owned(),
         waiting_id: waiting.id.to_string(),
+        service_id: pending_service(&world.app).await,
         app: world.app,
     };
     admins.refuse_all(Who::Admin).await;

@@ -1144,7 +1144,13 @@ async fn the_openapi_document_states_the_wait_query_the_common_problems_and_stri
 /// fuzzer's own report.
 #[tokio::test]
 async fn a_schema_driven_fuzzer_finds_no_failure_in_the_api() {
-    let app = TestApp::spawn().await;
+    // The fuzzer holds only a service token, so every registration endpoint refuses it;
+    // throttling those refusals (tested on its own) would turn its later calls into 429s.
+    let app = TestApp::spawn_with(|c| {
+        c.limits.failed_auth_burst = 1_000_000;
+        c.limits.failed_auth_per_minute = 1_000_000.0;
+    })
+    .await;
     let mut child = tokio::process::Command::new("schemathesis")
         .args(["run", &app.url("/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {}", app.token)])

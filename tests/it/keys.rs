@@ -112,11 +112,17 @@ async fn an_operator_rotates_rewraps_and_retires_a_key_and_every_grant_still_ope
         config,
     ]);
     assert_eq!(code, 2, "removing a key in use is refused: {out}");
-    assert!(out.contains("3 grants are still sealed with"), "{out}");
+    assert!(
+        out.contains("3 grants or webhook secrets are still sealed with"),
+        "{out}"
+    );
 
     let (code, out) = keys(&["rewrap", "--config", config]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("re-sealed 3 grants"), "{out}");
+    assert!(
+        out.contains("re-sealed 3 grants (or webhook secrets)"),
+        "{out}"
+    );
     let (_, out) = keys(&["status", "--config", config]);
     assert!(
         out.lines()
@@ -185,7 +191,7 @@ async fn a_broker_restarted_with_a_new_active_key_rewraps_while_it_serves() {
                 StatusCode::OK
             );
         }
-        let usage = app.broker.grants_per_key().await.unwrap();
+        let usage = app.broker.sealed_per_key().await.unwrap();
         let audited = app
             .audit_actions()
             .await

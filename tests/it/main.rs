@@ -28,6 +28,7 @@ mod pages_a11y;
 mod providers;
 mod redis_instances;
 mod refusals;
+mod registration;
 mod service_identity;
 mod store_contract;
 mod webhooks;

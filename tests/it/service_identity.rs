@@ -290,6 +290,42 @@ async fn a_service_signing_client_assertions_completes_a_journey() {
     w.assert_logs_clean();
 }
 
+/// The same, with the service's keys given inline in the config (`assertion_jwks`)
+/// instead of by URL: a key of another service does not verify its assertions.
+#[tokio::test]
+async fn a_service_with_inline_assertion_keys_completes_a_journey() {
+    let inline = Key::generate("inline-k1");
+    let jwks = json!({ "keys": [inline.jwk()] }).to_string();
+    let w = World::start(|c| {
+        c.services.push(ServiceConfig {
+            id: "svc-inline".into(),
+            name: "Inline keys service".into(),
+            allow: BTreeMap::from([(API_KEY_PROVIDER.into(), vec!["read".into()])]),
+            assertion_jwks: Some(jwks),
+            ..Default::default()
+        });
+    })
+    .await;
+    let assertion = |key: &Key| {
+        w.keep(key.sign(&json!({
+            "iss": "svc-inline", "sub": "svc-inline", "aud": w.broker_aud(),
+            "iat": now(), "exp": now() + 120, "jti": jti(),
+        })))
+    };
+    w.journey(|| assertion(&inline), "alice").await;
+    common::assert_problem(
+        w.create_with(
+            &assertion(&w.service_key),
+            json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"]}),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "caller_token_unknown_key",
+    )
+    .await;
+    w.assert_logs_clean();
+}
+
 #[tokio::test]
 async fn a_workload_identified_by_its_cluster_token_completes_a_journey() {
     let w = World::start(|_| {}).await;
@@ -412,6 +448,65 @@ async fn with_subject_proof_required_only_the_users_own_token_for_this_service_c
         .await;
     assert_eq!(bob.status, StatusCode::FORBIDDEN);
     w.consent(&created, "alice").await;
+
+    // Redemption asks for the same proof: a handle alone is not enough.
+    let id = created["id"].as_str().unwrap();
+    let status: Value = w.app.status(&token, id, 0).await.json().await.unwrap();
+    let handle = status["handle"].as_str().unwrap();
+    let redeem = |subject_token: Option<String>| {
+        let mut body = json!({ "handle": handle });
+        if let Some(t) = subject_token {
+            body["subject_token"] = json!(t);
+        }
+        w.app.post_json(&token, "/v1/redeem", body)
+    };
+    common::assert_problem(
+        redeem(None).await,
+        StatusCode::BAD_REQUEST,
+        "subject_token_required",
+    )
+    .await;
+    common::assert_problem(
+        redeem(Some(w.user_token("bob", RESOURCE))).await,
+        StatusCode::FORBIDDEN,
+        "subject_mismatch",
+    )
+    .await;
+    let redeemed = redeem(Some(w.user_token("alice", RESOURCE))).await;
+    assert_eq!(redeemed.status(), StatusCode::OK);
+    let body: Value = redeemed.json().await.unwrap();
+    assert_eq!(body["credential"]["api_key"], GOOD_KEY);
+    w.assert_logs_clean();
+}
+
+/// `optional`: no token is the service's word, as with `off`; a token that is sent must
+/// verify and name the subject.
+#[tokio::test]
+async fn with_subject_proof_optional_a_token_sent_must_name_the_subject() {
+    let w = World::start(|c| {
+        c.services[0].subject_proof = SubjectProof::Optional;
+        c.services[0].resource = Some(RESOURCE.into());
+    })
+    .await;
+    let create = |subject_token: Option<String>| {
+        let mut body =
+            json!({"subject": "alice", "provider": API_KEY_PROVIDER, "scopes": ["read"]});
+        if let Some(t) = subject_token {
+            body["subject_token"] = json!(t);
+        }
+        w.app.create(&w.app.token, body)
+    };
+    assert_eq!(create(None).await.status(), StatusCode::CREATED);
+    common::assert_problem(
+        create(Some(w.user_token("bob", RESOURCE))).await,
+        StatusCode::FORBIDDEN,
+        "subject_mismatch",
+    )
+    .await;
+    assert_eq!(
+        create(Some(w.user_token("alice", RESOURCE))).await.status(),
+        StatusCode::CREATED
+    );
     w.assert_logs_clean();
 }
 

@@ -10,10 +10,12 @@ use std::time::Instant;
 use common::redis::{RedisCluster, RedisServer};
 use consent_broker::config::settings::{RedisSettings, RedisTarget, RedisUrl};
 
+use consent_broker::domain::service::{mint, prefixes};
 use consent_broker::domain::{
     Actor, AuditAction, AuditEvent, Elicitation, ElicitationId, ElicitationStatus, FlowRecord,
-    Grant, GrantChange, GrantId, GrantStatus, Handle, Outcome, ProviderId, ProviderKind, Scopes,
-    ServiceId, Subject,
+    Grant, GrantChange, GrantId, GrantStatus, Handle, InitialAccessToken, Outcome, ProviderId,
+    ProviderKind, RegisteredBy, RegisteredService, Scope, ScopeGrants, Scopes, ServiceId,
+    ServiceStatus, Subject, SubjectProof, TokenDigest,
 };
 use consent_broker::store::admin::{AuditFilter, GrantFilter, created_ms};
 use consent_broker::store::redis::RedisStore;
@@ -742,6 +744,156 @@ pub async fn concurrent_sightings_of_one_id_let_exactly_one_be_first(s: Stores) 
     assert_eq!(firsts, 1);
 }
 
+fn registered(id: &str) -> (RegisteredService, String) {
+    let (token, digest) = mint(prefixes::SERVICE_TOKEN);
+    let (_, registration) = mint(prefixes::REGISTRATION_TOKEN);
+    let service = RegisteredService {
+        id: ServiceId::parse(id).unwrap(),
+        name: format!("Service {id}"),
+        contacts: vec!["ops@example.com".into()],
+        status: ServiceStatus::Pending,
+        requested: [(
+            ProviderId::parse("acme").unwrap(),
+            [Scope::parse("read").unwrap()].into(),
+        )]
+        .into(),
+        allow: ScopeGrants::new(),
+        resource: None,
+        subject_proof: SubjectProof::Off,
+        token_sha256: digest,
+        previous_token: None,
+        registration_token_sha256: Some(registration),
+        registered_by: RegisteredBy::InitialToken {
+            label: "partner".into(),
+        },
+        created_at: consent_broker::domain::now(),
+        approved_by: None,
+        webhook: None,
+    };
+    (service, token)
+}
+
+pub async fn a_registered_service_is_found_by_id_and_by_each_credential_it_holds(s: Stores) {
+    let (svc, token) = registered("reg-a");
+    assert!(s.services.insert_service(&svc).await.unwrap());
+    let (other, _) = registered("reg-a");
+    assert!(
+        !s.services.insert_service(&other).await.unwrap(),
+        "an id is registered once"
+    );
+    assert_eq!(
+        s.services.registered_service(&svc.id).await.unwrap(),
+        Some(svc.clone())
+    );
+    let by_token = s
+        .services
+        .service_by_credential(&TokenDigest::of(&token))
+        .await
+        .unwrap();
+    assert_eq!(by_token, Some(svc.clone()));
+    let by_registration = s
+        .services
+        .service_by_credential(&svc.registration_token_sha256.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_registration.map(|s| s.id), Some(svc.id.clone()));
+    assert_eq!(
+        s.services
+            .service_by_credential(&TokenDigest::of("cbs_unknown"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.services.registered_services().await.unwrap(), vec![svc]);
+}
+
+pub async fn a_service_changes_only_from_the_record_read_and_its_old_credentials_stop_finding_it(
+    s: Stores,
+) {
+    let (svc, old_token) = registered("reg-b");
+    s.services.insert_service(&svc).await.unwrap();
+    let (new_token, new_digest) = mint(prefixes::SERVICE_TOKEN);
+    let rotated = RegisteredService {
+        status: ServiceStatus::Active,
+        token_sha256: new_digest,
+        ..svc.clone()
+    };
+    assert!(s.services.replace_service(&svc, &rotated).await.unwrap());
+    let stale = RegisteredService {
+        status: ServiceStatus::Suspended,
+        ..svc.clone()
+    };
+    assert!(
+        !s.services.replace_service(&svc, &stale).await.unwrap(),
+        "a change from a record that is no longer stored is refused"
+    );
+    let find = |t: &str| {
+        let (s, digest) = (s.clone(), TokenDigest::of(t));
+        async move { s.services.service_by_credential(&digest).await.unwrap() }
+    };
+    assert_eq!(find(&old_token).await, None, "the old token is gone");
+    assert_eq!(find(&new_token).await, Some(rotated.clone()));
+    assert!(!s.services.delete_service(&svc).await.unwrap());
+    assert!(s.services.delete_service(&rotated).await.unwrap());
+    assert_eq!(find(&new_token).await, None);
+    assert_eq!(s.services.registered_service(&svc.id).await.unwrap(), None);
+}
+
+pub async fn an_initial_access_token_gives_its_uses_once_each_until_it_expires(s: Stores) {
+    let now = consent_broker::domain::now();
+    let (_, digest) = mint(prefixes::INITIAL_TOKEN);
+    let token = InitialAccessToken {
+        sha256: digest,
+        label: "partner".into(),
+        uses_left: 3,
+        expires_at: now + Duration::hours(1),
+        minted_by: Subject::parse("admin").unwrap(),
+        minted_at: now,
+    };
+    s.services.insert_initial_token(&token).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.services.use_initial_token(&digest, now).await.unwrap() })
+        })
+        .collect();
+    let mut left = Vec::new();
+    for t in tasks {
+        left.extend(t.await.unwrap().map(|t| t.uses_left));
+    }
+    left.sort_unstable();
+    assert_eq!(left, vec![0, 1, 2], "three uses, each given once");
+    let listed = s.services.initial_tokens().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].uses_left, 0);
+
+    let (_, brief) = mint(prefixes::INITIAL_TOKEN);
+    s.services
+        .insert_initial_token(&InitialAccessToken {
+            sha256: brief,
+            expires_at: now + Duration::seconds(1),
+            ..token.clone()
+        })
+        .await
+        .unwrap();
+    let later = now + Duration::seconds(2);
+    assert!(
+        s.services
+            .use_initial_token(&brief, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (_, unknown) = mint(prefixes::INITIAL_TOKEN);
+    assert!(
+        s.services
+            .use_initial_token(&unknown, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// Stores a completed grant of `subject` for `provider` and `service`.
 async fn stored_grant(s: &Stores, subject: &str, provider: &str, service: &str) -> Grant {
     let mut e = elicitation(subject, Duration::minutes(10));
@@ -1023,6 +1175,9 @@ macro_rules! contract_tests {
                 concurrent_takes_of_one_flow_let_exactly_one_win,
                 a_one_time_id_is_first_seen_once_until_it_expires_or_is_forgotten,
                 concurrent_sightings_of_one_id_let_exactly_one_be_first,
+                a_registered_service_is_found_by_id_and_by_each_credential_it_holds,
+                a_service_changes_only_from_the_record_read_and_its_old_credentials_stop_finding_it,
+                an_initial_access_token_gives_its_uses_once_each_until_it_expires,
                 admin_pages_list_each_matching_grant_once_newest_first,
                 grant_counts_follow_creation_and_revocation,
                 a_grants_audit_trail_and_audit_pages_come_newest_first,

@@ -26,6 +26,11 @@ pub struct RedeemBody {
     /// are returned. No effect on credentials that cannot be refreshed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_refresh: bool,
+    /// The access token the user's MCP client presented (RFC 8693 vocabulary), when the
+    /// service's `subject_proof` asks for it: it must name the grant's user, so a handle
+    /// alone is not enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_token: Option<crate::Secret>,
 }
 
 /// What a redemption returns: grant metadata and the credential.

@@ -9,6 +9,7 @@
 mod elicitation;
 mod grant;
 mod problem;
+mod registration;
 mod secret;
 mod webhook;
 
@@ -20,6 +21,7 @@ pub use elicitation::{
 };
 pub use grant::{CredentialView, GrantView, HandleBody, RedeemBody, RedeemedView};
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
+pub use registration::{Registered, RegistrationRequest, RegistrationView, Rotated};
 pub use secret::Secret;
 pub use webhook::{WebhookEvent, WebhookEventType, headers as webhook_headers};
 

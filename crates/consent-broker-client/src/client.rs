@@ -133,25 +133,37 @@ impl BrokerClient {
 
     /// `POST /v1/redeem`: the credential behind a handle (refreshed first when due).
     pub async fn redeem(&self, handle: &Secret) -> Result<RedeemedView, Error> {
-        self.redeem_with(handle, false).await
+        self.redeem_with(handle, false, None).await
+    }
+
+    /// `POST /v1/redeem` with `subject_token`: the access token the user's MCP client
+    /// presented, for a service whose `subject_proof` is `required` (or `optional`).
+    pub async fn redeem_proving(
+        &self,
+        handle: &Secret,
+        subject_token: Option<Secret>,
+    ) -> Result<RedeemedView, Error> {
+        self.redeem_with(handle, false, subject_token).await
     }
 
     /// `POST /v1/redeem` with `force_refresh`: call it when the upstream refused the access
     /// token (HTTP 401). The broker refreshes at most once per grant per 30 seconds.
     pub async fn redeem_refreshed(&self, handle: &Secret) -> Result<RedeemedView, Error> {
-        self.redeem_with(handle, true).await
+        self.redeem_with(handle, true, None).await
     }
 
     async fn redeem_with(
         &self,
         handle: &Secret,
         force_refresh: bool,
+        subject_token: Option<Secret>,
     ) -> Result<RedeemedView, Error> {
         let response = self
             .request(Method::POST, &["v1", "redeem"])?
             .json(&RedeemBody {
                 handle: handle.clone(),
                 force_refresh,
+                subject_token,
             })
             .send()
             .await?;

@@ -391,7 +391,7 @@ impl Call<'_> {
                     }
                 }
             };
-            match broker.redeem(&handle).await {
+            match broker.redeem_proving(&handle, self.subject_token()).await {
                 Ok(redeemed) => {
                     self.service.keep_handle(self.subject, handle);
                     let auth =

@@ -43,7 +43,12 @@ pub async fn redeem(
     ApiJson(body): ApiJson<RedeemBody>,
 ) -> Result<Json<RedeemedView>, ApiError> {
     let r = match broker
-        .redeem(&service, body.handle.expose(), body.force_refresh)
+        .redeem(
+            &service,
+            body.handle.expose(),
+            body.force_refresh,
+            body.subject_token.as_ref().map(Secret::expose),
+        )
         .await
     {
         Ok(r) => r,

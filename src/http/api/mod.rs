@@ -11,6 +11,7 @@ use crate::broker::Broker;
 pub mod elicitations;
 pub mod grants;
 pub mod openapi;
+pub mod register;
 
 pub fn router() -> Router<Arc<Broker>> {
     Router::new()
@@ -19,5 +20,11 @@ pub fn router() -> Router<Arc<Broker>> {
         .route("/v1/redeem", post(grants::redeem))
         .route("/v1/revoke", post(grants::revoke_by_handle))
         .route("/v1/grants/{id}", delete(grants::revoke_by_id))
+        .route("/v1/register", post(register::register))
+        .route(
+            "/v1/register/{client_id}",
+            get(register::read).delete(register::delete),
+        )
+        .route("/v1/register/{client_id}/rotate", post(register::rotate))
         .route("/openapi.json", get(openapi::document))
 }

@@ -5,13 +5,13 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{elicitations, grants};
+use super::{elicitations, grants, register};
 use crate::http::problem::Problem;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consent-broker service API", description = "Create URL-mode elicitations and redeem grants by opaque handle. Errors are RFC 9457 problem+json."),
-    paths(elicitations::create, elicitations::status, grants::redeem, grants::revoke_by_handle, grants::revoke_by_id),
+    paths(elicitations::create, elicitations::status, grants::redeem, grants::revoke_by_handle, grants::revoke_by_id, register::register, register::read, register::rotate, register::delete),
     components(schemas(Problem)),
     modifiers(&ServiceToken, &CommonProblems)
 )]
@@ -22,10 +22,16 @@ struct ServiceToken;
 impl Modify for ServiceToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
+        for scheme in [
             "service_token",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
+            "initial_access_token",
+            "registration_access_token",
+        ] {
+            components.add_security_scheme(
+                scheme,
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
     }
 }
 

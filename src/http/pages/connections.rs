@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::flash;
-use super::grant_view::GrantView;
+use super::grant_view::{GrantView, Names};
 use crate::broker::Broker;
 use crate::http::extract::{CsrfForm, NoFields, SignedIn};
 use crate::http::render::{Chrome, MessagePage, PageError, Tone, chrome};
@@ -31,10 +31,11 @@ pub async fn show(
     State(broker): State<Arc<Broker>>,
     me: SignedIn,
 ) -> Result<ConnectionsPage, PageError> {
+    let names = Names::of(&broker).await?;
     let grants = broker.grants_of(&me.user.subject).await?;
     let (active, ended): (Vec<GrantView>, Vec<GrantView>) = grants
         .iter()
-        .map(|g| GrantView::new(broker.settings(), g))
+        .map(|g| GrantView::new(&names, g))
         .partition(|g| g.revocable);
     let chrome = chrome(&broker, &me.session).await?;
     Ok(ConnectionsPage {
@@ -52,9 +53,10 @@ pub async fn revoke(
     me: SignedIn,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     match broker.revoke_own(&me.user, &id).await? {
         Some(g) => {
-            let view = GrantView::new(broker.settings(), &g);
+            let view = GrantView::new(&names, &g);
             let t = chrome(&broker, &me.session).await?.t;
             flash::set(
                 &me.session,

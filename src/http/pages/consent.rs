@@ -41,7 +41,7 @@ pub async fn show(
         }
         Err(e) => return Err(e.into()),
     };
-    let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service);
+    let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service.clone());
     let now = broker.clock().now();
     let t = chrome.t;
     let outcome = |status, tone, heading: &str, body: &str| {

@@ -40,17 +40,47 @@ pub struct GrantView {
     pub expires: Option<String>,
 }
 
+/// What pages call services and providers: their configured names, and the names of
+/// services registered at run time (read once per page).
+pub struct Names<'a> {
+    settings: &'a Settings,
+    registered: std::collections::BTreeMap<crate::domain::ServiceId, String>,
+}
+
+impl<'a> Names<'a> {
+    pub async fn of(broker: &'a crate::broker::Broker) -> Result<Self, crate::Error> {
+        let registered = broker
+            .registered_services()
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        Ok(Self {
+            settings: broker.settings(),
+            registered,
+        })
+    }
+
+    /// The service's name, else its id.
+    pub fn service(&self, id: &crate::domain::ServiceId) -> String {
+        self.settings
+            .service(id)
+            .map(|s| s.name.clone())
+            .or_else(|| self.registered.get(id).cloned())
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
 impl GrantView {
-    pub fn new(settings: &Settings, g: &Grant) -> Self {
+    pub fn new(names: &Names<'_>, g: &Grant) -> Self {
+        let settings = names.settings;
         let tz = &settings.branding.time_zone;
-        let format_time = |t| format_time(t, tz);
+        let format_time = |t| super::when::format_time(t, tz);
         Self {
             id: g.id.to_string(),
             subject: g.subject.to_string(),
             service_id: g.service.to_string(),
-            service_name: settings
-                .service(&g.service)
-                .map_or_else(|| g.service.to_string(), |s| s.name.clone()),
+            service_name: names.service(&g.service),
             provider_id: g.provider.to_string(),
             provider_name: settings
                 .provider(&g.provider)
@@ -175,7 +205,11 @@ impl EventView {
     }
 }
 
-pub use super::when::format_time;
+/// `t` in words, in UTC (for pages without the organisation's zone at hand; the others use
+/// [`super::when::format_time`]).
+pub fn format_time(t: Timestamp) -> String {
+    super::when::format_time(t, &jiff::tz::TimeZone::UTC)
+}
 
 fn format_time_seconds(t: Timestamp) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");

@@ -20,6 +20,14 @@ pub(super) const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub(super) const FLOWS: TableDefinition<&str, &[u8]> = TableDefinition::new("flows");
 /// One-time ids seen ([`crate::store::SeenIds`]): key → expiry in Unix milliseconds.
 pub(super) const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_ids");
+/// Registered services ([`crate::store::ServiceRegistry`]): id → record.
+pub(super) const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
+/// Credential digest (hex) → registered service id.
+pub(super) const SERVICE_CREDENTIALS: TableDefinition<&str, &str> =
+    TableDefinition::new("service_credentials");
+/// Initial access tokens: digest (hex) → record.
+pub(super) const INITIAL_TOKENS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("initial_access_tokens");
 
 /// Separates parts of index keys; subjects and ids cannot contain control characters.
 pub(super) const SEP: char = '\u{1f}';
@@ -34,6 +42,9 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), Fail> {
     tx.open_table(SESSIONS)?;
     tx.open_table(FLOWS)?;
     tx.open_table(SEEN)?;
+    tx.open_table(SERVICES)?;
+    tx.open_table(SERVICE_CREDENTIALS)?;
+    tx.open_table(INITIAL_TOKENS)?;
     Ok(())
 }
 

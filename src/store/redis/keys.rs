@@ -1,6 +1,7 @@
 //! Key names, in one place. Records of one elicitation (the elicitation and its grant)
-//! share the hash tag `{<elicitation id>}`, so a script may touch both in a cluster. All
-//! other keys are reached one at a time and need no tag. The prefix has no braces
+//! share the hash tag `{<elicitation id>}`, so a script may touch both in a cluster. The
+//! service registry shares the tag `{registry}`. All other keys are reached one at a time
+//! and need no tag. The prefix has no braces
 //! (checked in config), so it never changes a key's slot. Ids used in keys are random
 //! base64url (no braces); subjects are hashed, so a key never carries a user's name.
 
@@ -72,9 +73,36 @@ impl Keys {
         format!("{}seen:{}", self.prefix, key.as_str())
     }
 
+    /// Registered services (hash: id → record) and the parts below share the tag
+    /// `{registry}`, so one script may change a service and its credential index.
+    pub(super) fn registry(&self, part: RegistryPart) -> String {
+        let part = match part {
+            RegistryPart::Services => "services",
+            RegistryPart::Credentials => "credentials",
+            RegistryPart::InitialTokens => "initial-tokens",
+            RegistryPart::InitialUses => "initial-uses",
+            RegistryPart::InitialExpiry => "initial-expiry",
+        };
+        format!("{}{{registry}}:{part}", self.prefix)
+    }
+
     pub(super) fn lock(&self, name: &str) -> String {
         format!("{}lock:{name}", self.prefix)
     }
+}
+
+/// The hashes of the service registry.
+#[derive(Clone, Copy)]
+pub(super) enum RegistryPart {
+    Services,
+    /// Credential digest (hex) → service id.
+    Credentials,
+    /// Initial access token digest → its record as minted.
+    InitialTokens,
+    /// Digest → uses left.
+    InitialUses,
+    /// Digest → expiry (ms since the epoch).
+    InitialExpiry,
 }
 
 /// A subject-index member: `<elicitation id>.<grant id>` ('.' is not base64url).

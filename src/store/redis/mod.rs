@@ -69,6 +69,7 @@ mod keys;
 mod misc;
 mod pointers;
 mod scripts;
+mod services;
 mod sessions;
 
 use conn::Conn;

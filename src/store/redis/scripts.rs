@@ -48,12 +48,50 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Adds a registered service unless its id is taken: KEYS[1] services, KEYS[2] credential
+/// index; ARGV[1] id, ARGV[2] record, ARGV[3..] its credential digests. Returns 1 or 0.
+const INSERT_SERVICE: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+for i = 3, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], ARGV[1]) end
+return 1
+";
+
+/// Replaces (or, with an empty ARGV[3], deletes) a registered service if it is still
+/// ARGV[2]: KEYS as for INSERT_SERVICE; ARGV[1] id, ARGV[4] the number n of the old
+/// record's digests, ARGV[5 .. 4+n] those digests, the rest the new record's. Returns 1 or 0.
+const REPLACE_SERVICE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+local n = tonumber(ARGV[4])
+for i = 5, 4 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+for i = 5 + n, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], ARGV[1]) end
+return 1
+";
+
+/// Takes one use of an initial access token: KEYS[1] uses, KEYS[2] expiries; ARGV[1]
+/// digest, ARGV[2] now (ms). Returns the uses left after this one, or -1 when it has none
+/// left, has expired or is unknown.
+const USE_INITIAL_TOKEN: &str = r"
+local exp = redis.call('HGET', KEYS[2], ARGV[1])
+if not exp or tonumber(exp) <= tonumber(ARGV[2]) then return -1 end
+local left = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if left <= 0 then return -1 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+";
+
 #[derive(Clone, Debug)]
 pub(super) struct Scripts {
     pub settle: Script,
     pub replace_grant: Script,
     pub record_use: Script,
     pub unlock: Script,
+    pub insert_service: Script,
+    pub replace_service: Script,
+    pub use_initial_token: Script,
 }
 
 impl Scripts {
@@ -63,6 +101,9 @@ impl Scripts {
             replace_grant: Script::new(REPLACE_GRANT),
             record_use: Script::new(RECORD_USE),
             unlock: Script::new(UNLOCK),
+            insert_service: Script::new(INSERT_SERVICE),
+            replace_service: Script::new(REPLACE_SERVICE),
+            use_initial_token: Script::new(USE_INITIAL_TOKEN),
         }
     }
 }

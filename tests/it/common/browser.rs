@@ -196,13 +196,29 @@ impl Chrome {
         self.find("body").await.text().await.expect("text")
     }
 
+    /// Waits (bounded) until the page shows `text`: a click's page may still be loading.
+    /// The text is read by script, so a page replaced meanwhile is simply read again.
     pub async fn assert_shows(&self, text: &str) {
-        let body = self.text().await;
-        assert!(
-            body.contains(text),
-            "{} does not show {text:?}:\n{body}",
-            self.url().await
-        );
+        let started = std::time::Instant::now();
+        loop {
+            let body = self
+                .client
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if body.contains(text) {
+                return;
+            }
+            if started.elapsed() > WAIT {
+                panic!("{} does not show {text:?}:\n{body}", self.url().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Fills in the oidc-provider development interaction pages (login, then consent) as

@@ -504,19 +504,25 @@ impl Browser {
 
     /// Opens a consent link; signs in with the dev sign-in as `user` when asked to.
     pub async fn open_as(&self, url: &str, user: &str) -> Page {
+        self.open_signing_in(url, &[("username", user)]).await
+    }
+
+    /// Opens an admin page (`--dev` brokers), signing in on the way as the dev
+    /// administrator `user` when asked to.
+    pub async fn open_as_admin(&self, url: &str, user: &str) -> Page {
+        self.open_signing_in(url, &[("username", user), ("admin", "on")])
+            .await
+    }
+
+    async fn open_signing_in(&self, url: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.open(url).await;
         if page.path != "/login" {
             return page;
         }
         let return_to = page.attribute_after("name=\"return_to\" value=\"").unwrap();
-        self.submit(
-            "/login/dev",
-            &[
-                ("csrf", &page.csrf()),
-                ("username", user),
-                ("return_to", &return_to),
-            ],
-        )
-        .await
+        let csrf = page.csrf();
+        let mut form = vec![("csrf", csrf.as_str()), ("return_to", return_to.as_str())];
+        form.extend_from_slice(fields);
+        self.submit("/login/dev", &form).await
     }
 }

@@ -121,7 +121,7 @@ pub async fn log(
         title: "Audit log".into(),
         section: "audit",
         providers: provider_choices(&broker),
-        services: service_choices(&broker),
+        services: service_choices(&broker).await?,
         partial: page.next.is_some() && page.events.len() < PAGE_SIZE,
         next: page.next.map(|c| q.query_string(Some(&c.0))),
         first: before.map(|_| q.query_string(None)),

@@ -47,15 +47,11 @@ pub async fn confirm_user(
         .iter()
         .filter(|g| g.status != GrantStatus::Revoked)
         .count();
+    let names = crate::http::pages::grant_view::Names::of(&broker).await?;
     let mut services: Vec<String> = grants
         .iter()
         .filter(|g| g.status != GrantStatus::Revoked)
-        .map(|g| {
-            broker
-                .settings()
-                .service(&g.service)
-                .map_or_else(|| g.service.to_string(), |s| s.name.clone())
-        })
+        .map(|g| names.service(&g.service))
         .collect();
     services.sort();
     services.dedup();
@@ -89,6 +85,7 @@ pub async fn confirm_user(
                 .finish()
         ),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }
@@ -150,6 +147,7 @@ pub async fn confirm_provider(
         button: format!("Revoke all {open} {name} grants"),
         cancel: "/admin".into(),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }

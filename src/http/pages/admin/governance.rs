@@ -18,7 +18,8 @@ use crate::broker::{Broker, Listed};
 use crate::domain::{Grant, GrantStatus};
 use crate::http::extract::{AdminUser, CsrfForm, NoFields};
 use crate::http::pages::flash;
-use crate::http::pages::grant_view::{GrantView, format_time};
+use crate::http::pages::grant_view::{GrantView, Names};
+use crate::http::pages::when::format_time;
 use crate::http::render::{Chrome, PageError, chrome};
 
 /// A grant in one of the page's tables, with the time that matters for that table.
@@ -49,6 +50,7 @@ pub async fn page(
     State(broker): State<Arc<Broker>>,
     admin: AdminUser,
 ) -> Result<GovernancePage, PageError> {
+    let names = Names::of(&broker).await?;
     let settings = broker.settings();
     let tz = &settings.branding.time_zone;
     let rows = |listed: Listed, when: &dyn Fn(&Grant) -> String| {
@@ -56,7 +58,7 @@ pub async fn page(
             .grants
             .iter()
             .map(|g| Row {
-                grant: GrantView::new(settings, g),
+                grant: GrantView::new(&names, g),
                 when: when(g),
             })
             .collect::<Vec<_>>()
@@ -103,6 +105,7 @@ async fn confirm(
     id: &str,
     decision: Decision,
 ) -> Result<Response, PageError> {
+    let names = Names::of(broker).await?;
     let grant = match find(broker, id).await? {
         Some(g) if g.status == GrantStatus::AwaitingApproval => g,
         _ => {
@@ -114,7 +117,7 @@ async fn confirm(
             .await;
         }
     };
-    let v = GrantView::new(broker.settings(), &grant);
+    let v = GrantView::new(&names, &grant);
     let facts = vec![
         ("User".into(), v.subject.clone()),
         ("Service".into(), v.service_name.clone()),
@@ -145,6 +148,7 @@ async fn confirm(
             button: "Approve".into(),
             cancel: "/admin/governance".into(),
             reason_field: false,
+            choices: Vec::new(),
         },
         Decision::Refuse => ConfirmPage {
             chrome: chrome(broker, &admin.session).await?,
@@ -167,6 +171,7 @@ async fn confirm(
             button: "Refuse".into(),
             cancel: "/admin/governance".into(),
             reason_field: true,
+            choices: Vec::new(),
         },
     };
     Ok(page.into_response())
@@ -194,11 +199,12 @@ pub async fn approve(
     admin: AdminUser,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let approved = broker.approve_grant(&admin.user.subject, &grant.id).await?;
-    let v = GrantView::new(broker.settings(), &approved);
+    let v = GrantView::new(&names, &approved);
     flash::set(
         &admin.session,
         &format!(
@@ -222,13 +228,14 @@ pub async fn refuse(
     admin: AdminUser,
     CsrfForm(form): CsrfForm<RefuseForm>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let refused = broker
         .refuse_grant(&admin.user.subject, &grant.id, &form.reason)
         .await?;
-    let v = GrantView::new(broker.settings(), &refused);
+    let v = GrantView::new(&names, &refused);
     flash::set(
         &admin.session,
         &format!(
@@ -262,6 +269,7 @@ pub async fn confirm_revoke_unused(
         button: format!("Revoke {n} unused grants"),
         cancel: "/admin/governance".into(),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }

@@ -16,7 +16,7 @@ use crate::broker::Broker;
 use crate::domain::{Actor, Grant, GrantId, GrantStatus, ProviderId, ServiceId, Subject};
 use crate::http::extract::{AdminUser, CsrfForm, NoFields};
 use crate::http::pages::flash;
-use crate::http::pages::grant_view::{EventView, GrantView};
+use crate::http::pages::grant_view::{EventView, GrantView, Names};
 use crate::http::render::{Chrome, PageError, chrome};
 use crate::store::admin::{GrantCursor, GrantFilter};
 
@@ -69,6 +69,7 @@ pub async fn list(
     admin: AdminUser,
     query: Result<Query<GrantQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Query(q) = query.map_err(Error::from)?;
     let mut filter = GrantFilter::default();
     let mut error = None;
@@ -134,15 +135,12 @@ pub async fn list(
         service: q.service.clone(),
         status: q.status.clone(),
         providers: provider_choices(&broker),
-        services: service_choices(&broker),
+        services: service_choices(&broker).await?,
         partial: next.is_some() && grants.len() < PAGE_SIZE,
         next: next.map(|c| query_with(Some(&c.encode()))),
         first: after.map(|_| query_with(None)),
         filtered: filter != GrantFilter::default(),
-        grants: grants
-            .iter()
-            .map(|g| GrantView::new(broker.settings(), g))
-            .collect(),
+        grants: grants.iter().map(|g| GrantView::new(&names, g)).collect(),
     };
     Ok(page.into_response())
 }
@@ -163,11 +161,12 @@ pub async fn detail(
     Path(id): Path<String>,
     admin: AdminUser,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let trail = broker.audit_of_grant(&grant.id, TRAIL).await?;
-    let view = GrantView::new(broker.settings(), &grant);
+    let view = GrantView::new(&names, &grant);
     Ok(GrantPage {
         chrome: chrome(&broker, &admin.session).await?,
         title: format!("Grant of {} for {}", view.subject, view.provider_name),
@@ -196,6 +195,8 @@ pub struct ConfirmPage {
     pub cancel: String,
     /// Asks for a reason (`reason`), which the form then requires.
     pub reason_field: bool,
+    /// A required choice (`choice`): each value and the words beside its radio button.
+    pub choices: Vec<(String, String)>,
 }
 
 pub async fn confirm_revoke(
@@ -203,10 +204,11 @@ pub async fn confirm_revoke(
     Path(id): Path<String>,
     admin: AdminUser,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
-    let v = GrantView::new(broker.settings(), &grant);
+    let v = GrantView::new(&names, &grant);
     if !v.revocable {
         return Ok(Redirect::to(&format!("/admin/grants/{}", v.id)).into_response());
     }
@@ -231,6 +233,7 @@ pub async fn confirm_revoke(
         button: "Revoke grant".into(),
         cancel: format!("/admin/grants/{}", v.id),
         reason_field: false,
+        choices: Vec::new(),
     }
     .into_response())
 }
@@ -241,13 +244,14 @@ pub async fn revoke(
     admin: AdminUser,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
+    let names = Names::of(&broker).await?;
     let Some(grant) = find(&broker, &id).await? else {
         return not_found(&broker, &admin, "There is no grant with this id.").await;
     };
     let revoked = broker
         .revoke(Actor::Admin(admin.user.subject.clone()), &grant)
         .await?;
-    let v = GrantView::new(broker.settings(), &revoked);
+    let v = GrantView::new(&names, &revoked);
     flash::set(
         &admin.session,
         &format!(

@@ -28,6 +28,7 @@ mod audit;
 mod bulk;
 mod governance;
 mod grants;
+mod services;
 
 pub fn router() -> Router<Arc<Broker>> {
     Router::new()
@@ -50,14 +51,28 @@ pub fn router() -> Router<Arc<Broker>> {
             "/admin/review/revoke-unused",
             get(governance::confirm_revoke_unused),
         )
+        .route("/admin/services", get(services::list))
+        .route("/admin/services/{id}", get(services::detail))
+        .route(
+            "/admin/services/{id}/suspend",
+            get(services::confirm_suspend),
+        )
+        .route("/admin/services/{id}/delete", get(services::confirm_delete))
         .route("/admin/audit", get(audit::log))
         .route("/admin/audit.jsonl", get(audit::export))
         .route("/admin/{*rest}", get(unknown).post(unknown))
 }
 
 /// The console's forms, each behind its confirmation page (see `pages::forms`).
-pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 6] {
+pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 13] {
     [
+        ("/admin/services/register", post(services::register)),
+        ("/admin/services/initial-tokens", post(services::mint)),
+        ("/admin/services/{id}/approve", post(services::approve)),
+        ("/admin/services/{id}/edit", post(services::edit)),
+        ("/admin/services/{id}/suspend", post(services::suspend)),
+        ("/admin/services/{id}/resume", post(services::resume)),
+        ("/admin/services/{id}/delete", post(services::delete)),
         ("/admin/approvals/{id}/approve", post(governance::approve)),
         ("/admin/approvals/{id}/refuse", post(governance::refuse)),
         (
@@ -88,16 +103,19 @@ fn provider_choices(broker: &Broker) -> Vec<Choice> {
         .collect()
 }
 
-fn service_choices(broker: &Broker) -> Vec<Choice> {
-    broker
-        .settings()
-        .services
-        .iter()
-        .map(|s| Choice {
-            id: s.id.to_string(),
-            name: s.name.clone(),
-        })
-        .collect()
+/// Every service, declared in config or registered at run time.
+async fn service_choices(broker: &Broker) -> Result<Vec<Choice>, crate::Error> {
+    let configured = broker.settings().services.iter().map(|s| Choice {
+        id: s.id.to_string(),
+        name: s.name.clone(),
+    });
+    let registered = broker.registered_services().await?;
+    Ok(configured
+        .chain(registered.into_iter().map(|r| Choice {
+            id: r.id.to_string(),
+            name: r.name,
+        }))
+        .collect())
 }
 
 /// One row of an overview table: grants of one provider or service by status.
@@ -135,6 +153,7 @@ async fn overview(
         .map(|c| (c.id.clone(), row(c)))
         .collect();
     let mut by_service: BTreeMap<String, CountRow> = service_choices(&broker)
+        .await?
         .into_iter()
         .map(|c| (c.id.clone(), row(c)))
         .collect();
