@@ -425,9 +425,12 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
         ("admin-grant", format!("/admin/grants/{grant_id}")),
         ("admin-audit", "/admin/audit".to_owned()),
         ("admin-governance", "/admin/governance".to_owned()),
+        ("admin-services", "/admin/services".to_owned()),
     ] {
         admin.chrome.goto(&app.url(&path)).await;
         admin.chrome.wait_for_url(page, |u| u.path() == path).await;
+        let text = admin.chrome.text().await;
+        assert!(!text.contains("Not found"), "{page}: {text}");
         admin.check(page, &[]).await;
     }
     admin.chrome.goto(&app.url("/admin/governance")).await;
