@@ -18,6 +18,7 @@ use crate::upstream::{
     ScopeSeparator,
 };
 
+pub mod branding;
 pub mod dev;
 pub mod keyring;
 mod oauth;
@@ -50,6 +51,8 @@ pub struct Config {
     /// Who may grant which scopes, which wait for an administrator, how long grants live.
     pub policies: Vec<PolicyRuleConfig>,
     pub governance: GovernanceConfig,
+    /// The organisation's name, logo, colour and links on every page.
+    pub branding: BrandingConfig,
     pub telemetry: TelemetryConfig,
     /// The SCIM 2.0 endpoint an IdP deprovisions users through. Absent: no endpoint.
     pub scim: Option<ScimConfig>,
@@ -251,6 +254,25 @@ impl Default for ElicitationConfig {
             ttl_seconds: 15 * 60,
         }
     }
+}
+
+/// `[branding]`: what every page shows of the organisation that runs the broker
+/// (validated in [`branding`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingConfig {
+    /// Shown in the header, the footer, page titles and the pages' own sentences.
+    pub product_name: Option<String>,
+    /// An inline image (`data:image/png;base64,…`, also jpeg, webp, svg+xml): no remote URL.
+    pub logo_url: Option<String>,
+    /// `#rrggbb`, readable (WCAG AA) as white text on it and as link text on the page.
+    pub accent_colour: Option<String>,
+    /// Where users get help; a link in every page's footer.
+    pub support_url: Option<Url>,
+    /// The privacy notice; a link in every page's footer.
+    pub privacy_url: Option<Url>,
+    /// The IANA time zone pages show times in (with UTC beside them). Default: UTC.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -53,6 +53,8 @@ pub struct Settings {
     pub shared_signals: Option<SharedSignalsSettings>,
     /// `[[trusted_issuers]]`: who may prove a user or a workload.
     pub trusted_issuers: Vec<super::service_identity::TrustedIssuer>,
+    /// `[branding]`: name, logo, accent and links on every page.
+    pub branding: Arc<super::branding::Branding>,
 }
 
 /// `[governance]`, validated.
@@ -266,6 +268,11 @@ impl Settings {
             |s| services.iter().any(|known| known.id == *s),
             &mut errors,
         );
+        let branding = Arc::new(super::branding::branding(
+            &config.branding,
+            dev,
+            &mut errors,
+        ));
         let g = &config.governance;
         if !(1..=24 * 30).contains(&g.approval_window_hours) {
             errors.push("governance.approval_window_hours: must be between 1 and 720".into());
@@ -397,6 +404,7 @@ impl Settings {
             scim,
             shared_signals,
             trusted_issuers,
+            branding,
         };
         Ok((settings, errors.notes))
     }

@@ -42,6 +42,29 @@ const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
+/// The branding, language and address of a request's pages (for the language switch). The
+/// admin console is English only, and offers no switch.
+fn page_context(broker: &Broker, request: &Request) -> super::render::PageContext {
+    let admin = request.uri().path().starts_with("/admin");
+    super::render::PageContext {
+        branding: broker.settings().branding.clone(),
+        lang: if admin {
+            super::i18n::Lang::En
+        } else {
+            super::i18n::Lang::of_request(request.headers())
+        },
+        // The way back is the path alone, but for the sign-in page its own `return_to`: a
+        // query may carry what no link should (an OAuth callback's code and state).
+        here: (!admin).then(|| {
+            let uri = request.uri();
+            match uri.query() {
+                Some(query) if uri.path() == "/login" => format!("/login?{query}"),
+                _ => uri.path().to_owned(),
+            }
+        }),
+    }
+}
+
 /// Strict-Transport-Security when the public URL is https: one year, this host only (the
 /// broker cannot speak for its parent domain's other hosts).
 const HSTS: &str = "max-age=31536000";
@@ -64,7 +87,10 @@ pub async fn edge(State(broker): State<Arc<Broker>>, mut request: Request, next:
     } else {
         let deadline = request.extensions().get::<BodyDeadline>().cloned();
         let uri = request.uri().clone();
-        let response = next.run(request).instrument(observed.span().clone()).await;
+        let context = page_context(&broker, &request);
+        let response = super::render::with_page_context(context, next.run(request))
+            .instrument(observed.span().clone())
+            .await;
         if deadline.is_some_and(|d| d.missed()) {
             // Whatever the handler made of its failed body, the answer is "too slow", and
             // the connection is not kept: the rest of the body may still be on its way.

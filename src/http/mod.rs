@@ -17,6 +17,7 @@ pub mod api;
 pub mod csrf;
 mod edge;
 pub mod extract;
+pub mod i18n;
 pub mod ops;
 pub mod pages;
 pub mod problem;

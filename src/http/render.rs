@@ -2,6 +2,8 @@
 //! page chrome (`base.html`'s data), the message page, and [`PageError`], an error on its
 //! way to a person. Pages and extractors both import this module; it imports neither.
 
+use std::sync::Arc;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::response::{IntoResponse, Response};
@@ -9,9 +11,12 @@ use tower_sessions::Session;
 
 use crate::Error;
 use crate::broker::Broker;
+use crate::config::branding::Branding;
+use crate::http::i18n::{Catalogue, Lang};
 use crate::identity::SessionUser;
 
-/// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner.
+/// Page furniture for `base.html`: the signed-in user, the CSRF token, the dev banner,
+/// the organisation's branding, the page's language and its switch.
 #[derive(Clone)]
 pub struct Chrome {
     pub user: Option<String>,
@@ -19,26 +24,79 @@ pub struct Chrome {
     pub admin: bool,
     pub csrf: String,
     pub dev: bool,
+    pub brand: Arc<Branding>,
+    pub lang: Lang,
+    /// The words of `lang`.
+    pub t: &'static dyn Catalogue,
+    /// Where the language switch returns to: this page (path and query), or none on pages
+    /// that are English only (the admin console).
+    pub here: Option<String>,
+}
+
+impl Chrome {
+    /// The languages the switch offers (all but the page's own).
+    pub fn other_langs(&self) -> Vec<Lang> {
+        Lang::ALL.into_iter().filter(|l| *l != self.lang).collect()
+    }
+}
+
+/// What the edge learns of a request for its pages: the broker's branding, the language,
+/// and the page's own address.
+#[derive(Clone)]
+pub struct PageContext {
+    pub branding: Arc<Branding>,
+    pub lang: Lang,
+    pub here: Option<String>,
+}
+
+tokio::task_local! {
+    /// The current request's [`PageContext`], for every page rendered while handling it,
+    /// including errors on their way out where no broker is at hand. Set by [`with_page_context`].
+    static PAGE: PageContext;
+}
+
+/// Runs `f` (a request's handling) with `context` available to its pages.
+pub async fn with_page_context<F: std::future::Future>(context: PageContext, f: F) -> F::Output {
+    PAGE.scope(context, f).await
+}
+
+/// The context of the request being handled (defaults outside one).
+fn page_context() -> PageContext {
+    PAGE.try_with(Clone::clone).unwrap_or_else(|_| PageContext {
+        branding: Arc::new(Branding::default()),
+        lang: Lang::En,
+        here: None,
+    })
 }
 
 /// The chrome of a page for this session. Ensures the session has a CSRF token.
 pub async fn chrome(broker: &Broker, session: &Session) -> Result<Chrome, Error> {
     let user = SessionUser::current(session).await?;
+    let page = page_context();
     Ok(Chrome {
         admin: user.as_ref().is_some_and(|u| u.admin),
         user: user.map(|u| u.subject.to_string()),
         csrf: super::csrf::token(session).await?,
         dev: broker.settings().dev,
+        brand: broker.settings().branding.clone(),
+        lang: page.lang,
+        t: page.lang.text(),
+        here: page.here,
     })
 }
 
 /// Chrome for pages rendered without a session (errors).
 fn bare_chrome() -> Chrome {
+    let page = page_context();
     Chrome {
         user: None,
         admin: false,
         csrf: String::new(),
         dev: false,
+        brand: page.branding,
+        lang: page.lang,
+        t: page.lang.text(),
+        here: page.here,
     }
 }
 
@@ -98,27 +156,20 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(error = ?e, code = e.kind().as_str(), "page failed");
         }
-        let (tone, heading) = match &e {
-            Error::IdentityMismatch => (Tone::Error, "This link is for another account"),
-            Error::ElicitationExpired => (Tone::Warning, "This request has expired"),
-            Error::ElicitationNotFound => (Tone::Error, "Request not found"),
-            Error::CsrfRejected => (Tone::Warning, "Please try again"),
-            Error::StoreUnavailable(_) => (Tone::Error, "Temporarily unavailable"),
-            _ if status.is_server_error() => (Tone::Error, "Something went wrong"),
-            _ => (Tone::Warning, e.title()),
+        let chrome = bare_chrome();
+        let t = chrome.t;
+        let words = |(heading, body): (&'static str, &'static str)| (heading, body.to_owned());
+        let (tone, (heading, body)) = match &e {
+            Error::IdentityMismatch => (Tone::Error, words(t.identity_mismatch())),
+            Error::ElicitationExpired => (Tone::Warning, words(t.expired())),
+            Error::ElicitationNotFound => (Tone::Error, words(t.request_not_found())),
+            Error::CsrfRejected => (Tone::Warning, words(t.form_expired())),
+            Error::StoreUnavailable(_) => (Tone::Error, words(t.unavailable())),
+            _ if status.is_server_error() => (Tone::Error, (t.went_wrong(), e.public_detail())),
+            _ => (Tone::Warning, (e.title(), e.public_detail())),
         };
-        let body = match &e {
-            Error::IdentityMismatch => {
-                "You are signed in as someone other than the person this request was made for. \
-                 Nothing was shared. If you did not expect this link, close this tab; if it is yours, \
-                 sign out and sign in with the right account."
-                    .to_owned()
-            }
-            Error::ElicitationExpired => "Ask your assistant to start again; it will send a new link.".to_owned(),
-            _ => e.public_detail(),
-        };
-        let mut page = MessagePage::new(bare_chrome(), tone, heading, &body);
-        page.detail = Some(format!("Error code: {}", e.kind()));
+        let mut page = MessagePage::new(chrome, tone, heading, &body);
+        page.detail = Some(t.error_code(e.kind().as_str()));
         let mut response = (status, page).into_response();
         if let Error::StoreUnavailable(cause) = &e {
             let failure = crate::metrics::StoreFailure::of(cause);

@@ -123,8 +123,7 @@ async fn a_user_connects_by_clicks_and_an_admin_revokes_the_grant_by_clicks() {
     admin.assert_shows("Acme Cloud").await;
     admin.shot("grants-of-alice").await;
     // On a phone the table scrolls inside its box; the page itself does not, and the
-    // header (two links for an admin) stays on one line. Not yet at 320 px: there an
-    // admin's header is still about 40 px too wide.
+    // header (two links for an admin) stays on one line (at 320 px too: pages_a11y.rs).
     let phone = viewport(&admin, 390, 844).await;
     admin.shot("grants-390").await;
     assert!(

@@ -540,3 +540,43 @@ fn serve_dev_adds_its_examples_beside_declared_providers_unless_an_id_is_taken()
     );
     assert!(!refused.contains("DEMO_SERVICE_TOKEN"), "{refused}");
 }
+
+#[test]
+fn check_config_refuses_unreadable_or_remote_branding_and_names_the_fields() {
+    let (ok, out) = check_config(&format!(
+        r##"
+[keyring.keys]
+{KEY}
+[branding]
+product_name = "Acme Access"
+logo_url = "https://cdn.acme.example/logo.png"
+accent_colour = "#ffcc00"
+support_url = "http://help.acme.example/"
+time_zone = "Europe/Atlantis"
+"##
+    ));
+    assert!(!ok, "{out}");
+    for expected in [
+        "branding.logo_url: must be a data: URL",
+        "branding.accent_colour: #ffcc00 is too light",
+        "WCAG AA needs 4.5:1",
+        "branding.support_url: must be an https URL",
+        "branding.time_zone: `Europe/Atlantis` is not an IANA time zone",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("branding.product_name"), "{out}");
+
+    let (ok, out) = check_config(&format!(
+        r##"
+[keyring.keys]
+{KEY}
+[branding]
+product_name = "Acme Access"
+accent_colour = "#6a1b9a"
+privacy_url = "https://acme.example/privacy"
+time_zone = "Europe/Berlin"
+"##
+    ));
+    assert!(ok, "{out}");
+}

@@ -333,7 +333,7 @@ async fn consent_past_its_lifetime_asks_again_with_a_working_link_after_the_revi
         .create_pending("alice", API_KEY_PROVIDER, &["read"])
         .await;
     let consent = alice.open(created["url"].as_str().unwrap()).await;
-    consent.assert_shows("Your organisation's policy limits this access: it ends");
+    consent.assert_shows("Your organisation&#39;s policy limits this access: it ends");
     // The account in the IdP's words beside the subject (its name repeats the subject).
     consent.assert_shows(
         "Signed in as <strong>alice</strong> <span class=\"muted\">(alice@example.com)</span>",

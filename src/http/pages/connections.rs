@@ -37,9 +37,10 @@ pub async fn show(
         .iter()
         .map(|g| GrantView::new(&names, g))
         .partition(|g| g.revocable);
+    let chrome = chrome(&broker, &me.session).await?;
     Ok(ConnectionsPage {
-        chrome: chrome(&broker, &me.session).await?,
-        title: "Your connections".into(),
+        title: chrome.t.nav_connections().into(),
+        chrome,
         flash: flash::take(&me.session).await?,
         active,
         ended,
@@ -56,12 +57,10 @@ pub async fn revoke(
     match broker.revoke_own(&me.user, &id).await? {
         Some(g) => {
             let view = GrantView::new(&names, &g);
+            let t = chrome(&broker, &me.session).await?.t;
             flash::set(
                 &me.session,
-                &format!(
-                    "Revoked: {} can no longer use your {} access.",
-                    view.service_name, view.provider_name
-                ),
+                &t.revoked_flash(&view.service_name, &view.provider_name),
             )
             .await?;
             Ok(Redirect::to("/connections").into_response())
@@ -71,11 +70,8 @@ pub async fn revoke(
 }
 
 async fn not_found(broker: &Broker, me: &SignedIn) -> Result<Response, PageError> {
-    let page = MessagePage::new(
-        chrome(broker, &me.session).await?,
-        Tone::Warning,
-        "Connection not found",
-        "There is no such connection among yours. It may have been removed; see Your connections.",
-    );
+    let chrome = chrome(broker, &me.session).await?;
+    let (heading, body) = chrome.t.connection_not_found();
+    let page = MessagePage::new(chrome, Tone::Warning, heading, body);
     Ok((StatusCode::NOT_FOUND, page).into_response())
 }

@@ -30,23 +30,20 @@ pub async fn show(
     me: SignedIn,
 ) -> Result<Response, PageError> {
     let chrome = chrome(&broker, &me.session).await?;
+    let brand = chrome.brand.clone();
+    let format_time = |t| format_time(t, &brand.time_zone);
     let opened = match broker.open_elicitation(&me.user, &id).await {
         Ok(o) => o,
         Err(Error::IdentityMismatch) => {
-            let page = MessagePage::new(
-                chrome,
-                Tone::Error,
-                "This link is for another account",
-                "You are signed in as someone other than the person this request was made for, so nothing \
-                 was shown or shared. If the link is yours, sign out and sign in with the right account; \
-                 if you did not expect it, close this tab.",
-            );
+            let (heading, body) = chrome.t.link_for_another();
+            let page = MessagePage::new(chrome, Tone::Error, heading, body);
             return Ok((StatusCode::FORBIDDEN, page).into_response());
         }
         Err(e) => return Err(e.into()),
     };
     let (e, provider, service) = (&opened.elicitation, opened.provider, opened.service.clone());
     let now = broker.clock().now();
+    let t = chrome.t;
     let outcome = |status, tone, heading: &str, body: &str| {
         (
             status,
@@ -137,14 +134,14 @@ pub async fn show(
                 _ => None,
             };
             let approve_label = match provider.kind() {
-                ProviderKind::ApiKey => "Continue".to_owned(),
-                ProviderKind::Terms => "Accept terms".to_owned(),
-                ProviderKind::Oauth2 => format!("Connect {}", provider.name),
+                ProviderKind::ApiKey => t.approve_key().to_owned(),
+                ProviderKind::Terms => t.approve_terms().to_owned(),
+                ProviderKind::Oauth2 => t.approve_oauth(&provider.name),
             };
             let minutes = ((e.expires_at - now).whole_seconds().max(0) + 59) / 60;
             ConsentPage {
                 chrome,
-                title: format!("{} requests access", service.name),
+                title: t.consent_title(&service.name),
                 id: e.id.to_string(),
                 service_name: service.name.clone(),
                 provider_name: provider.name.clone(),
@@ -155,14 +152,12 @@ pub async fn show(
                 granted_scopes,
                 replaces,
                 upstream_host,
-                message_warning: e.message.as_deref().is_some_and(message_needs_warning),
+                message_warning: e.message.as_deref().is_some_and(|m| {
+                    message_needs_warning(m, &broker.settings().branding.product_name)
+                }),
                 message: e.message.clone(),
-                expires_at: format_time(e.expires_at),
-                expires_in: if minutes == 1 {
-                    "in 1 minute".into()
-                } else {
-                    format!("in {minutes} minutes")
-                },
+                expires_at: super::when::When::new(e.expires_at, &brand.time_zone),
+                expires_in: t.expires_in_minutes(minutes),
                 terms,
                 previous_terms,
                 approve_label,
@@ -171,70 +166,37 @@ pub async fn show(
             }
             .into_response()
         }
-        ElicitationStatus::AwaitingApproval => outcome(
-            StatusCode::OK,
-            Tone::Info,
-            "Waiting for an administrator",
-            &format!(
-                "You approved. Your organisation's policy also requires an administrator of this \
-                 consent broker to approve before {} can use your {} access; until then it cannot. \
-                 You do not need to do anything more. If no administrator decides by {}, the \
-                 request lapses and {} will ask you again.",
-                service.name,
-                provider.name,
-                format_time(e.expires_at),
-                service.name
-            ),
-        ),
-        ElicitationStatus::Completed => outcome(
-            StatusCode::OK,
-            Tone::Success,
-            "Connected",
-            &format!(
-                "{} can now use your {} access. You can close this tab and return to your assistant.",
-                service.name, provider.name
-            ),
-        ),
+        ElicitationStatus::AwaitingApproval => {
+            let (heading, body) =
+                t.waiting(&service.name, &provider.name, &format_time(e.expires_at));
+            outcome(StatusCode::OK, Tone::Info, heading, &body)
+        }
+        ElicitationStatus::Completed => {
+            let (heading, body) = t.connected(&service.name, &provider.name);
+            outcome(StatusCode::OK, Tone::Success, heading, &body)
+        }
         ElicitationStatus::Declined => outcome(
             StatusCode::OK,
             Tone::Info,
-            "Request declined",
+            t.declined_heading(),
             &match e.reason.as_deref() {
-                Some(POLICY_REASON) => format!(
-                    "Your organisation's policy does not let you grant this. Nothing was shared \
-                     with {}; you can close this tab.",
-                    service.name
-                ),
+                Some(POLICY_REASON) => t.declined_by_policy(&service.name),
                 // Only the broker writes a declined reason; this one carries the admin's words.
-                Some(reason) if reason.starts_with(ADMIN_REFUSAL) => format!(
-                    "An administrator refused this request ({}). Nothing was shared with {}; \
-                     you can close this tab.",
-                    &reason[ADMIN_REFUSAL.len()..],
-                    service.name
-                ),
-                _ => format!(
-                    "Nothing was shared with {}. You can close this tab.",
-                    service.name
-                ),
+                Some(reason) if reason.starts_with(ADMIN_REFUSAL) => {
+                    t.declined_by_admin(&reason[ADMIN_REFUSAL.len()..], &service.name)
+                }
+                _ => t.declined(&service.name),
             },
         ),
-        ElicitationStatus::Expired => outcome(
-            StatusCode::GONE,
-            Tone::Warning,
-            "This request has expired",
-            "Ask your assistant to start again; it will send a new link.",
-        ),
-        ElicitationStatus::Failed => outcome(
-            StatusCode::OK,
-            Tone::Error,
-            "The connection failed",
-            &format!(
-                "{} did not complete the connection (reason: {}). Nothing was stored. \
-                 Ask your assistant to start again.",
-                provider.name,
-                e.reason.as_deref().unwrap_or("unknown")
-            ),
-        ),
+        ElicitationStatus::Expired => {
+            let (heading, body) = t.expired();
+            outcome(StatusCode::GONE, Tone::Warning, heading, body)
+        }
+        ElicitationStatus::Failed => {
+            let (heading, body) =
+                t.failed(&provider.name, e.reason.as_deref().unwrap_or("unknown"));
+            outcome(StatusCode::OK, Tone::Error, heading, &body)
+        }
     };
     Ok(response)
 }
@@ -288,9 +250,10 @@ pub async fn approve(
             let binding = csrf::flow_binding(&me.session).await?;
             let url = broker.start_oauth(&me.user, &id, &binding).await?;
             let name = &opened.provider.name;
+            let chrome = chrome(&broker, &me.session).await?;
             Ok(AuthorizeRedirectPage {
-                chrome: chrome(&broker, &me.session).await?,
-                title: format!("Continuing to {name}"),
+                title: chrome.t.continuing_to(name),
+                chrome,
                 provider_name: name.clone(),
                 host: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
                 url: url.to_string(),
@@ -384,9 +347,10 @@ async fn api_key_page(
     let ProviderSpec::ApiKey { header, .. } = &opened.provider.spec else {
         return Ok(Redirect::to(&format!("/e/{id}")).into_response());
     };
+    let chrome = chrome(broker, &me.session).await?;
     let page = ApiKeyPage {
-        chrome: chrome(broker, &me.session).await?,
-        title: format!("{} API key", opened.provider.name),
+        title: chrome.t.key_title(&opened.provider.name),
+        chrome,
         id: id.to_owned(),
         service_name: opened.service.name.clone(),
         provider_name: opened.provider.name.clone(),
@@ -398,8 +362,11 @@ async fn api_key_page(
 
 /// True when a service's message links elsewhere, names the broker, or mentions a
 /// secret: the page then warns that it is the service's text, not the broker's.
-fn message_needs_warning(message: &str) -> bool {
+fn message_needs_warning(message: &str, product_name: &str) -> bool {
     let m = message.to_lowercase();
+    if m.contains(&product_name.to_lowercase()) {
+        return true;
+    }
     const SIGNS: [&str; 13] = [
         "http:",
         "https:",
@@ -418,11 +385,8 @@ fn message_needs_warning(message: &str) -> bool {
     SIGNS.iter().any(|sign| m.contains(sign))
 }
 
-fn format_time(t: crate::domain::Timestamp) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
+fn format_time(t: crate::domain::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    super::when::format_time(t, tz)
 }
 
 #[cfg(test)]
@@ -437,10 +401,14 @@ mod tests {
             "Reply with the code we sent you",
             "Enter your password below",
         ] {
-            assert!(message_needs_warning(m), "{m}");
+            assert!(message_needs_warning(m, "consent-broker"), "{m}");
         }
-        assert!(!message_needs_warning(
-            "I need read access to build your weekly report."
+        let typical = "I need read access to build your weekly report.";
+        assert!(!message_needs_warning(typical, "consent-broker"));
+        // Posing as the organisation's own product name is flagged too.
+        assert!(message_needs_warning(
+            "Acme Access verification: confirm below",
+            "Acme Access"
         ));
     }
 }

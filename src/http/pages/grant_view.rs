@@ -1,9 +1,10 @@
 //! How a grant and an audit event read on a page: names from the config instead of ids,
-//! times in UTC, never the sealed secret or the handle digest (only metadata is copied).
+//! times in the organisation's zone with UTC beside them (the audit log's in UTC alone, as
+//! logs are), never the sealed secret or the handle digest (only metadata is copied).
 
 use crate::config::Settings;
 use crate::domain::{
-    Actor, AuditEvent, Grant, GrantStatus, Outcome, Timestamp, UpstreamRevocation,
+    Actor, AuditEvent, Grant, GrantStatus, Outcome, ProviderKind, Timestamp, UpstreamRevocation,
 };
 
 pub struct GrantView {
@@ -14,12 +15,17 @@ pub struct GrantView {
     pub provider_id: String,
     pub provider_name: String,
     pub kind: String,
+    /// The kind and status, typed (the words come from the page's language).
+    pub provider_kind: ProviderKind,
+    pub grant_status: GrantStatus,
+    /// When a service last used it, if ever.
+    pub used: Option<super::when::When>,
     pub scopes: Vec<String>,
     /// `active`, `revoked` or `needs_reauth` (for CSS and tests).
     pub status: String,
     /// The status in words.
     pub status_label: String,
-    pub created: String,
+    pub created: super::when::When,
     pub last_used: String,
     pub use_count: u64,
     pub revoked: Option<String>,
@@ -68,6 +74,8 @@ impl<'a> Names<'a> {
 impl GrantView {
     pub fn new(names: &Names<'_>, g: &Grant) -> Self {
         let settings = names.settings;
+        let tz = &settings.branding.time_zone;
+        let format_time = |t| super::when::format_time(t, tz);
         Self {
             id: g.id.to_string(),
             subject: g.subject.to_string(),
@@ -78,10 +86,13 @@ impl GrantView {
                 .provider(&g.provider)
                 .map_or_else(|| g.provider.to_string(), |p| p.name.clone()),
             kind: kind_label(g.kind.as_str()).to_owned(),
+            provider_kind: g.kind,
+            grant_status: g.status,
+            used: g.last_used_at.map(|t| super::when::When::new(t, tz)),
             scopes: g.scopes.iter().map(|s| s.to_string()).collect(),
             status: g.status.as_str().to_owned(),
             status_label: status_label(g.status).to_owned(),
-            created: format_time(g.created_at),
+            created: super::when::When::new(g.created_at, tz),
             last_used: g
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), format_time),
@@ -194,11 +205,10 @@ impl EventView {
     }
 }
 
+/// `t` in words, in UTC (for pages without the organisation's zone at hand; the others use
+/// [`super::when::format_time`]).
 pub fn format_time(t: Timestamp) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
+    super::when::format_time(t, &jiff::tz::TimeZone::UTC)
 }
 
 fn format_time_seconds(t: Timestamp) -> String {

@@ -55,9 +55,10 @@ pub async fn show(
     session: Session,
     Query(q): Query<LoginQuery>,
 ) -> Result<LoginPage, PageError> {
+    let chrome = chrome(&broker, &session).await?;
     Ok(LoginPage {
-        chrome: chrome(&broker, &session).await?,
-        title: "Sign in".into(),
+        title: chrome.t.sign_in().into(),
+        chrome,
         return_to: safe_return_to(&q.return_to),
         sso: broker.single_sign_on_label().map(str::to_owned),
         dev_login: broker.settings().dev,
@@ -73,13 +74,14 @@ pub async fn dev_sign_in(
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(&form.return_to);
     let Ok(subject) = Subject::parse(form.username.trim()) else {
+        let chrome = chrome(&broker, &session).await?;
         let page = LoginPage {
-            chrome: chrome(&broker, &session).await?,
-            title: "Sign in".into(),
+            title: chrome.t.sign_in().into(),
             return_to,
             sso: broker.single_sign_on_label().map(str::to_owned),
             dev_login: true,
-            error: Some("Enter a user name (up to 255 characters, no control characters).".into()),
+            error: Some(chrome.t.bad_user_name().into()),
+            chrome,
         };
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     };

@@ -17,8 +17,10 @@ mod connections;
 mod consent;
 mod flash;
 pub mod grant_view;
+mod language;
 mod login;
 pub mod views;
+pub mod when;
 
 use crate::http::render::{MessagePage, PageError, Tone, chrome};
 
@@ -32,6 +34,8 @@ pub fn router() -> Router<Arc<Broker>> {
         .route("/e/{id}", get(consent::show))
         .route("/e/{id}/api-key", get(consent::api_key_form))
         .route("/connections", get(connections::show))
+        .route("/static/brand.css", get(brand_stylesheet))
+        .route("/lang/{code}", get(language::switch))
         .merge(admin::router());
     // Last, so that a form's POST joins its path's GET (a confirmation page, a form).
     forms()
@@ -59,6 +63,24 @@ fn forms() -> Vec<(&'static str, MethodRouter<Arc<Broker>>)> {
 /// The paths of every browser form route (see [`forms`]).
 pub fn form_paths() -> Vec<&'static str> {
     forms().into_iter().map(|(path, _)| path).collect()
+}
+
+/// `[branding]`'s accent colour for every page, after `/static/app.css` (a stylesheet, as
+/// the CSP admits no inline style). Without an accent: 404, and pages do not link it.
+async fn brand_stylesheet(
+    axum::extract::State(broker): axum::extract::State<Arc<Broker>>,
+) -> Response {
+    match &broker.settings().branding.accent {
+        Some(accent) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            accent.stylesheet(),
+        )
+            .into_response(),
+        None => PageError(Error::NoSuchRoute).into_response(),
+    }
 }
 
 /// Limits browser form posts (sign-in, approve, deny, key) per client address.

@@ -55,7 +55,7 @@ pub struct ConsentPage {
     pub message: Option<String>,
     /// The service's message looks like it poses as the broker or fishes for a secret.
     pub message_warning: bool,
-    pub expires_at: String,
+    pub expires_at: super::when::When,
     pub expires_in: String,
     pub terms: Option<TermsView>,
     /// For terms the user accepted in an earlier version: what changed.

@@ -243,7 +243,61 @@ impl Chrome {
         }
     }
 
+    /// Sends a Chrome DevTools Protocol command through chromedriver's
+    /// `/session/{id}/goog/cdp/execute`; returns its result.
+    pub async fn cdp(&self, cmd: &'static str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
+    /// Emulates `prefers-color-scheme: dark` (or light) for this tab, across navigations;
+    /// panics unless the page then matches it.
+    pub async fn color_scheme(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": value}]}),
+        )
+        .await;
+        let matches = self
+            .client
+            .execute(
+                &format!("return matchMedia('(prefers-color-scheme: {value})').matches"),
+                vec![],
+            )
+            .await
+            .expect("matchMedia");
+        assert_eq!(matches, json!(true), "the page prefers {value}");
+    }
+
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// A CDP command, as chromedriver's vendor endpoint takes it.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"cmd": self.cmd, "params": self.params});
+        (axum::http::Method::POST, Some(body.to_string()))
     }
 }

@@ -18,7 +18,8 @@ use crate::broker::{Broker, Listed};
 use crate::domain::{Grant, GrantStatus};
 use crate::http::extract::{AdminUser, CsrfForm, NoFields};
 use crate::http::pages::flash;
-use crate::http::pages::grant_view::{GrantView, Names, format_time};
+use crate::http::pages::grant_view::{GrantView, Names};
+use crate::http::pages::when::format_time;
 use crate::http::render::{Chrome, PageError, chrome};
 
 /// A grant in one of the page's tables, with the time that matters for that table.
@@ -51,6 +52,7 @@ pub async fn page(
 ) -> Result<GovernancePage, PageError> {
     let names = Names::of(&broker).await?;
     let settings = broker.settings();
+    let tz = &settings.branding.time_zone;
     let rows = |listed: Listed, when: &dyn Fn(&Grant) -> String| {
         listed
             .grants
@@ -63,15 +65,15 @@ pub async fn page(
     };
     let queue = broker.approval_queue().await?;
     let waiting_total = queue.total;
-    let waiting = rows(queue, &|g| format_time(broker.approval_deadline(g)));
+    let waiting = rows(queue, &|g| format_time(broker.approval_deadline(g), tz));
     let review = broker.review().await?;
     let (expiring_total, unused_total) = (review.expiring.total, review.unused.total);
     let expiring = rows(review.expiring, &|g| {
-        g.expires_at.map(format_time).unwrap_or_default()
+        g.expires_at.map(|t| format_time(t, tz)).unwrap_or_default()
     });
     let unused = rows(review.unused, &|g| {
         g.last_used_at
-            .map_or_else(|| "never".to_owned(), format_time)
+            .map_or_else(|| "never".to_owned(), |t| format_time(t, tz))
     });
     Ok(GovernancePage {
         chrome: chrome(&broker, &admin.session).await?,
@@ -121,10 +123,13 @@ async fn confirm(
         ("Service".into(), v.service_name.clone()),
         ("Provider".into(), v.provider_name.clone()),
         ("Scopes".into(), scopes_text(&v)),
-        ("User consented".into(), v.created.clone()),
+        ("User consented".into(), v.created.to_string()),
         (
             "Decide by".into(),
-            format_time(broker.approval_deadline(&grant)),
+            format_time(
+                broker.approval_deadline(&grant),
+                &broker.settings().branding.time_zone,
+            ),
         ),
     ];
     let page = match decision {
