@@ -502,10 +502,11 @@ impl Broker {
         }
     }
 
-    /// RFC 7592-style rotation: a new token; the old one keeps working for
-    /// [`ROTATION_OVERLAP`] and not after.
+    /// A new token, by the service itself (RFC 7592-style, with its registration token) or
+    /// an administrator; the old one keeps working for [`ROTATION_OVERLAP`] and not after.
     pub async fn rotate_service_token(
         &self,
+        actor: Actor,
         r: &RegisteredService,
     ) -> Result<(RegisteredService, String), Error> {
         let (token, digest) = mint(prefixes::SERVICE_TOKEN);
@@ -522,11 +523,7 @@ impl Broker {
                 })
             })
             .await?;
-        let mut event = AuditEvent::new(
-            Actor::Service(r.id.clone()),
-            AuditAction::ServiceTokenRotated,
-            Outcome::Success,
-        );
+        let mut event = AuditEvent::new(actor, AuditAction::ServiceTokenRotated, Outcome::Success);
         event.service = Some(r.id.clone());
         self.audit(event).await?;
         Ok((rotated, token))

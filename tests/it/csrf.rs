@@ -137,6 +137,12 @@ const FORMS: &[Form] = &[
         Unchanged::Registry,
     ),
     (
+        "/admin/services/{id}/rotate",
+        Who::Admin,
+        &[],
+        Unchanged::Registry,
+    ),
+    (
         "/admin/services/{id}/resume",
         Who::Admin,
         &[],

@@ -397,6 +397,29 @@ async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_acro
     let again = browser.open(&format!("/admin/services/{id}")).await;
     assert!(!again.html.contains(&secret), "the secret is shown once");
 
+    // An administrator rotates its token: the new one works, the old one still does.
+    let rotated = browser
+        .submit(
+            &format!("/admin/services/{id}/rotate"),
+            &[("csrf", &again.csrf())],
+        )
+        .await;
+    rotated.assert_shows("Its old token keeps working until");
+    let new_token = rotated
+        .html
+        .split("<code class=\"token\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    assert!(new_token.starts_with("cbs_") && new_token != token);
+    for t in [&new_token, &token] {
+        assert_eq!(
+            create(&app, t, &["read"]).await.status(),
+            StatusCode::CREATED
+        );
+    }
+
     // A new key seals from now on; rewrap moves the webhook secret too; the old key goes.
     let (new_id, new_key) = consent_broker::config::keyring::new_key_entry();
     let app = app

@@ -104,7 +104,9 @@ pub async fn rotate(
     State(broker): State<Arc<Broker>>,
     Registrant(r): Registrant,
 ) -> Result<Json<Rotated>, ApiError> {
-    let (rotated, token) = broker.rotate_service_token(&r).await?;
+    let (rotated, token) = broker
+        .rotate_service_token(Actor::Service(r.id.clone()), &r)
+        .await?;
     Ok(Json(Rotated {
         client_secret: Secret::new(token),
         previous_valid_until: rotated

@@ -64,7 +64,7 @@ pub fn router() -> Router<Arc<Broker>> {
 }
 
 /// The console's forms, each behind its confirmation page (see `pages::forms`).
-pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 13] {
+pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 14] {
     [
         ("/admin/services/register", post(services::register)),
         ("/admin/services/initial-tokens", post(services::mint)),
@@ -72,6 +72,7 @@ pub(super) fn forms() -> [(&'static str, MethodRouter<Arc<Broker>>); 13] {
         ("/admin/services/{id}/edit", post(services::edit)),
         ("/admin/services/{id}/suspend", post(services::suspend)),
         ("/admin/services/{id}/resume", post(services::resume)),
+        ("/admin/services/{id}/rotate", post(services::rotate)),
         ("/admin/services/{id}/delete", post(services::delete)),
         ("/admin/approvals/{id}/approve", post(governance::approve)),
         ("/admin/approvals/{id}/refuse", post(governance::refuse)),

@@ -709,6 +709,38 @@ pub async fn resume(
     answer(&admin, &format!("/admin/services/{}", r.id), notice).await
 }
 
+/// A new token for the service, shown once; the old one keeps working for the overlap.
+pub async fn rotate(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    admin: AdminUser,
+    _: CsrfForm<NoFields>,
+) -> Result<Response, PageError> {
+    let Some(r) = find(&broker, &id).await? else {
+        return not_found(&broker, &admin, NO_SUCH_SERVICE).await;
+    };
+    let (rotated, token) = broker
+        .rotate_service_token(Actor::Admin(admin.user.subject.clone()), &r)
+        .await?;
+    let until = rotated
+        .previous_token
+        .map(|p| format_time(p.valid_until))
+        .unwrap_or_default();
+    issued_page(
+        &broker,
+        &admin,
+        format!("{}'s new token", r.name),
+        format!(
+            "Give this token to the people who run {}. Its old token keeps working until \
+             {until}, and not after. It is shown only now; the broker keeps only its SHA-256.",
+            r.name
+        ),
+        vec![(format!("Token of {}", r.id), token)],
+        format!("/admin/services/{}", r.id),
+    )
+    .await
+}
+
 pub async fn delete(
     State(broker): State<Arc<Broker>>,
     Path(id): Path<String>,
