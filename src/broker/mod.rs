@@ -36,7 +36,7 @@ pub use consent::POLICY_REASON;
 pub use elicitations::{Created, NewElicitation};
 pub use grants::{Redeemed, RevokeTarget};
 pub use offboarding::{Deprovisioned, SetRefused, SubjectState, Trigger};
-pub use services::{Edited, Issued, ROTATION_OVERLAP, ServiceDescription, ServiceEdit};
+pub use services::{Edited, Issued, ServiceDescription, ServiceEdit};
 
 pub struct Broker {
     settings: Settings,
