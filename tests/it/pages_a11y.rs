@@ -420,12 +420,48 @@ async fn every_page_passes_axe_fits_a_phone_and_works_in_dark_mode() {
         .wait_for_url("the console", |u| u.path() == "/admin")
         .await;
     admin.check("admin-overview", &[]).await;
+    // A service waiting for approval (its page has the approval form) and an active one
+    // (its suspension asks to keep or revoke its grants).
+    let root = consent_broker::domain::Subject::parse("root").unwrap();
+    let description = |name: &str| consent_broker::broker::ServiceDescription {
+        name: name.into(),
+        scopes: [(API_KEY_PROVIDER.to_owned(), vec!["read".to_owned()])].into(),
+        ..Default::default()
+    };
+    let (initial, _) = app
+        .broker
+        .mint_initial_token(&root, "partner", 1, 1)
+        .await
+        .unwrap();
+    let pending = app
+        .broker
+        .register_with_initial_token(&initial, &description("Reports MCP"))
+        .await
+        .unwrap()
+        .service
+        .id;
+    let active = app
+        .broker
+        .register_by_admin(&root, &description("Tickets MCP"))
+        .await
+        .unwrap()
+        .service
+        .id;
     for (page, path) in [
         ("admin-grants", "/admin/grants".to_owned()),
         ("admin-grant", format!("/admin/grants/{grant_id}")),
         ("admin-audit", "/admin/audit".to_owned()),
         ("admin-governance", "/admin/governance".to_owned()),
         ("admin-services", "/admin/services".to_owned()),
+        (
+            "admin-service-pending",
+            format!("/admin/services/{pending}"),
+        ),
+        ("admin-service-active", format!("/admin/services/{active}")),
+        (
+            "admin-service-suspend",
+            format!("/admin/services/{active}/suspend"),
+        ),
     ] {
         admin.chrome.goto(&app.url(&path)).await;
         admin.chrome.wait_for_url(page, |u| u.path() == path).await;
