@@ -236,23 +236,13 @@ async fn a_registered_service_rotates_is_suspended_and_resumed_and_its_deletion_
 
     // A journey: create, consent with the API key, redeem.
     let created: Value = create(&app, &token, &["read"]).await.json().await.unwrap();
-    let eid = created["id"].as_str().unwrap();
-    let alice = app.browser();
-    let consent = alice
+    app.browser()
         .open_as(created["url"].as_str().unwrap(), "alice")
-        .await;
-    consent.assert_shows("Reports MCP");
-    let form = alice
-        .submit(&format!("/e/{eid}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    alice
-        .submit(
-            &format!("/e/{eid}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
         .await
-        .assert_shows("Connected");
-    let done: Value = app.status(&token, eid, 0).await.json().await.unwrap();
+        .assert_shows("Reports MCP");
+    let done = app
+        .consent_api_key_of(&token, &created, "alice", GOOD_KEY)
+        .await;
     let handle = done["handle"].as_str().unwrap().to_owned();
     assert_eq!(app.redeem(&token, &handle).await.status(), StatusCode::OK);
 
@@ -373,6 +363,19 @@ async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_acro
         .open_as_admin(&format!("/admin/services/{id}"), "root")
         .await;
     page.assert_shows("none: it polls");
+    // A proof setting that is not one of the three words is refused, not read as off.
+    browser
+        .submit(
+            &format!("/admin/services/{id}/edit"),
+            &[
+                ("csrf", &page.csrf()),
+                ("name", "Reports MCP"),
+                ("scopes", "acme: read"),
+                ("subject_proof", "sometimes"),
+            ],
+        )
+        .await
+        .assert_shows("Not saved: Choose off, optional or required for the proof of the user.");
     let shown = browser
         .submit(
             &format!("/admin/services/{id}/edit"),
@@ -452,20 +455,8 @@ async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_acro
 
     let created: Value = create(&app, &token, &["read"]).await.json().await.unwrap();
     let eid = created["id"].as_str().unwrap();
-    let alice = app.browser();
-    let consent = alice
-        .open_as(created["url"].as_str().unwrap(), "alice")
+    app.consent_api_key_of(&token, &created, "alice", GOOD_KEY)
         .await;
-    let form = alice
-        .submit(&format!("/e/{eid}/approve"), &[("csrf", &consent.csrf())])
-        .await;
-    alice
-        .submit(
-            &format!("/e/{eid}/api-key"),
-            &[("csrf", &form.csrf()), ("api_key", GOOD_KEY)],
-        )
-        .await
-        .assert_shows("Connected");
     let d = tokio::time::timeout(std::time::Duration::from_secs(10), deliveries.recv())
         .await
         .expect("a delivery within 10 s")

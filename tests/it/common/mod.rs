@@ -262,6 +262,18 @@ impl TestApp {
     /// Consents to the API-key elicitation `created` in a fresh browser, signed in as
     /// `subject`, entering `key`; returns the elicitation's status JSON afterwards.
     pub async fn consent_api_key(&self, created: &Value, subject: &str, key: &str) -> Value {
+        self.consent_api_key_of(&self.token, created, subject, key)
+            .await
+    }
+
+    /// Like [`TestApp::consent_api_key`], for the service whose token is `token`.
+    pub async fn consent_api_key_of(
+        &self,
+        token: &str,
+        created: &Value,
+        subject: &str,
+        key: &str,
+    ) -> Value {
         let id = created["id"].as_str().unwrap();
         let browser = self.browser();
         let consent = browser
@@ -280,7 +292,7 @@ impl TestApp {
             .await;
         done.assert_shows("Connected");
         assert!(!done.html.contains(key), "the key is never echoed");
-        self.status(&self.token, id, 0).await.json().await.unwrap()
+        self.status(token, id, 0).await.json().await.unwrap()
     }
 
     pub fn browser(&self) -> Browser {

@@ -539,9 +539,16 @@ pub async fn edit(
         return not_found(&broker, &admin, NO_SUCH_SERVICE).await;
     };
     let page = format!("/admin/services/{}", r.id);
+    // An unknown word is refused, never read as `off`: it would lower the proof silently.
+    let Some(subject_proof) = SubjectProof::parse(&form.subject_proof) else {
+        let e = Error::InvalidRequest(
+            "Choose off, optional or required for the proof of the user.".into(),
+        );
+        return back_with(&admin, &page, e).await;
+    };
     let edit = ServiceEdit {
         description: form.description(),
-        subject_proof: SubjectProof::parse(&form.subject_proof).unwrap_or_default(),
+        subject_proof,
         webhook_url: form.webhook_url.clone(),
     };
     let edited = match broker.edit_service(&admin.user.subject, &r.id, &edit).await {
