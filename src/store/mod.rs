@@ -138,6 +138,9 @@ pub trait ElicitationStore: Send + Sync {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn grant(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
+    /// The grant a handle belongs to, for redeeming or revoking it. Its `use_count` and
+    /// `last_used_at` may be behind (the embedded store does not read them here): show
+    /// counts only from [`GrantStore::grant`] or [`GrantStore::grants_of_subject`].
     async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>>;
     /// Every grant of a user, any status, newest first.
     async fn grants_of_subject(&self, subject: &Subject) -> StoreResult<Vec<Grant>>;
