@@ -14,7 +14,7 @@
 //! Every write here reads first: a function that may fail to decode does so before it
 //! writes anything (the group commit's rule, [`super::group_commit`]).
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::tables::{AUDIT, Fail, GRANTS, decode};
 use crate::domain::{AuditEvent, Grant, Timestamp};
@@ -87,69 +87,108 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), Fail> {
 
 /// Grant `id`'s entry, if it has one.
 pub(super) fn entry(tx: &WriteTransaction, id: &str) -> Result<Option<Activity>, Fail> {
-    tx.open_table(GRANT_ACTIVITY)?
+    of(&tx.open_table(GRANT_ACTIVITY)?, id)
+}
+
+fn of(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Activity>, Fail> {
+    table
         .get(id)?
         .map(|v| Activity::from_bytes(v.value()))
         .transpose()
 }
 
-/// Grant `id`'s activity, or `None` when neither an entry nor the grant exists. Reads
-/// the grant's record only when it has no entry yet.
-fn load(tx: &WriteTransaction, id: &str) -> Result<Option<Activity>, Fail> {
-    if let Some(a) = entry(tx, id)? {
-        return Ok(Some(a));
-    }
-    let grants = tx.open_table(GRANTS)?;
-    let Some(v) = grants.get(id)? else {
-        return Ok(None);
-    };
-    let grant: Grant = decode(v.value())?;
-    Ok(Some(Activity {
-        uses: grant.use_count,
-        last_used: grant.last_used_at.map(Timestamp::unix_timestamp_nanos),
-        last_event: None,
-    }))
+/// The tables an audit event (and a redemption's use) writes, opened once for a run of
+/// such writes in one transaction ([`super::group_commit`]): a redemption then opens no
+/// table of its own, and the audit log's end is read once per run.
+pub(super) struct Hot<'t> {
+    tx: &'t WriteTransaction,
+    entries: Table<'t, &'static str, &'static [u8]>,
+    chain: Table<'t, u64, u64>,
+    audit: Table<'t, u64, &'static [u8]>,
+    /// The next audit event's number, once read.
+    next: Option<u64>,
 }
 
-fn save(tx: &WriteTransaction, id: &str, activity: Activity) -> Result<(), Fail> {
-    tx.open_table(GRANT_ACTIVITY)?
-        .insert(id, activity.to_bytes().as_slice())?;
-    Ok(())
-}
-
-/// Counts one use of grant `id` (if it exists); reads before it writes.
-pub(super) fn count_use(tx: &WriteTransaction, id: &str, at: Timestamp) -> Result<(), Fail> {
-    if let Some(mut a) = load(tx, id)? {
-        a.count_use(at);
-        save(tx, id, a)?;
+impl<'t> Hot<'t> {
+    pub(super) fn open(tx: &'t WriteTransaction) -> Result<Self, Fail> {
+        Ok(Self {
+            tx,
+            entries: tx.open_table(GRANT_ACTIVITY)?,
+            chain: tx.open_table(AUDIT_CHAIN)?,
+            audit: tx.open_table(AUDIT)?,
+            next: None,
+        })
     }
-    Ok(())
-}
 
-/// Grant `grant`'s activity before an event about it is appended: the read half of
-/// [`file_event`], done before anything is written (it may fail to decode).
-pub(super) fn before_event(tx: &WriteTransaction, grant: &str) -> Result<Activity, Fail> {
-    Ok(load(tx, grant)?.unwrap_or_default())
-}
+    /// Grant `id`'s activity, or `None` when neither an entry nor the grant exists.
+    /// Reads the grant's record only when it has no entry yet.
+    fn load(&self, id: &str) -> Result<Option<Activity>, Fail> {
+        if let Some(a) = of(&self.entries, id)? {
+            return Ok(Some(a));
+        }
+        let grants = self.tx.open_table(GRANTS)?;
+        let Some(v) = grants.get(id)? else {
+            return Ok(None);
+        };
+        let grant: Grant = decode(v.value())?;
+        Ok(Some(Activity {
+            uses: grant.use_count,
+            last_used: grant.last_used_at.map(Timestamp::unix_timestamp_nanos),
+            last_event: None,
+        }))
+    }
 
-/// Links audit event `seq`, just appended, into grant `grant`'s trail (its activity read
-/// by [`before_event`]); with `used_at` (a redemption) also counts the use, in the same
-/// entry. Only writes: it cannot fail to decode.
-pub(super) fn file_event(
-    tx: &WriteTransaction,
-    grant: &str,
-    mut a: Activity,
-    seq: u64,
-    used_at: Option<Timestamp>,
-) -> Result<(), Fail> {
-    if let Some(at) = used_at {
-        a.count_use(at);
+    fn save(&mut self, id: &str, activity: Activity) -> Result<(), Fail> {
+        self.entries.insert(id, activity.to_bytes().as_slice())?;
+        Ok(())
     }
-    if let Some(previous) = a.last_event {
-        tx.open_table(AUDIT_CHAIN)?.insert(seq, previous)?;
+
+    /// Counts one use of grant `id` (if it exists); reads before it writes.
+    pub(super) fn count_use(&mut self, id: &str, at: Timestamp) -> Result<(), Fail> {
+        if let Some(mut a) = self.load(id)? {
+            a.count_use(at);
+            self.save(id, a)?;
+        }
+        Ok(())
     }
-    a.last_event = Some(seq);
-    save(tx, grant, a)
+
+    /// Grant `grant`'s activity before an event about it is appended: the read half of
+    /// [`Hot::append`], done before anything is written (it may fail to decode).
+    pub(super) fn before_event(&self, grant: &str) -> Result<Activity, Fail> {
+        Ok(self.load(grant)?.unwrap_or_default())
+    }
+
+    /// Appends one encoded audit event after the last one and, with the activity of its
+    /// grant read by [`Hot::before_event`], links it into that grant's trail; with
+    /// `used_at` (a redemption) also counts the use, in the same entry. Only writes: it
+    /// cannot fail to decode.
+    pub(super) fn append(
+        &mut self,
+        event: &[u8],
+        grant: Option<(&str, Activity)>,
+        used_at: Option<Timestamp>,
+    ) -> Result<(), Fail> {
+        let seq = match self.next {
+            Some(seq) => seq,
+            None => self.audit.last()?.map_or(0, |(k, _)| k.value() + 1),
+        };
+        self.audit.insert(seq, event)?;
+        self.next = Some(seq + 1);
+        let Some((grant, mut a)) = grant else {
+            return Ok(());
+        };
+        if let Some(at) = used_at {
+            a.count_use(at);
+        }
+        if let Some(previous) = a.last_event {
+            self.chain.insert(seq, previous)?;
+        }
+        a.last_event = Some(seq);
+        self.save(grant, a)
+    }
 }
 
 /// Drops the links of audit events before `seq` (the audit log's retention removed them).
@@ -179,10 +218,7 @@ impl View {
     }
 
     fn of(&self, id: &str) -> Result<Option<Activity>, Fail> {
-        self.table
-            .get(id)?
-            .map(|v| Activity::from_bytes(v.value()))
-            .transpose()
+        of(&self.table, id)
     }
 
     /// Grant `id` with its current use count and last use, if it exists.

@@ -6,9 +6,9 @@
 //! Nothing here looks at what an event says beyond the grant it is about.
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable};
 
-use super::activity;
+use super::activity::Hot;
 use super::db::EmbeddedStore;
 use super::tables::{AUDIT, Fail, decode, encode};
 use crate::domain::{AuditEvent, GrantId, Timestamp};
@@ -19,7 +19,7 @@ impl AuditLog for EmbeddedStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         let value = encode(event)?;
         let grant = event.grant.as_ref().map(|g| g.as_str().to_owned());
-        self.write(move |tx| append_audit(tx, &value, grant.as_deref(), None))
+        self.write_hot(move |hot| append_audit(hot, &value, grant.as_deref(), None))
             .await
     }
 
@@ -41,24 +41,15 @@ impl AuditLog for EmbeddedStore {
 /// (if it has a grant); `used_at` also counts a use of that grant (a redemption). Reads
 /// the grant's activity before it writes anything (the group commit's rule).
 fn append_audit(
-    tx: &WriteTransaction,
+    hot: &mut Hot<'_>,
     event: &[u8],
     grant: Option<&str>,
     used_at: Option<Timestamp>,
 ) -> Result<(), Fail> {
     let before = grant
-        .map(|g| activity::before_event(tx, g).map(|a| (g, a)))
+        .map(|g| hot.before_event(g).map(|a| (g, a)))
         .transpose()?;
-    let seq = {
-        let mut t = tx.open_table(AUDIT)?;
-        let seq = t.last()?.map_or(0, |(k, _)| k.value() + 1);
-        t.insert(seq, event)?;
-        seq
-    };
-    match before {
-        Some((g, a)) => activity::file_event(tx, g, a, seq, used_at),
-        None => Ok(()),
-    }
+    hot.append(event, before, used_at)
 }
 
 #[async_trait]
@@ -73,18 +64,18 @@ impl RedemptionLog for EmbeddedStore {
     ) -> StoreResult<()> {
         let (id, value) = (grant.as_str().to_owned(), encode(event)?);
         let filed_under = event.grant.as_ref().map(|g| g.as_str().to_owned());
-        self.write(move |tx| {
+        self.write_hot(move |hot| {
             // The event is the grant's own (always, from the broker): one entry written.
             if filed_under.as_deref() == Some(id.as_str()) {
-                return append_audit(tx, &value, Some(&id), Some(at));
+                return append_audit(hot, &value, Some(&id), Some(at));
             }
             // Every read before the first write: the event's grant's activity decodes
             // now, so it decodes again in `append_audit`.
             if let Some(g) = filed_under.as_deref() {
-                activity::before_event(tx, g)?;
+                hot.before_event(g)?;
             }
-            activity::count_use(tx, &id, at)?;
-            append_audit(tx, &value, filed_under.as_deref(), None)
+            hot.count_use(&id, at)?;
+            append_audit(hot, &value, filed_under.as_deref(), None)
         })
         .await
     }

@@ -84,6 +84,17 @@ impl EmbeddedStore {
         self.writer.write(f).await
     }
 
+    /// Like [`EmbeddedStore::write`], for a write to the audit log and grants' activity
+    /// only ([`activity::Hot`]): a run of such writes in one transaction shares their
+    /// tables, opened once.
+    pub(super) async fn write_hot<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&mut activity::Hot<'t>) -> Result<T, Fail> + Send + 'static,
+    {
+        self.writer.write_hot(f).await
+    }
+
     /// Runs a point read (a few B-tree pages, nearly always in redb's cache) right here
     /// on the async worker: that takes microseconds, less than handing it to the blocking
     /// pool and back (two thread switches). Scans and writes never run inline.

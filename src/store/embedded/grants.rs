@@ -87,7 +87,7 @@ impl GrantStore for EmbeddedStore {
 
     async fn record_use(&self, id: &GrantId, at: Timestamp) -> StoreResult<()> {
         let id = id.as_str().to_owned();
-        self.write(move |tx| activity::count_use(tx, &id, at)).await
+        self.write_hot(move |hot| hot.count_use(&id, at)).await
     }
 
     async fn grants_per_key(&self) -> StoreResult<Option<GrantCounts>> {
