@@ -23,7 +23,7 @@ impl GrantStore for EmbeddedStore {
     }
 
     /// The grant's record alone: the redemption path, which shows no use count, skips
-    /// the activity table's read (about 3 % of a redemption's CPU, docs/performance.md).
+    /// the activity table's open and read (measured in docs/performance.md).
     async fn grant_by_handle(&self, digest: &HandleDigest) -> StoreResult<Option<Grant>> {
         let key = digest.to_hex();
         self.read_now(|db| {
