@@ -11,8 +11,11 @@
 //!   a grant's trail is read newest first by following links from its entry. Events are
 //!   appended in sequence, so this table only ever grows at its end.
 //!
-//! Every write here reads first: a function that may fail to decode does so before it
-//! writes anything (the group commit's rule, [`super::group_commit`]).
+//! Events and uses are written through [`Hot`] (the audit log's, the trail's and the
+//! entries' tables, held open for a run of such writes); only the retention's
+//! [`forget_before`] is an ordinary write. Every write reads first: a function that may
+//! fail to decode does so before it writes anything (the group commit's rule,
+//! [`super::group_commit`]).
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
