@@ -389,13 +389,7 @@ async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_acro
         )
         .await;
     shown.assert_shows("Saved: Reports MCP&#39;s webhook has a new signing secret");
-    let secret = shown
-        .html
-        .split("<code class=\"token\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</code>").next())
-        .unwrap()
-        .to_owned();
+    let secret = shown.shown_token();
     assert!(secret.starts_with("whsec_"), "{secret}");
     let again = browser.open(&format!("/admin/services/{id}")).await;
     assert!(!again.html.contains(&secret), "the secret is shown once");
@@ -408,13 +402,7 @@ async fn a_registered_services_webhook_is_signed_with_the_secret_shown_once_acro
         )
         .await;
     rotated.assert_shows("Its old token keeps working until");
-    let new_token = rotated
-        .html
-        .split("<code class=\"token\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</code>").next())
-        .unwrap()
-        .to_owned();
+    let new_token = rotated.shown_token();
     assert!(new_token.starts_with("cbs_") && new_token != token);
     for t in [&new_token, &token] {
         assert_eq!(

@@ -387,6 +387,16 @@ impl Page {
             self.html
         );
     }
+
+    /// The secret the page shows once (its first `<code class="token">`).
+    pub fn shown_token(&self) -> String {
+        self.html
+            .split("<code class=\"token\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</code>").next())
+            .expect("page shows a token")
+            .to_owned()
+    }
 }
 
 /// Where following redirects ended.
